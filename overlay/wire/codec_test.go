@@ -1,0 +1,147 @@
+package wire
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"reflect"
+	"testing"
+)
+
+func sampleMessages() []Message {
+	id := bytes.Repeat([]byte{7}, 32)
+	sns := []Supernode{{ID: id, Addr: "192.0.2.1:4717", Seed: true}, {ID: id, Addr: "[2001:db8::1]:4717"}}
+	return []Message{
+		&Hello{Role: RoleLeaf, Standby: true, Software: "parley/test"},
+		&Hello{Role: RoleSupernode, ListenAddr: "198.51.100.2:4717", Seed: true},
+		&Welcome{Supernodes: sns, ObservedAddr: "203.0.113.9:50000", HeartbeatMS: 15000, SupernodeSeed: true},
+		&Redirect{Supernodes: sns, RetryAfterMS: 30000, Reason: "over capacity"},
+		&Ping{Seq: 1<<63 + 5},
+		&Pong{Seq: 42},
+		&Supernodes{Supernodes: sns},
+		&LinkRole{Standby: true},
+		&Bye{Reason: "shutting down"},
+	}
+}
+
+func TestRoundTrip(t *testing.T) {
+	for _, m := range sampleMessages() {
+		var buf bytes.Buffer
+		if err := Write(&buf, m); err != nil {
+			t.Fatalf("Write(%T): %v", m, err)
+		}
+		got, err := Read(&buf, nil)
+		if err != nil {
+			t.Fatalf("Read(%T): %v", m, err)
+		}
+		if !reflect.DeepEqual(got, m) {
+			t.Errorf("round trip %T: got %+v, want %+v", m, got, m)
+		}
+		if buf.Len() != 0 {
+			t.Errorf("%T: %d bytes left after one frame", m, buf.Len())
+		}
+	}
+}
+
+func frame(version byte, typ Type, body []byte) []byte {
+	b := binary.BigEndian.AppendUint32(nil, uint32(len(body)+2))
+	b = append(b, version, byte(typ))
+	return append(b, body...)
+}
+
+func TestReadRejects(t *testing.T) {
+	good, _ := Append(nil, &Ping{Seq: 1})
+	huge := binary.BigEndian.AppendUint32(nil, MaxFrame+1)
+	tests := []struct {
+		name string
+		in   []byte
+		want error
+	}{
+		{"empty", nil, io.EOF},
+		{"short length", []byte{0, 0}, io.ErrUnexpectedEOF},
+		{"length zero", []byte{0, 0, 0, 0}, ErrFrameSize},
+		{"length one", []byte{0, 0, 0, 1, 1}, ErrFrameSize},
+		{"length over max", huge, ErrFrameSize},
+		{"cut body", good[:len(good)-1], io.ErrUnexpectedEOF},
+		{"cut header", good[:5], io.ErrUnexpectedEOF},
+		{"version 0", frame(0, TypePing, good[6:]), ErrVersion},
+		{"version 2", frame(2, TypePing, good[6:]), ErrVersion},
+		{"unknown type", frame(Version, 200, good[6:]), ErrUnknownType},
+		{"not cbor", frame(Version, TypePing, []byte{0xff, 0x00}), ErrBody},
+		{"trailing bytes", frame(Version, TypePing, append(append([]byte{}, good[6:]...), 0)), ErrBody},
+		{"wrong field type", frame(Version, TypePing, []byte{0xa1, 0x01, 0x61, 'x'}), ErrBody},
+		{"duplicate key", frame(Version, TypePing, []byte{0xa2, 0x01, 0x01, 0x01, 0x02}), ErrBody},
+		{"indefinite length", frame(Version, TypeBye, []byte{0xbf, 0x01, 0x60, 0xff}), ErrBody},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := Read(bytes.NewReader(tt.in), nil)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("Read = %v, %v; want error %v", m, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestUnknownFieldsIgnored(t *testing.T) {
+	// {1: 9, 99: "future"} decodes as Ping{Seq: 9}: later versions may add keys.
+	body := []byte{0xa2, 0x01, 0x09, 0x18, 99, 0x66, 'f', 'u', 't', 'u', 'r', 'e'}
+	m, err := Read(bytes.NewReader(frame(Version, TypePing, body)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, ok := m.(*Ping); !ok || p.Seq != 9 {
+		t.Fatalf("got %#v, want Ping{Seq: 9}", m)
+	}
+}
+
+func TestOversizedMessageNotWritten(t *testing.T) {
+	big := &Bye{Reason: string(bytes.Repeat([]byte{'a'}, MaxFrame))}
+	var buf bytes.Buffer
+	if err := Write(&buf, big); !errors.Is(err, ErrFrameSize) {
+		t.Fatalf("Write = %v, want ErrFrameSize", err)
+	}
+	if buf.Len() != 0 {
+		t.Fatalf("%d bytes written for a refused message", buf.Len())
+	}
+}
+
+func TestArrayBound(t *testing.T) {
+	// A Supernodes message claiming 100000 entries is refused before allocation.
+	body := []byte{0xa1, 0x01, 0x9a, 0x00, 0x01, 0x86, 0xa0}
+	if _, err := Read(bytes.NewReader(frame(Version, TypeSupernodes, body)), nil); !errors.Is(err, ErrBody) {
+		t.Fatalf("Read = %v, want ErrBody", err)
+	}
+}
+
+// FuzzRead feeds arbitrary bytes to the frame reader. It must never panic;
+// whatever it accepts must encode again and decode to the same message.
+func FuzzRead(f *testing.F) {
+	for _, m := range sampleMessages() {
+		b, _ := Append(nil, m)
+		f.Add(b)
+	}
+	f.Add([]byte{0, 0, 0, 2, 1, 4})
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		r := bytes.NewReader(in)
+		for {
+			m, err := Read(r, nil)
+			if err != nil {
+				return
+			}
+			b, err := Append(nil, m)
+			if err != nil {
+				t.Fatalf("re-encode %T: %v", m, err)
+			}
+			m2, err := Read(bytes.NewReader(b), nil)
+			if err != nil {
+				t.Fatalf("re-decode %T: %v", m, err)
+			}
+			if !reflect.DeepEqual(m, m2) {
+				t.Fatalf("unstable: %#v vs %#v", m, m2)
+			}
+		}
+	})
+}

@@ -1,0 +1,136 @@
+package wire
+
+// Type identifies the kind of message a frame carries.
+type Type uint8
+
+// Message types. Values are part of the protocol; never reuse one.
+const (
+	TypeHello      Type = 1 // peer → supernode: first message on every link
+	TypeWelcome    Type = 2 // supernode → peer: login accepted
+	TypeRedirect   Type = 3 // supernode → peer: login refused for load, try others
+	TypePing       Type = 4 // either way: heartbeat
+	TypePong       Type = 5 // answer to Ping
+	TypeSupernodes Type = 6 // supernode → peer: fresh supernode addresses
+	TypeLinkRole   Type = 7 // leaf → supernode: this link is now primary or standby
+	TypeBye        Type = 8 // either way: clean close, with a reason
+)
+
+// Role is what a peer says it is in Hello.
+type Role uint8
+
+// Roles a peer can present.
+const (
+	RoleLeaf      Role = 1
+	RoleSupernode Role = 2
+)
+
+// Message is any of the message structs of this package.
+type Message interface {
+	Type() Type
+}
+
+// Supernode is a supernode's address as handed between peers.
+type Supernode struct {
+	ID   []byte `cbor:"1,keyasint"` // 32-byte NodeID
+	Addr string `cbor:"2,keyasint"` // host:port of its overlay listener
+	Seed bool   `cbor:"3,keyasint,omitempty"`
+}
+
+// Hello opens every link. A leaf logs in with RoleLeaf; a supernode joins
+// the supernode mesh with RoleSupernode and its listen address.
+type Hello struct {
+	Role       Role   `cbor:"1,keyasint"`
+	Standby    bool   `cbor:"2,keyasint,omitempty"` // leaf: this link is a standby, not the primary
+	ListenAddr string `cbor:"3,keyasint,omitempty"` // supernode: where others reach it
+	Software   string `cbor:"4,keyasint,omitempty"` // e.g. "parley/0.1.0"
+	Seed       bool   `cbor:"5,keyasint,omitempty"` // supernode: it is a seed
+}
+
+// Welcome accepts a login.
+type Welcome struct {
+	Supernodes    []Supernode `cbor:"1,keyasint"`
+	ObservedAddr  string      `cbor:"2,keyasint,omitempty"` // the address the supernode sees the peer at
+	HeartbeatMS   uint32      `cbor:"3,keyasint"`           // how often the peer must ping
+	SupernodeSeed bool        `cbor:"4,keyasint,omitempty"` // the accepting supernode is a seed
+}
+
+// Redirect refuses a login because the supernode is over its leaf capacity or
+// its login rate. The peer should try Supernodes and not come back to this
+// one before RetryAfterMS has passed.
+type Redirect struct {
+	Supernodes   []Supernode `cbor:"1,keyasint"`
+	RetryAfterMS uint32      `cbor:"2,keyasint"`
+	Reason       string      `cbor:"3,keyasint,omitempty"`
+}
+
+// Ping is a heartbeat; the receiver answers with a Pong of the same Seq.
+type Ping struct {
+	Seq uint64 `cbor:"1,keyasint"`
+}
+
+// Pong answers a Ping.
+type Pong struct {
+	Seq uint64 `cbor:"1,keyasint"`
+}
+
+// Supernodes carries fresh supernode addresses, pushed when the set changes.
+type Supernodes struct {
+	Supernodes []Supernode `cbor:"1,keyasint"`
+}
+
+// LinkRole tells a supernode whether a leaf now uses this link as its primary.
+type LinkRole struct {
+	Standby bool `cbor:"1,keyasint,omitempty"`
+}
+
+// Bye closes a link cleanly.
+type Bye struct {
+	Reason string `cbor:"1,keyasint,omitempty"`
+}
+
+// Type implements Message.
+func (*Hello) Type() Type { return TypeHello }
+
+// Type implements Message.
+func (*Welcome) Type() Type { return TypeWelcome }
+
+// Type implements Message.
+func (*Redirect) Type() Type { return TypeRedirect }
+
+// Type implements Message.
+func (*Ping) Type() Type { return TypePing }
+
+// Type implements Message.
+func (*Pong) Type() Type { return TypePong }
+
+// Type implements Message.
+func (*Supernodes) Type() Type { return TypeSupernodes }
+
+// Type implements Message.
+func (*LinkRole) Type() Type { return TypeLinkRole }
+
+// Type implements Message.
+func (*Bye) Type() Type { return TypeBye }
+
+// newMessage returns an empty message of type t, or nil for an unknown type.
+func newMessage(t Type) Message {
+	switch t {
+	case TypeHello:
+		return new(Hello)
+	case TypeWelcome:
+		return new(Welcome)
+	case TypeRedirect:
+		return new(Redirect)
+	case TypePing:
+		return new(Ping)
+	case TypePong:
+		return new(Pong)
+	case TypeSupernodes:
+		return new(Supernodes)
+	case TypeLinkRole:
+		return new(LinkRole)
+	case TypeBye:
+		return new(Bye)
+	}
+	return nil
+}
