@@ -1,0 +1,705 @@
+package overlay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/parleynet/parley/overlay/wire"
+	"github.com/parleynet/parley/store"
+)
+
+// LeafConfig configures a Leaf. Zero fields take the documented defaults.
+type LeafConfig struct {
+	Identity *Identity // required
+	Network  Network   // default TCP{}
+	Clock    Clock     // default SystemClock{}
+	Rand     *rand.Rand
+	Logger   *slog.Logger
+
+	// Seeds are tried only when no cached supernode answers.
+	Seeds []SeedAddr
+	// Cache is the host cache; nil keeps supernodes in memory only.
+	Cache HostCache
+
+	// Parallel is how many supernodes are dialled at once. Default 4.
+	Parallel int
+	// Standbys is how many standby links are kept besides the primary. Default 2.
+	Standbys int
+	// DialTimeout bounds one dial, handshake and login. Default 3 s.
+	DialTimeout time.Duration
+	// Retry is the full-jitter backoff between login rounds (one round is
+	// the host cache, then the seeds). Default 500 ms base, 30 s cap.
+	Retry Backoff
+	// Software is sent in Hello.
+	Software string
+	// OnChange, if set, is called (from the leaf's goroutine) after the
+	// leaf's links change; Status gives the new state.
+	OnChange func()
+}
+
+func (c *LeafConfig) setDefaults() {
+	if c.Network == nil {
+		c.Network = TCP{}
+	}
+	if c.Clock == nil {
+		c.Clock = SystemClock{}
+	}
+	if c.Rand == nil {
+		c.Rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Parallel == 0 {
+		c.Parallel = 4
+	}
+	if c.Standbys == 0 {
+		c.Standbys = 2
+	}
+	if c.DialTimeout == 0 {
+		c.DialTimeout = 3 * time.Second
+	}
+	if c.Retry == (Backoff{}) {
+		c.Retry = Backoff{Base: 500 * time.Millisecond, Cap: 30 * time.Second}
+	}
+}
+
+// LinkInfo describes one of the leaf's supernode links.
+type LinkInfo struct {
+	ID    NodeID
+	Addr  string
+	Seed  bool
+	Since time.Time
+}
+
+// LeafState is where the leaf is in its life.
+type LeafState string
+
+// Leaf states.
+const (
+	StateConnecting LeafState = "connecting"
+	StateOnline     LeafState = "online"
+	StateStopped    LeafState = "stopped"
+)
+
+// LeafStatus is a snapshot of the leaf's links.
+type LeafStatus struct {
+	State    LeafState
+	Primary  *LinkInfo
+	Standbys []LinkInfo
+	// Logins counts successful logins (not failovers).
+	Logins int
+	// Failovers counts promotions of a standby to primary.
+	Failovers int
+}
+
+// Leaf keeps a peer logged into the supernode network: one primary and
+// cfg.Standbys standby links, failing over to a standby when the primary
+// dies, and logging in again (host cache first, seeds last) when all die.
+type Leaf struct {
+	cfg LeafConfig
+	log *slog.Logger
+
+	// Owned by the Run goroutine.
+	primary  *leafLink
+	standbys []*leafLink
+	known    map[NodeID]wire.Supernode // supernodes heard of, in memory
+	avoid    map[NodeID]time.Time      // redirected: not before this time
+	dialing  bool                      // a standby dial is in flight
+
+	events chan leafEvent
+
+	mu     sync.Mutex
+	status LeafStatus // guarded by mu; a copy of the above for Status
+}
+
+// leafLink is one supernode link of the leaf.
+type leafLink struct {
+	link      *Link
+	info      LinkInfo
+	heartbeat time.Duration
+	learned   []wire.Supernode // from the Welcome; read by the Run goroutine
+}
+
+type leafEvent struct {
+	dead     *leafLink        // a link ended
+	standby  *leafLink        // a standby dial succeeded
+	learned  []wire.Supernode // a supernode pushed addresses
+	failed   bool             // a standby dial failed
+	failedID NodeID           // the supernode it was to, if known
+}
+
+// NewLeaf returns a leaf; Run logs it in.
+func NewLeaf(cfg LeafConfig) (*Leaf, error) {
+	cfg.setDefaults()
+	if cfg.Identity == nil {
+		return nil, errors.New("overlay: leaf needs an identity")
+	}
+	return &Leaf{
+		cfg:    cfg,
+		log:    cfg.Logger.With("node", cfg.Identity.NodeID().Short(), "role", "leaf"),
+		known:  make(map[NodeID]wire.Supernode),
+		avoid:  make(map[NodeID]time.Time),
+		events: make(chan leafEvent, 64),
+		status: LeafStatus{State: StateConnecting},
+	}, nil
+}
+
+// Status returns a snapshot of the leaf's links.
+func (l *Leaf) Status() LeafStatus {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.status
+	s.Standbys = slices.Clone(s.Standbys)
+	if s.Primary != nil {
+		p := *s.Primary
+		s.Primary = &p
+	}
+	return s
+}
+
+// publish copies the Run goroutine's view into status and tells OnChange.
+func (l *Leaf) publish(state LeafState, login, failover bool) {
+	l.mu.Lock()
+	l.status.State = state
+	l.status.Primary = nil
+	if l.primary != nil {
+		p := l.primary.info
+		l.status.Primary = &p
+	}
+	l.status.Standbys = l.status.Standbys[:0]
+	for _, s := range l.standbys {
+		l.status.Standbys = append(l.status.Standbys, s.info)
+	}
+	if login {
+		l.status.Logins++
+	}
+	if failover {
+		l.status.Failovers++
+	}
+	l.mu.Unlock()
+	if l.cfg.OnChange != nil {
+		l.cfg.OnChange()
+	}
+}
+
+// Run keeps the leaf logged in until ctx is done, then closes its links and
+// returns ctx's error.
+func (l *Leaf) Run(ctx context.Context) error {
+	defer func() {
+		for _, ll := range l.all() {
+			ll.link.Close("leaving")
+		}
+		l.primary, l.standbys = nil, nil
+		l.publish(StateStopped, false, false)
+	}()
+	maintain := time.Duration(0)
+	for {
+		if l.primary == nil {
+			if len(l.standbys) > 0 {
+				// Fail over, to a non-seed standby if there is one.
+				next := l.standbys[0]
+				for _, s := range l.standbys {
+					if !s.info.Seed {
+						next = s
+						break
+					}
+				}
+				l.promote(next, true)
+			} else {
+				l.publish(StateConnecting, false, false)
+				ll, err := l.login(ctx)
+				if err != nil {
+					return err
+				}
+				l.primary = ll
+				l.learn(ll.learned)
+				l.log.Info("logged in", "supernode", ll.info.ID.Short(), "addr", ll.info.Addr, "seed", ll.info.Seed)
+				l.publish(StateOnline, true, false)
+			}
+		}
+		l.rebalance()
+		l.maintain(ctx)
+		maintain = l.primary.heartbeat
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case ev := <-l.events:
+			l.handle(ev)
+		case <-l.cfg.Clock.After(maintain):
+		}
+	}
+}
+
+func (l *Leaf) all() []*leafLink {
+	out := slices.Clone(l.standbys)
+	if l.primary != nil {
+		out = append(out, l.primary)
+	}
+	return out
+}
+
+func (l *Leaf) handle(ev leafEvent) {
+	switch {
+	case ev.dead != nil:
+		if ev.dead == l.primary {
+			l.log.Info("primary supernode lost", "supernode", ev.dead.info.ID.Short())
+			l.primary = nil
+		} else if i := slices.Index(l.standbys, ev.dead); i >= 0 {
+			l.standbys = slices.Delete(l.standbys, i, i+1)
+		} else {
+			return
+		}
+		l.failed(ev.dead.info.ID)
+		if l.primary != nil {
+			l.publish(StateOnline, false, false)
+		}
+	case ev.standby != nil:
+		l.dialing = false
+		l.learn(ev.standby.learned)
+		if l.primary == nil || l.linkedTo(ev.standby.info.ID) || len(l.standbys) >= l.cfg.Standbys+1 {
+			ev.standby.link.Close("not needed")
+			return
+		}
+		l.standbys = append(l.standbys, ev.standby)
+		l.publish(StateOnline, false, false)
+	case ev.failed:
+		l.dialing = false
+		l.failed(ev.failedID)
+	}
+	l.learn(ev.learned)
+}
+
+// promote makes standby s the primary, without a new login. failover
+// reports whether the old primary died (rather than being swapped out).
+func (l *Leaf) promote(s *leafLink, failover bool) {
+	l.standbys = slices.DeleteFunc(l.standbys, func(x *leafLink) bool { return x == s })
+	if old := l.primary; old != nil {
+		old.link.Send(&wire.LinkRole{Standby: true})
+		l.standbys = append(l.standbys, old)
+	}
+	l.primary = s
+	s.link.Send(&wire.LinkRole{Standby: false})
+	l.log.Info("primary is now", "supernode", s.info.ID.Short(), "addr", s.info.Addr)
+	l.publish(StateOnline, false, failover)
+}
+
+// rebalance moves the leaf off seeds: a seed primary is swapped for a
+// non-seed standby, and a seed standby is dropped once enough non-seed
+// standbys are up. Seeds exist to bootstrap, not to carry leaves.
+func (l *Leaf) rebalance() {
+	if l.primary != nil && l.primary.info.Seed {
+		for _, s := range l.standbys {
+			if !s.info.Seed {
+				l.promote(s, false)
+				break
+			}
+		}
+	}
+	nonSeed := 0
+	for _, s := range l.standbys {
+		if !s.info.Seed {
+			nonSeed++
+		}
+	}
+	for i := 0; i < len(l.standbys) && len(l.standbys) > l.cfg.Standbys; i++ {
+		if s := l.standbys[i]; s.info.Seed && nonSeed >= l.cfg.Standbys {
+			s.link.Close("enough supernodes")
+			l.standbys = slices.Delete(l.standbys, i, i+1)
+			i--
+			l.publish(StateOnline, false, false)
+		}
+	}
+}
+
+func (l *Leaf) linkedTo(id NodeID) bool {
+	for _, ll := range l.all() {
+		if ll.info.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// maintain starts a dial for a missing standby, or for a non-seed
+// supernode to replace a seed standby. It never dials a seed: a leaf that
+// logged in through a seed may keep that link as a standby, but one whose
+// host cache answered leaves the seeds alone.
+func (l *Leaf) maintain(ctx context.Context) {
+	if l.dialing || l.primary == nil {
+		return
+	}
+	nonSeed := 0
+	for _, s := range l.standbys {
+		if !s.info.Seed {
+			nonSeed++
+		}
+	}
+	if nonSeed >= l.cfg.Standbys {
+		return
+	}
+	for _, c := range l.candidates(ctx) {
+		if l.linkedTo(c.ID) || c.Seed || l.isSeedAddr(c.Addr) {
+			continue
+		}
+		l.dialing = true
+		go func() {
+			ll, err := l.dial(ctx, c, true)
+			if err != nil {
+				l.log.Debug("standby dial failed", "addr", c.Addr, "err", err)
+				l.send(ctx, leafEvent{failed: true, failedID: c.ID})
+				return
+			}
+			l.send(ctx, leafEvent{standby: ll})
+		}()
+		return
+	}
+}
+
+func (l *Leaf) send(ctx context.Context, ev leafEvent) {
+	select {
+	case l.events <- ev:
+	case <-ctx.Done():
+		if ev.standby != nil {
+			ev.standby.link.Close("leaving")
+		}
+	}
+}
+
+// candidate is a supernode the leaf could dial.
+type candidate struct {
+	ID   NodeID // zero for a seed of unknown key
+	Addr string
+	Seed bool
+}
+
+// candidates lists supernodes to try, best first: the host cache, then
+// supernodes heard of in this run, without seeds or ones that redirected us
+// recently.
+func (l *Leaf) candidates(ctx context.Context) []candidate {
+	now := l.cfg.Clock.Now()
+	var out []candidate
+	seen := make(map[NodeID]bool)
+	add := func(c candidate) {
+		if seen[c.ID] || l.avoid[c.ID].After(now) || c.ID == l.cfg.Identity.NodeID() {
+			return
+		}
+		seen[c.ID] = true
+		out = append(out, c)
+	}
+	if l.cfg.Cache != nil {
+		hosts, err := l.cfg.Cache.Hosts(ctx)
+		if err != nil {
+			l.log.Warn("host cache unreadable", "err", err)
+		}
+		for _, h := range hosts {
+			add(candidate{ID: h.NodeID, Addr: h.Addr})
+		}
+	}
+	var rest []candidate
+	for id, sn := range l.known {
+		rest = append(rest, candidate{ID: id, Addr: sn.Addr, Seed: sn.Seed})
+	}
+	// Map order is random; make it fair but deterministic per Rand.
+	slices.SortFunc(rest, func(a, b candidate) int { return slices.Compare(a.ID[:], b.ID[:]) })
+	l.cfg.Rand.Shuffle(len(rest), func(i, j int) { rest[i], rest[j] = rest[j], rest[i] })
+	for _, c := range rest {
+		if !c.Seed {
+			add(c)
+		}
+	}
+	for _, c := range rest {
+		if c.Seed {
+			add(c)
+		}
+	}
+	return out
+}
+
+// learn remembers supernodes a supernode told us of and adds the non-seed
+// ones to the host cache.
+func (l *Leaf) learn(list []wire.Supernode) {
+	if len(list) == 0 {
+		return
+	}
+	var hosts []store.Host
+	for _, sn := range list {
+		var id NodeID
+		if len(sn.ID) != len(id) || sn.Addr == "" {
+			continue
+		}
+		copy(id[:], sn.ID)
+		if id == l.cfg.Identity.NodeID() {
+			continue
+		}
+		l.known[id] = sn
+		if !sn.Seed && !l.isSeedAddr(sn.Addr) {
+			hosts = append(hosts, store.Host{NodeID: id, Addr: sn.Addr})
+		}
+	}
+	if l.cfg.Cache != nil && len(hosts) > 0 {
+		if err := l.cfg.Cache.AddHosts(context.Background(), hosts, l.cfg.Clock.Now()); err != nil {
+			l.log.Warn("host cache: add", "err", err)
+		}
+	}
+}
+
+func (l *Leaf) isSeedAddr(addr string) bool {
+	for _, s := range l.cfg.Seeds {
+		if s.Addr == addr {
+			return true
+		}
+	}
+	return false
+}
+
+func (l *Leaf) failed(id NodeID) {
+	if l.cfg.Cache == nil || id.IsZero() {
+		return
+	}
+	if err := l.cfg.Cache.HostFailed(context.Background(), id, l.cfg.Clock.Now()); err != nil {
+		l.log.Warn("host cache: record failure", "err", err)
+	}
+}
+
+// login runs login rounds until one succeeds or ctx is done. A round dials
+// the host cache, Parallel at a time; only if no cached supernode answered
+// at all (a redirect is an answer) does it dial the seeds. Between rounds it
+// backs off with full jitter, and never less than a redirect asked.
+func (l *Leaf) login(ctx context.Context) (*leafLink, error) {
+	for round := 0; ; round++ {
+		ll, answered, retryAfter := l.tryAll(ctx, l.candidates(ctx))
+		if ll == nil && !answered && ctx.Err() == nil {
+			seeds := make([]candidate, 0, len(l.cfg.Seeds))
+			for _, s := range l.cfg.Seeds {
+				seeds = append(seeds, candidate{ID: s.ID, Addr: s.Addr, Seed: true})
+			}
+			l.log.Info("no cached supernode answered; trying seeds", "seeds", len(seeds))
+			var ra time.Duration
+			ll, _, ra = l.tryAll(ctx, seeds)
+			retryAfter = max(retryAfter, ra)
+		}
+		if ll != nil {
+			return ll, nil
+		}
+		wait := max(l.cfg.Retry.Delay(round, l.cfg.Rand), retryAfter)
+		l.log.Info("login failed; retrying", "round", round, "wait", wait)
+		if err := sleep(ctx, l.cfg.Clock, wait); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// attempt is the outcome of one login dial.
+type attempt struct {
+	c        candidate
+	ll       *leafLink
+	redirect *wire.Redirect
+	err      error
+}
+
+// tryAll dials cands, Parallel at a time, and returns the first link
+// welcomed. Redirects put their suggested supernodes at the front of the
+// queue. Links welcomed after the first become standbys. answered reports
+// whether any supernode answered (welcome or redirect); retryAfter is the
+// shortest wait a redirect asked for, when every answer was a redirect.
+func (l *Leaf) tryAll(ctx context.Context, cands []candidate) (won *leafLink, answered bool, retryAfter time.Duration) {
+	queue := slices.Clone(cands)
+	tried := make(map[string]bool)
+	results := make(chan attempt)
+	inflight := 0
+	for {
+		for inflight < l.cfg.Parallel && len(queue) > 0 && won == nil {
+			c := queue[0]
+			queue = queue[1:]
+			if tried[c.Addr] || l.linkedTo(c.ID) && !c.ID.IsZero() {
+				continue
+			}
+			tried[c.Addr] = true
+			inflight++
+			go func() {
+				ll, err := l.dial(ctx, c, false)
+				a := attempt{c: c, ll: ll, err: err}
+				if r, ok := errors.AsType[*redirectError](err); ok {
+					a.redirect, a.err = r.r, nil
+				}
+				results <- a
+			}()
+		}
+		if inflight == 0 {
+			return won, answered, retryAfter
+		}
+		a := <-results
+		inflight--
+		switch {
+		case a.ll != nil:
+			answered = true
+			if won == nil {
+				won = a.ll
+				l.cacheSuccess(a.ll)
+				// Let the dials still in flight finish in the background;
+				// their links become standbys.
+				go l.drain(ctx, results, inflight)
+				return won, answered, 0
+			}
+		case a.redirect != nil:
+			answered = true
+			var id NodeID = a.c.ID
+			wait := time.Duration(a.redirect.RetryAfterMS) * time.Millisecond
+			l.avoid[id] = l.cfg.Clock.Now().Add(wait)
+			if retryAfter == 0 || wait < retryAfter {
+				retryAfter = wait
+			}
+			l.learn(a.redirect.Supernodes)
+			for _, sn := range a.redirect.Supernodes {
+				var sid NodeID
+				if len(sn.ID) == len(sid) {
+					copy(sid[:], sn.ID)
+					if l.avoid[sid].Before(l.cfg.Clock.Now()) && sid != l.cfg.Identity.NodeID() {
+						queue = append([]candidate{{ID: sid, Addr: sn.Addr, Seed: sn.Seed}}, queue...)
+					}
+				}
+			}
+		default:
+			l.log.Debug("login dial failed", "addr", a.c.Addr, "err", a.err)
+			l.failed(a.c.ID)
+		}
+	}
+}
+
+// drain collects the dials still in flight after a login won, and offers
+// their links as standbys.
+func (l *Leaf) drain(ctx context.Context, results chan attempt, n int) {
+	for range n {
+		a := <-results
+		if a.ll != nil {
+			a.ll.link.Send(&wire.LinkRole{Standby: true})
+			l.cacheSuccess(a.ll)
+			l.send(ctx, leafEvent{standby: a.ll})
+		}
+	}
+}
+
+func (l *Leaf) cacheSuccess(ll *leafLink) {
+	if l.cfg.Cache == nil || ll.info.Seed {
+		return
+	}
+	if err := l.cfg.Cache.HostSucceeded(context.Background(), ll.info.ID, ll.info.Addr, l.cfg.Clock.Now()); err != nil {
+		l.log.Warn("host cache: record success", "err", err)
+	}
+}
+
+type redirectError struct{ r *wire.Redirect }
+
+func (e *redirectError) Error() string {
+	return fmt.Sprintf("%v: %s (retry after %d ms)", ErrRedirected, e.r.Reason, e.r.RetryAfterMS)
+}
+
+func (e *redirectError) Unwrap() error { return ErrRedirected }
+
+// dial logs in to one supernode: TLS, Hello, then Welcome (returned as a
+// running leafLink) or Redirect (returned as a *redirectError).
+func (l *Leaf) dial(ctx context.Context, c candidate, standby bool) (*leafLink, error) {
+	dctx, cancel := context.WithTimeout(ctx, l.cfg.DialTimeout)
+	defer cancel()
+	link, err := DialLink(dctx, l.cfg.Network, l.cfg.Identity, c.Addr, c.ID)
+	if err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*leafLink, error) {
+		link.Close("")
+		return nil, err
+	}
+	if err := link.Send(&wire.Hello{Role: wire.RoleLeaf, Standby: standby, Software: l.cfg.Software}); err != nil {
+		return fail(err)
+	}
+	deadline, _ := dctx.Deadline()
+	m, err := link.Recv(time.Until(deadline))
+	if err != nil {
+		return fail(fmt.Errorf("overlay: login to %s: %w", c.Addr, err))
+	}
+	switch m := m.(type) {
+	case *wire.Redirect:
+		link.Close("")
+		return nil, &redirectError{m}
+	case *wire.Welcome:
+		hb := time.Duration(m.HeartbeatMS) * time.Millisecond
+		if hb < 100*time.Millisecond {
+			return fail(fmt.Errorf("%w: heartbeat interval %v", ErrProtocol, hb))
+		}
+		ll := &leafLink{
+			link:      link,
+			heartbeat: hb,
+			info: LinkInfo{
+				ID:    link.Peer(),
+				Addr:  c.Addr,
+				Seed:  c.Seed || m.SupernodeSeed,
+				Since: l.cfg.Clock.Now(),
+			},
+		}
+		ll.learned = m.Supernodes
+		go l.serve(ctx, ll)
+		return ll, nil
+	default:
+		return fail(fmt.Errorf("%w: supernode answered login with %T", ErrProtocol, m))
+	}
+}
+
+// serve runs one link's heartbeats and reads until it dies, then reports it.
+func (l *Leaf) serve(ctx context.Context, ll *leafLink) {
+	done := make(chan struct{})
+	go func() {
+		var seq uint64
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-l.cfg.Clock.After(ll.heartbeat):
+			}
+			seq++
+			if err := ll.link.Send(&wire.Ping{Seq: seq}); err != nil {
+				ll.link.Close("")
+				return
+			}
+		}
+	}()
+	defer close(done)
+	for {
+		m, err := ll.link.Recv(3 * ll.heartbeat)
+		if err != nil {
+			if isMalformed(err) {
+				l.log.Warn("closing link: malformed frame", "supernode", ll.info.ID.Short(), "err", err)
+			} else {
+				l.log.Debug("supernode link ended", "supernode", ll.info.ID.Short(), "reason", linkErrReason(err))
+			}
+			ll.link.Close("")
+			l.send(ctx, leafEvent{dead: ll})
+			return
+		}
+		switch m := m.(type) {
+		case *wire.Ping:
+			ll.link.Send(&wire.Pong{Seq: m.Seq})
+		case *wire.Pong:
+		case *wire.Supernodes:
+			l.send(ctx, leafEvent{learned: m.Supernodes})
+		case *wire.Bye:
+			l.log.Info("supernode said bye", "supernode", ll.info.ID.Short(), "reason", m.Reason)
+			ll.link.Close("")
+			l.send(ctx, leafEvent{dead: ll})
+			return
+		default:
+			l.log.Warn("closing link: unexpected message", "supernode", ll.info.ID.Short(), "type", fmt.Sprintf("%T", m))
+			ll.link.Close("unexpected message")
+			l.send(ctx, leafEvent{dead: ll})
+			return
+		}
+	}
+}

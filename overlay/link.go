@@ -1,0 +1,226 @@
+package overlay
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/parleynet/parley/overlay/wire"
+)
+
+// alpn is the TLS application protocol of overlay links; the frame version
+// inside it is negotiated per frame (see package wire).
+const alpn = "parley/1"
+
+// writeTimeout bounds one frame write, so a peer that stops reading cannot
+// block its writer forever.
+const writeTimeout = 10 * time.Second
+
+// certificate returns a self-signed TLS certificate whose key is id's
+// ed25519 key. Nothing in it but the key matters: peers check the key
+// against the NodeID they expect, never a CA or a name.
+func certificate(id *Identity) (tls.Certificate, error) {
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: id.NodeID().String()},
+		NotBefore:    time.Unix(0, 0),
+		NotAfter:     time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(nil, tmpl, tmpl, id.pub, id.priv)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("overlay: make certificate: %w", err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: id.priv}, nil
+}
+
+// peerKey extracts the ed25519 key from the peer's certificate chain.
+// TLS 1.3's CertificateVerify has already proved the peer holds its private half.
+func peerKey(cs tls.ConnectionState) (ed25519.PublicKey, error) {
+	if len(cs.PeerCertificates) != 1 {
+		return nil, fmt.Errorf("%w: %d certificates", ErrBadPeerCertificate, len(cs.PeerCertificates))
+	}
+	pub, ok := cs.PeerCertificates[0].PublicKey.(ed25519.PublicKey)
+	if !ok {
+		return nil, fmt.Errorf("%w: key is %T", ErrBadPeerCertificate, cs.PeerCertificates[0].PublicKey)
+	}
+	return pub, nil
+}
+
+// tlsConfig returns the TLS configuration for one side of a link. expect, if
+// not zero, is the NodeID the peer must have.
+func tlsConfig(cert tls.Certificate, server bool, expect NodeID) *tls.Config {
+	cfg := &tls.Config{
+		Certificates:       []tls.Certificate{cert},
+		MinVersion:         tls.VersionTLS13,
+		NextProtos:         []string{alpn},
+		InsecureSkipVerify: true, // there is no CA: VerifyConnection checks the key instead
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			pub, err := peerKey(cs)
+			if err != nil {
+				return err
+			}
+			if got := NodeIDOf(pub); !expect.IsZero() && got != expect {
+				return fmt.Errorf("%w: got %s, want %s", ErrNodeIDMismatch, got.Short(), expect.Short())
+			}
+			return nil
+		},
+	}
+	if server {
+		cfg.ClientAuth = tls.RequireAnyClientCert
+	}
+	return cfg
+}
+
+// Link is an authenticated, encrypted overlay connection to one peer that
+// carries wire frames. Send may be called from any goroutine; Recv from one.
+type Link struct {
+	conn    net.Conn
+	peer    NodeID
+	peerKey ed25519.PublicKey
+
+	wmu  sync.Mutex // serialises Send
+	rbuf []byte     // owned by the Recv goroutine
+
+	closeOnce sync.Once
+	done      chan struct{}
+}
+
+func newLink(conn *tls.Conn) (*Link, error) {
+	pub, err := peerKey(conn.ConnectionState())
+	if err != nil {
+		return nil, err
+	}
+	return &Link{conn: conn, peer: NodeIDOf(pub), peerKey: pub, done: make(chan struct{})}, nil
+}
+
+// DialLink connects to addr over network and authenticates the peer. If
+// expect is not zero, a peer with any other NodeID is refused with
+// ErrNodeIDMismatch (a zero expect accepts any key: used for seeds whose
+// NodeID is not known in advance).
+func DialLink(ctx context.Context, network Network, id *Identity, addr string, expect NodeID) (*Link, error) {
+	cert, err := certificate(id)
+	if err != nil {
+		return nil, err
+	}
+	return dialLink(ctx, network, cert, addr, expect)
+}
+
+func dialLink(ctx context.Context, network Network, cert tls.Certificate, addr string, expect NodeID) (*Link, error) {
+	raw, err := network.Dial(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	conn := tls.Client(raw, tlsConfig(cert, false, expect))
+	if err := conn.HandshakeContext(ctx); err != nil {
+		raw.Close()
+		return nil, handshakeError(err)
+	}
+	l, err := newLink(conn)
+	if err != nil {
+		raw.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+// acceptLink runs the server side of the TLS handshake on raw.
+func acceptLink(ctx context.Context, raw net.Conn, cfg *tls.Config) (*Link, error) {
+	conn := tls.Server(raw, cfg)
+	if err := conn.HandshakeContext(ctx); err != nil {
+		raw.Close()
+		return nil, handshakeError(err)
+	}
+	l, err := newLink(conn)
+	if err != nil {
+		raw.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+// handshakeError keeps our own sentinel errors visible through tls's wrapping.
+func handshakeError(err error) error {
+	for _, sentinel := range []error{ErrNodeIDMismatch, ErrBadPeerCertificate} {
+		if errors.Is(err, sentinel) {
+			return err
+		}
+	}
+	return fmt.Errorf("overlay: TLS handshake: %w", err)
+}
+
+// Peer returns the NodeID the peer proved it holds.
+func (l *Link) Peer() NodeID { return l.peer }
+
+// PeerKey returns the peer's public key.
+func (l *Link) PeerKey() ed25519.PublicKey { return l.peerKey }
+
+// RemoteAddr returns the peer's network address.
+func (l *Link) RemoteAddr() net.Addr { return l.conn.RemoteAddr() }
+
+// Send writes one message.
+func (l *Link) Send(m wire.Message) error {
+	b, err := wire.Append(nil, m)
+	if err != nil {
+		return err
+	}
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	select {
+	case <-l.done:
+		return ErrClosed
+	default:
+	}
+	l.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	_, err = l.conn.Write(b)
+	return err
+}
+
+// Recv reads one message, waiting at most timeout (forever if zero). A
+// malformed frame is returned as an error; the caller closes the link.
+func (l *Link) Recv(timeout time.Duration) (wire.Message, error) {
+	var deadline time.Time
+	if timeout > 0 {
+		deadline = time.Now().Add(timeout)
+	}
+	l.conn.SetReadDeadline(deadline)
+	m, err := wire.Read(l.conn, l.rbuf)
+	if err != nil {
+		select {
+		case <-l.done:
+			return nil, ErrClosed
+		default:
+		}
+	}
+	return m, err
+}
+
+// Close closes the link. A non-empty reason is sent to the peer first as a
+// Bye, best effort.
+func (l *Link) Close(reason string) error {
+	var err error
+	l.closeOnce.Do(func() {
+		if reason != "" {
+			l.wmu.Lock()
+			l.conn.SetWriteDeadline(time.Now().Add(time.Second))
+			b, _ := wire.Append(nil, &wire.Bye{Reason: reason})
+			l.conn.Write(b)
+			l.wmu.Unlock()
+		}
+		close(l.done)
+		err = l.conn.Close()
+	})
+	return err
+}
+
+// Done returns a channel closed when the link is closed by Close.
+func (l *Link) Done() <-chan struct{} { return l.done }

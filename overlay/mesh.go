@@ -1,0 +1,234 @@
+package overlay
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/parleynet/parley/overlay/wire"
+)
+
+// The supernode mesh: every supernode links to every other one it learns of,
+// so that each can hand its leaves the whole supernode set. A supernode
+// joins through cfg.Join (the seeds, then cached supernodes); each Welcome
+// and Supernodes message lists more, which it dials in turn.
+
+// joinLoop keeps the supernode in the mesh: while it has no peer supernode
+// it retries cfg.Join with full-jitter backoff; afterwards it checks again
+// from time to time.
+func (s *Supernode) joinLoop() {
+	back := Backoff{Base: time.Second, Cap: time.Minute}
+	for attempt := 0; ; attempt++ {
+		s.mu.Lock()
+		alone := len(s.peers) == 0
+		wait := back.Delay(attempt, s.rng)
+		s.mu.Unlock()
+		if !alone {
+			attempt = 0
+			wait = 30 * time.Second
+		} else {
+			for _, j := range s.cfg.Join {
+				s.dialPeer(j.Addr, j.ID)
+			}
+		}
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-s.joinKick:
+		case <-s.cfg.Clock.After(wait):
+		}
+	}
+}
+
+// dialPeer links to the supernode at addr in the background, unless it is
+// this supernode or already linked or being dialled.
+func (s *Supernode) dialPeer(addr string, expect NodeID) {
+	if expect == s.ID() {
+		return
+	}
+	s.mu.Lock()
+	if s.closed || (!expect.IsZero() && (s.peers[expect] != nil || s.dialing[expect])) {
+		s.mu.Unlock()
+		return
+	}
+	if !expect.IsZero() {
+		s.dialing[expect] = true
+	}
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer func() {
+			if !expect.IsZero() {
+				s.mu.Lock()
+				delete(s.dialing, expect)
+				s.mu.Unlock()
+			}
+		}()
+		if err := s.linkPeer(addr, expect); err != nil {
+			s.log.Debug("mesh dial failed", "addr", addr, "err", err)
+		}
+	}()
+}
+
+func (s *Supernode) linkPeer(addr string, expect NodeID) error {
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.HandshakeTimeout)
+	defer cancel()
+	l, err := dialLink(ctx, s.cfg.Network, s.cert, addr, expect)
+	if err != nil {
+		return err
+	}
+	if l.Peer() == s.ID() {
+		l.Close("")
+		return nil // our own address, e.g. in the seed list
+	}
+	if !s.track(l) {
+		l.Close("")
+		return ErrClosed
+	}
+	defer s.untrack(l)
+	s.mu.Lock()
+	hello := &wire.Hello{Role: wire.RoleSupernode, ListenAddr: s.advertise, Seed: s.cfg.Seed, Software: s.cfg.Software}
+	s.mu.Unlock()
+	if err := l.Send(hello); err != nil {
+		l.Close("")
+		return err
+	}
+	m, err := l.Recv(s.cfg.HandshakeTimeout)
+	if err != nil {
+		l.Close("")
+		return err
+	}
+	w, ok := m.(*wire.Welcome)
+	if !ok {
+		l.Close("expected welcome")
+		return fmt.Errorf("%w: supernode answered %T", ErrProtocol, m)
+	}
+	s.learnAdvertise(w.ObservedAddr)
+	s.servePeer(l, &wire.Hello{Role: wire.RoleSupernode, ListenAddr: addr, Seed: w.SupernodeSeed}, true, w.Supernodes)
+	return nil
+}
+
+// learnAdvertise sets the advertised address from what a peer observed,
+// when none was configured or derivable from the listen address.
+func (s *Supernode) learnAdvertise(observed string) {
+	host, _, err := net.SplitHostPort(observed)
+	if err != nil {
+		return
+	}
+	_, port, _ := net.SplitHostPort(s.Addr())
+	s.mu.Lock()
+	if s.advertise == "" {
+		s.advertise = net.JoinHostPort(host, port)
+		s.log.Info("advertising observed address", "addr", s.advertise)
+	}
+	s.mu.Unlock()
+}
+
+// servePeer runs a supernode-to-supernode link. For an accepted link it
+// answers the Hello with a Welcome; a dialled one has already had its
+// Welcome, whose list is passed in.
+func (s *Supernode) servePeer(l *Link, hello *wire.Hello, dialed bool, list ...[]wire.Supernode) {
+	id := l.Peer()
+	addr := hello.ListenAddr
+	if host, port, err := net.SplitHostPort(addr); err == nil && (host == "" || net.ParseIP(host).IsUnspecified()) {
+		if rhost, _, err := net.SplitHostPort(l.RemoteAddr().String()); err == nil {
+			addr = net.JoinHostPort(rhost, port)
+		}
+	}
+	me := &snPeer{link: l, dialed: dialed, info: wire.Supernode{ID: id[:], Addr: addr, Seed: hello.Seed}}
+	if !dialed {
+		s.mu.Lock()
+		w := &wire.Welcome{
+			Supernodes:    s.supernodesLocked(-1),
+			ObservedAddr:  l.RemoteAddr().String(),
+			HeartbeatMS:   uint32(s.cfg.Heartbeat / time.Millisecond),
+			SupernodeSeed: s.cfg.Seed,
+		}
+		s.mu.Unlock()
+		if err := l.Send(w); err != nil {
+			l.Close("")
+			return
+		}
+	}
+	if addr == "" {
+		// A supernode that cannot say where it listens cannot be handed
+		// to anyone; keep serving it as a link but list it nowhere.
+		me.info.Addr = ""
+	}
+	if !s.registerPeer(me) {
+		l.Close("duplicate supernode link")
+		return
+	}
+	s.log.Info("supernode linked", "peer", id.Short(), "addr", addr, "dialed", dialed)
+	for _, sl := range list {
+		s.learn(sl)
+	}
+	reason := s.converse(l, func(m wire.Message) error {
+		switch m := m.(type) {
+		case *wire.Supernodes:
+			s.learn(m.Supernodes)
+		default:
+			return fmt.Errorf("%w: supernode sent %T", ErrProtocol, m)
+		}
+		return nil
+	})
+	s.mu.Lock()
+	if s.peers[id] == me {
+		delete(s.peers, id)
+	}
+	s.mu.Unlock()
+	s.log.Info("supernode link closed", "peer", id.Short(), "reason", reason)
+}
+
+// registerPeer adds a peer link. When two links join the same pair of
+// supernodes (both dialled at once), both ends keep the one dialled by the
+// smaller NodeID; it reports whether p is the one kept.
+func (s *Supernode) registerPeer(p *snPeer) bool {
+	id := p.link.Peer()
+	mine := s.ID()
+	s.mu.Lock()
+	old := s.peers[id]
+	keepNew := true
+	if old != nil && old.dialed != p.dialed {
+		// Two live directions: keep the one the smaller ID dialled. (Two
+		// links in the same direction mean a redial: the new one wins.)
+		smallerDialed := bytes.Compare(mine[:], id[:]) < 0 // we are smaller
+		keepNew = p.dialed == smallerDialed
+	}
+	if keepNew {
+		s.peers[id] = p
+	}
+	others := make([]*snPeer, 0, len(s.peers))
+	for pid, q := range s.peers {
+		if pid != id {
+			others = append(others, q)
+		}
+	}
+	s.mu.Unlock()
+	if old != nil && keepNew {
+		old.link.Close("duplicate supernode link")
+	}
+	if keepNew && p.info.Addr != "" {
+		// Tell the others, so the mesh closes even when the newcomer's
+		// own dials are slow.
+		for _, q := range others {
+			q.link.Send(&wire.Supernodes{Supernodes: []wire.Supernode{p.info}})
+		}
+	}
+	return keepNew
+}
+
+// learn dials the supernodes in list that are not yet linked.
+func (s *Supernode) learn(list []wire.Supernode) {
+	for _, sn := range list {
+		var id NodeID
+		if len(sn.ID) != len(id) || sn.Addr == "" {
+			continue
+		}
+		copy(id[:], sn.ID)
+		s.dialPeer(sn.Addr, id)
+	}
+}

@@ -1,0 +1,487 @@
+package overlay
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/parleynet/parley/overlay/wire"
+)
+
+// SupernodeConfig configures a Supernode. Zero fields take the defaults
+// documented on each.
+type SupernodeConfig struct {
+	Identity *Identity // required
+	Network  Network   // default TCP{}
+	Clock    Clock     // default SystemClock{}
+	Logger   *slog.Logger
+
+	// Listen is the overlay listen address, host:port.
+	Listen string
+	// Advertise is the address other peers dial. Default: Listen, when its
+	// host is a specific address; otherwise the address a peer supernode
+	// observes us at, with Listen's port.
+	Advertise string
+	// Seed marks this supernode as a seed: peers never put it in their host cache.
+	Seed bool
+	// Join lists supernodes (usually the seeds, then cached ones) through
+	// which this supernode joins the supernode mesh.
+	Join []SeedAddr
+
+	// MaxLeaves is the number of leaf links held before new logins are
+	// redirected. Default 10000.
+	MaxLeaves int
+	// LoginRate is the sustained logins per second accepted before new
+	// logins are redirected; LoginBurst the burst above it. Defaults 500, 1000.
+	LoginRate  float64
+	LoginBurst int
+	// Heartbeat is how often leaves must ping; a link silent for three
+	// intervals is closed. Default 15 s.
+	Heartbeat time.Duration
+	// MaxHandshakes bounds TLS handshakes in progress, so a connection flood
+	// costs bounded CPU. Default 128.
+	MaxHandshakes int
+	// HandshakeTimeout bounds one TLS handshake plus Hello. Default 10 s.
+	HandshakeTimeout time.Duration
+	// Software is sent in Hello, e.g. "parley/0.1.0".
+	Software string
+}
+
+func (c *SupernodeConfig) setDefaults() {
+	if c.Network == nil {
+		c.Network = TCP{}
+	}
+	if c.Clock == nil {
+		c.Clock = SystemClock{}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.MaxLeaves == 0 {
+		c.MaxLeaves = 10000
+	}
+	if c.LoginRate == 0 {
+		c.LoginRate = 500
+	}
+	if c.LoginBurst == 0 {
+		c.LoginBurst = int(2 * c.LoginRate)
+	}
+	if c.Heartbeat == 0 {
+		c.Heartbeat = 15 * time.Second
+	}
+	if c.MaxHandshakes == 0 {
+		c.MaxHandshakes = 128
+	}
+	if c.HandshakeTimeout == 0 {
+		c.HandshakeTimeout = 10 * time.Second
+	}
+}
+
+// SupernodeStats are a supernode's counters, for status and metrics.
+type SupernodeStats struct {
+	Leaves           int    // leaf links held (primary and standby)
+	PrimaryLeaves    int    // leaf links that are their leaf's primary
+	Supernodes       int    // other supernodes linked in the mesh
+	LinksOpen        int64  // authenticated links open, leaves and supernodes
+	LoginsAccepted   uint64 // leaf logins welcomed
+	LoginsRedirected uint64 // leaf logins turned away for capacity or rate
+	HandshakeErrors  uint64 // connections that failed TLS or Hello
+}
+
+// Supernode serves leaves (login, heartbeats, admission control) and links
+// to the other supernodes it knows.
+type Supernode struct {
+	cfg     SupernodeConfig
+	cert    tls.Certificate
+	tlsConf *tls.Config
+	limiter *rate.Limiter
+	ln      net.Listener
+	hsSem   chan struct{}
+	log     *slog.Logger
+
+	linksOpen        atomic.Int64
+	loginsAccepted   atomic.Uint64
+	loginsRedirected atomic.Uint64
+	handshakeErrors  atomic.Uint64
+
+	mu        sync.Mutex
+	advertise string             // guarded by mu
+	leaves    map[NodeID]*snLeaf // guarded by mu
+	peers     map[NodeID]*snPeer // guarded by mu
+	dialing   map[NodeID]bool    // guarded by mu: mesh dials in flight
+	rng       *rand.Rand         // guarded by mu
+	closed    bool               // guarded by mu
+	all       map[*Link]struct{} // guarded by mu: every authenticated link, to close on shutdown
+	wg        sync.WaitGroup
+	ctx       context.Context
+	cancel    context.CancelFunc
+	joinKick  chan struct{}
+	listening chan struct{}
+}
+
+type snLeaf struct {
+	link    *Link
+	standby bool
+}
+
+type snPeer struct {
+	link   *Link
+	info   wire.Supernode
+	dialed bool // we dialled it (for the duplicate-link tie-break)
+}
+
+// NewSupernode listens on cfg.Listen and returns a supernode ready to Serve.
+func NewSupernode(cfg SupernodeConfig) (*Supernode, error) {
+	cfg.setDefaults()
+	if cfg.Identity == nil {
+		return nil, errors.New("overlay: supernode needs an identity")
+	}
+	cert, err := certificate(cfg.Identity)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := cfg.Network.Listen(cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("overlay: listen %s: %w", cfg.Listen, err)
+	}
+	s := &Supernode{
+		cfg:      cfg,
+		cert:     cert,
+		tlsConf:  tlsConfig(cert, true, NodeID{}),
+		limiter:  rate.NewLimiter(rate.Limit(cfg.LoginRate), cfg.LoginBurst),
+		ln:       ln,
+		hsSem:    make(chan struct{}, cfg.MaxHandshakes),
+		log:      cfg.Logger.With("node", cfg.Identity.NodeID().Short(), "role", "supernode"),
+		leaves:   make(map[NodeID]*snLeaf),
+		peers:    make(map[NodeID]*snPeer),
+		dialing:  make(map[NodeID]bool),
+		all:      make(map[*Link]struct{}),
+		rng:      rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
+		joinKick: make(chan struct{}, 1),
+	}
+	s.advertise = cfg.Advertise
+	if s.advertise == "" {
+		if host, _, err := net.SplitHostPort(cfg.Listen); err == nil && host != "" && !net.ParseIP(host).IsUnspecified() {
+			s.advertise = ln.Addr().String()
+		}
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	return s, nil
+}
+
+// Addr returns the address the supernode listens on.
+func (s *Supernode) Addr() string { return s.ln.Addr().String() }
+
+// ID returns the supernode's NodeID.
+func (s *Supernode) ID() NodeID { return s.cfg.Identity.NodeID() }
+
+// Serve accepts links until ctx is done or Close is called, then closes
+// every link with a Bye and returns. It returns nil on a clean stop.
+func (s *Supernode) Serve(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, s.shutdown)
+	defer stop()
+	s.wg.Add(1)
+	go func() { defer s.wg.Done(); s.joinLoop() }()
+	var err error
+	for {
+		var conn net.Conn
+		conn, err = s.ln.Accept()
+		if err != nil {
+			break
+		}
+		select {
+		case s.hsSem <- struct{}{}:
+		default:
+			// Too many handshakes in flight: shed this one at once rather
+			// than queue it; the peer backs off and retries elsewhere.
+			conn.Close()
+			s.handshakeErrors.Add(1)
+			continue
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.handle(conn)
+		}()
+	}
+	s.shutdown()
+	s.wg.Wait()
+	if s.ctx.Err() != nil {
+		return nil
+	}
+	return fmt.Errorf("overlay: accept: %w", err)
+}
+
+// Close stops the supernode, as cancelling Serve's context does.
+func (s *Supernode) Close() { s.shutdown() }
+
+func (s *Supernode) shutdown() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	links := make([]*Link, 0, len(s.all))
+	for l := range s.all {
+		links = append(links, l)
+	}
+	s.mu.Unlock()
+	s.cancel()
+	s.ln.Close()
+	var wg sync.WaitGroup
+	for _, l := range links {
+		wg.Add(1)
+		go func() { defer wg.Done(); l.Close("supernode shutting down") }()
+	}
+	wg.Wait()
+}
+
+// Stats returns the current counters.
+func (s *Supernode) Stats() SupernodeStats {
+	s.mu.Lock()
+	st := SupernodeStats{Leaves: len(s.leaves), Supernodes: len(s.peers)}
+	for _, l := range s.leaves {
+		if !l.standby {
+			st.PrimaryLeaves++
+		}
+	}
+	s.mu.Unlock()
+	st.LinksOpen = s.linksOpen.Load()
+	st.LoginsAccepted = s.loginsAccepted.Load()
+	st.LoginsRedirected = s.loginsRedirected.Load()
+	st.HandshakeErrors = s.handshakeErrors.Load()
+	return st
+}
+
+// Supernodes returns the supernodes this one knows, itself first when its
+// address is known.
+func (s *Supernode) Supernodes() []wire.Supernode {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.supernodesLocked(-1)
+}
+
+// supernodesLocked lists up to max known supernodes (all if max < 0),
+// itself first, the rest in random order. s.mu must be held.
+func (s *Supernode) supernodesLocked(max int) []wire.Supernode {
+	out := make([]wire.Supernode, 0, len(s.peers)+1)
+	if s.advertise != "" {
+		id := s.ID()
+		out = append(out, wire.Supernode{ID: id[:], Addr: s.advertise, Seed: s.cfg.Seed})
+	}
+	start := len(out)
+	for _, p := range s.peers {
+		out = append(out, p.info)
+	}
+	rest := out[start:]
+	s.rng.Shuffle(len(rest), func(i, j int) { rest[i], rest[j] = rest[j], rest[i] })
+	if max >= 0 && len(out) > max {
+		out = out[:max]
+	}
+	return out
+}
+
+// track registers an authenticated link for shutdown and the links gauge; it
+// reports false when the supernode is already closing.
+func (s *Supernode) track(l *Link) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.all[l] = struct{}{}
+	s.linksOpen.Add(1)
+	return true
+}
+
+func (s *Supernode) untrack(l *Link) {
+	s.mu.Lock()
+	if _, ok := s.all[l]; ok {
+		delete(s.all, l)
+		s.linksOpen.Add(-1)
+	}
+	s.mu.Unlock()
+}
+
+// handle runs one accepted connection: handshake, Hello, then the leaf or
+// supernode conversation until the link ends.
+func (s *Supernode) handle(conn net.Conn) {
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.HandshakeTimeout)
+	l, err := acceptLink(ctx, conn, s.tlsConf)
+	if err == nil && !s.track(l) {
+		l.Close("")
+		err = ErrClosed
+	}
+	if err != nil {
+		cancel()
+		<-s.hsSem
+		s.handshakeErrors.Add(1)
+		s.log.Debug("handshake failed", "remote", conn.RemoteAddr(), "err", err)
+		return
+	}
+	defer s.untrack(l)
+	m, err := l.Recv(s.cfg.HandshakeTimeout)
+	cancel()
+	<-s.hsSem
+	if err != nil {
+		s.handshakeErrors.Add(1)
+		s.log.Info("closing link: no hello", "peer", l.Peer().Short(), "err", err)
+		l.Close("")
+		return
+	}
+	hello, ok := m.(*wire.Hello)
+	if !ok {
+		s.handshakeErrors.Add(1)
+		s.log.Info("closing link: first message is not hello", "peer", l.Peer().Short(), "type", m.Type())
+		l.Close("expected hello")
+		return
+	}
+	switch hello.Role {
+	case wire.RoleLeaf:
+		s.serveLeaf(l, hello)
+	case wire.RoleSupernode:
+		s.servePeer(l, hello, false)
+	default:
+		s.handshakeErrors.Add(1)
+		l.Close("unknown role")
+	}
+}
+
+// admit decides a leaf login: nil to accept, or the Redirect to send.
+// s.mu must be held.
+func (s *Supernode) admitLocked(id NodeID) *wire.Redirect {
+	_, relogin := s.leaves[id]
+	if !relogin && len(s.leaves) >= s.cfg.MaxLeaves {
+		return &wire.Redirect{RetryAfterMS: 30_000 + uint32(s.rng.IntN(30_000)), Reason: "supernode at leaf capacity"}
+	}
+	if r := s.limiter.Reserve(); !r.OK() || r.Delay() > 0 {
+		wait := time.Second
+		if r.OK() {
+			wait = r.Delay()
+			r.Cancel()
+		}
+		// Spread retries over a few seconds past the point the rate allows.
+		wait += time.Duration(s.rng.Int64N(int64(2 * time.Second)))
+		return &wire.Redirect{RetryAfterMS: uint32(wait / time.Millisecond), Reason: "supernode over login rate"}
+	}
+	return nil
+}
+
+func (s *Supernode) serveLeaf(l *Link, hello *wire.Hello) {
+	id := l.Peer()
+	s.mu.Lock()
+	if red := s.admitLocked(id); red != nil {
+		red.Supernodes = s.supernodesLocked(16)
+		s.mu.Unlock()
+		s.loginsRedirected.Add(1)
+		s.log.Debug("login redirected", "leaf", id.Short(), "reason", red.Reason)
+		l.Send(red)
+		l.Close("")
+		return
+	}
+	old := s.leaves[id]
+	me := &snLeaf{link: l, standby: hello.Standby}
+	s.leaves[id] = me
+	welcome := &wire.Welcome{
+		Supernodes:    s.supernodesLocked(16),
+		ObservedAddr:  l.RemoteAddr().String(),
+		HeartbeatMS:   uint32(s.cfg.Heartbeat / time.Millisecond),
+		SupernodeSeed: s.cfg.Seed,
+	}
+	s.mu.Unlock()
+	if old != nil {
+		old.link.Close("replaced by a new login")
+	}
+	s.loginsAccepted.Add(1)
+	defer func() {
+		s.mu.Lock()
+		if s.leaves[id] == me {
+			delete(s.leaves, id)
+		}
+		s.mu.Unlock()
+	}()
+	if err := l.Send(welcome); err != nil {
+		l.Close("")
+		return
+	}
+	reason := s.converse(l, func(m wire.Message) error {
+		switch m := m.(type) {
+		case *wire.LinkRole:
+			s.mu.Lock()
+			me.standby = m.Standby
+			s.mu.Unlock()
+		default:
+			return fmt.Errorf("%w: leaf sent %T", ErrProtocol, m)
+		}
+		return nil
+	})
+	s.log.Debug("leaf link closed", "leaf", id.Short(), "reason", reason)
+}
+
+// converse runs the common read loop of an established link: heartbeats,
+// Bye, and a read deadline of three heartbeats. Other messages go to
+// handle; an error from it closes the link. It returns why the link ended.
+func (s *Supernode) converse(l *Link, handle func(wire.Message) error) string {
+	for {
+		m, err := l.Recv(3 * s.cfg.Heartbeat)
+		if err != nil {
+			reason := linkErrReason(err)
+			if isMalformed(err) {
+				s.log.Warn("closing link: malformed frame", "peer", l.Peer().Short(), "err", err)
+			}
+			l.Close("")
+			return reason
+		}
+		switch m := m.(type) {
+		case *wire.Ping:
+			err = l.Send(&wire.Pong{Seq: m.Seq})
+		case *wire.Pong:
+		case *wire.Bye:
+			l.Close("")
+			return "peer said bye: " + m.Reason
+		default:
+			err = handle(m)
+		}
+		if err != nil {
+			s.log.Info("closing link", "peer", l.Peer().Short(), "reason", err)
+			l.Close(err.Error())
+			return err.Error()
+		}
+	}
+}
+
+// isMalformed reports whether err is the peer's fault at the wire level: a
+// frame that does not decode. Such a link is closed and the reason logged.
+func isMalformed(err error) bool {
+	for _, e := range []error{wire.ErrFrameSize, wire.ErrVersion, wire.ErrUnknownType, wire.ErrBody, io.ErrUnexpectedEOF} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// linkErrReason describes why a read ended, for logs.
+func linkErrReason(err error) string {
+	var ne net.Error
+	switch {
+	case errors.Is(err, io.EOF):
+		return "closed by peer"
+	case errors.As(err, &ne) && ne.Timeout():
+		return "heartbeat timeout"
+	case errors.Is(err, ErrClosed):
+		return "closed"
+	}
+	return err.Error()
+}
