@@ -1,0 +1,133 @@
+package app
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// The control socket: a Unix socket in the profile directory through which
+// CLI commands ('parley status', later contacts, send, call) talk to the
+// daemon or desktop app that holds the profile. One JSON request per
+// connection, one JSON response.
+
+type controlRequest struct {
+	Cmd string `json:"cmd"`
+}
+
+type controlResponse struct {
+	Error  string  `json:"error,omitempty"`
+	Status *Status `json:"status,omitempty"`
+}
+
+type controlServer struct {
+	ln   net.Listener
+	path string
+	peer *Peer
+}
+
+func listenControl(dir string, p *Peer) (*controlServer, error) {
+	path := filepath.Join(dir, controlFile)
+	// We hold the profile lock, so a socket file left here is stale.
+	os.Remove(path)
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("app: control socket %s: %w", path, err)
+	}
+	os.Chmod(path, 0o600)
+	return &controlServer{ln: ln, path: path, peer: p}, nil
+}
+
+func (c *controlServer) serve(ctx context.Context) {
+	stop := context.AfterFunc(ctx, func() { c.ln.Close() })
+	defer stop()
+	defer os.Remove(c.path)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		conn, err := c.ln.Accept()
+		if err != nil {
+			return
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer conn.Close()
+			conn.SetDeadline(time.Now().Add(10 * time.Second))
+			var req controlRequest
+			var resp controlResponse
+			if err := json.NewDecoder(io.LimitReader(conn, 1<<20)).Decode(&req); err != nil {
+				resp.Error = "bad request: " + err.Error()
+			} else {
+				switch req.Cmd {
+				case "status":
+					st := c.peer.Status()
+					resp.Status = &st
+				default:
+					resp.Error = fmt.Sprintf("unknown command %q", req.Cmd)
+				}
+			}
+			json.NewEncoder(conn).Encode(&resp)
+		}()
+	}
+}
+
+// Client talks to the peer running on a profile through its control socket.
+type Client struct {
+	path string
+}
+
+// Dial returns a client for the daemon on profile dir, or ErrNotRunning.
+func Dial(dir string) (*Client, error) {
+	c := &Client{path: filepath.Join(dir, controlFile)}
+	conn, err := net.DialTimeout("unix", c.path, 2*time.Second)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) {
+			return nil, fmt.Errorf("%w (%s)", ErrNotRunning, dir)
+		}
+		return nil, fmt.Errorf("app: control socket: %w", err)
+	}
+	conn.Close()
+	return c, nil
+}
+
+func (c *Client) call(req controlRequest) (*controlResponse, error) {
+	conn, err := net.DialTimeout("unix", c.path, 2*time.Second)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNotRunning, err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := json.NewEncoder(conn).Encode(req); err != nil {
+		return nil, fmt.Errorf("app: control request: %w", err)
+	}
+	var resp controlResponse
+	if err := json.NewDecoder(bufio.NewReader(conn)).Decode(&resp); err != nil {
+		return nil, fmt.Errorf("app: control response: %w", err)
+	}
+	if resp.Error != "" {
+		return nil, fmt.Errorf("app: daemon: %s", resp.Error)
+	}
+	return &resp, nil
+}
+
+// Status asks the daemon for its status.
+func (c *Client) Status() (Status, error) {
+	resp, err := c.call(controlRequest{Cmd: "status"})
+	if err != nil {
+		return Status{}, err
+	}
+	if resp.Status == nil {
+		return Status{}, errors.New("app: daemon sent no status")
+	}
+	return *resp.Status, nil
+}

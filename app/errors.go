@@ -1,0 +1,18 @@
+package app
+
+import "errors"
+
+// ErrProfileLocked is returned when another Parley process has the profile open.
+var ErrProfileLocked = errors.New("app: profile is in use by another Parley process")
+
+// ErrNoProfile is returned when a profile has no identity yet (run init).
+var ErrNoProfile = errors.New("app: no profile here yet")
+
+// ErrProfileExists is returned by Init when the profile already has an identity.
+var ErrProfileExists = errors.New("app: profile already exists")
+
+// ErrNotRunning is returned by Dial when no daemon runs on the profile.
+var ErrNotRunning = errors.New("app: no Parley daemon is running on this profile")
+
+// ErrBadUsername is returned for a username outside the allowed form.
+var ErrBadUsername = errors.New("app: bad username")
