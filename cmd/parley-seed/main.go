@@ -1,0 +1,152 @@
+// Command parley-seed runs a Parley seed: a supernode at a fixed address
+// through which brand-new peers find the network. It is headless, builds
+// without cgo and imports no GUI or audio package.
+//
+// Every flag can also be set from the environment as PARLEY_SEED_<FLAG>,
+// e.g. PARLEY_SEED_LISTEN=0.0.0.0:4717. See README.md beside this file.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/peterbourgon/ff/v3"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/parleynet/parley/app"
+	"github.com/parleynet/parley/internal/cli"
+	"github.com/parleynet/parley/overlay"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "parley-seed:", err)
+	}
+	os.Exit(cli.ExitCode(err))
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("parley-seed", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		listen    = fs.String("listen", fmt.Sprintf(":%d", overlay.DefaultPort), "overlay listen address, host:port (TCP)")
+		advertise = fs.String("advertise", "", "address peers should dial, host:port (default: the listen address, or the address other seeds observe)")
+		data      = fs.String("data", "/var/lib/parley-seed", "state directory (identity, host cache)")
+		httpAddr  = fs.String("http", "127.0.0.1:9717", "address for /healthz and /metrics; empty to disable")
+		seeds     = fs.String("seeds", "", "other seeds to link with, comma-separated host:port or NODEID@host:port")
+		maxLeaves = fs.Int("max-leaves", 10000, "leaf links held before new logins are redirected")
+		loginRate = fs.Float64("login-rate", 500, "logins per second accepted before new logins are redirected")
+		heartbeat = fs.Duration("heartbeat", 15*time.Second, "heartbeat interval asked of leaves")
+		logLevel  = fs.String("log-level", "info", "debug, info, warn or error")
+		version   = fs.Bool("version", false, "print the version and exit")
+	)
+	if err := ff.Parse(fs, args, ff.WithEnvVarPrefix("PARLEY_SEED")); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return cli.UsageError{Err: err}
+	}
+	if *version {
+		fmt.Fprintln(stdout, "parley-seed", app.VersionString())
+		return nil
+	}
+	if fs.NArg() > 0 {
+		return cli.UsageError{Err: fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
+	log, err := cli.Logger(stderr, *logLevel)
+	if err != nil {
+		return err
+	}
+	seedList, err := overlay.ParseSeeds(*seeds)
+	if err != nil {
+		return cli.UsageError{Err: err}
+	}
+	if seedList == nil {
+		seedList = []overlay.SeedAddr{}
+	}
+	prof, err := app.InitNode(ctx, *data)
+	if err != nil {
+		return err
+	}
+	defer prof.Close()
+	peer, err := app.NewPeer(prof, app.Options{
+		Seed:      true,
+		Seeds:     seedList,
+		Listen:    *listen,
+		Advertise: *advertise,
+		MaxLeaves: *maxLeaves,
+		LoginRate: *loginRate,
+		Heartbeat: *heartbeat,
+		Logger:    log,
+	})
+	if err != nil {
+		return err
+	}
+	log.Info("seed up", "version", app.VersionString(), "node", prof.Identity.NodeID().String(), "listen", peer.Addr())
+	if *httpAddr != "" {
+		ln, err := net.Listen("tcp", *httpAddr)
+		if err != nil {
+			return fmt.Errorf("http listen %s: %w", *httpAddr, err)
+		}
+		srv := &http.Server{Handler: handler(peer), ReadHeaderTimeout: 5 * time.Second}
+		go srv.Serve(ln)
+		defer srv.Close()
+		log.Info("http up", "addr", ln.Addr().String())
+	}
+	err = peer.Run(ctx)
+	log.Info("seed stopped", "err", err)
+	return err
+}
+
+// handler serves /healthz and /metrics.
+func handler(peer *app.Peer) http.Handler {
+	sn := peer.Supernode()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "parley_leaves_connected", Help: "Leaf links held (primary and standby).",
+		}, func() float64 { return float64(sn.Stats().Leaves) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "parley_leaves_primary", Help: "Leaf links that are their leaf's primary.",
+		}, func() float64 { return float64(sn.Stats().PrimaryLeaves) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "parley_links_open", Help: "Authenticated overlay links open, leaves and supernodes.",
+		}, func() float64 { return float64(sn.Stats().LinksOpen) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "parley_supernodes_linked", Help: "Other supernodes linked in the mesh.",
+		}, func() float64 { return float64(sn.Stats().Supernodes) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "parley_logins_accepted_total", Help: "Leaf logins welcomed.",
+		}, func() float64 { return float64(sn.Stats().LoginsAccepted) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "parley_logins_redirected_total", Help: "Leaf logins redirected for capacity or login rate.",
+		}, func() float64 { return float64(sn.Stats().LoginsRedirected) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "parley_handshake_errors_total", Help: "Connections that failed TLS or Hello.",
+		}, func() float64 { return float64(sn.Stats().HandshakeErrors) }),
+	)
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		st := sn.Stats()
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintf(w, "ok leaves=%d supernodes=%d\n", st.Leaves, st.Supernodes)
+	})
+	return mux
+}

@@ -1,0 +1,425 @@
+// Package e2e runs the real parley and parley-seed binaries on loopback, as
+// a user or an operator would, and checks what they print and do.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	_ "modernc.org/sqlite"
+
+	"github.com/parleynet/parley/app"
+	"github.com/parleynet/parley/internal/cli"
+)
+
+var bin struct {
+	dir        string
+	parley     string
+	seed       string
+	buildErr   error
+	once       sync.Once
+	moduleRoot string
+}
+
+// build compiles both binaries once per test run.
+func build(t *testing.T) {
+	t.Helper()
+	bin.once.Do(func() {
+		out, err := exec.Command("go", "env", "GOMOD").Output()
+		if err != nil {
+			bin.buildErr = err
+			return
+		}
+		bin.moduleRoot = filepath.Dir(strings.TrimSpace(string(out)))
+		bin.dir, bin.buildErr = os.MkdirTemp("", "parley-e2e-")
+		if bin.buildErr != nil {
+			return
+		}
+		bin.parley = filepath.Join(bin.dir, "parley")
+		bin.seed = filepath.Join(bin.dir, "parley-seed")
+		for _, b := range []struct {
+			out, pkg string
+			cgo      bool
+		}{{bin.parley, ".", true}, {bin.seed, "./cmd/parley-seed", false}} {
+			cmd := exec.Command("go", "build", "-o", b.out, b.pkg)
+			cmd.Dir = bin.moduleRoot
+			if !b.cgo {
+				cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+			}
+			if out, err := cmd.CombinedOutput(); err != nil {
+				bin.buildErr = fmt.Errorf("go build %s: %v\n%s", b.pkg, err, out)
+				return
+			}
+		}
+	})
+	if bin.buildErr != nil {
+		t.Fatal(bin.buildErr)
+	}
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if bin.dir != "" {
+		os.RemoveAll(bin.dir)
+	}
+	os.Exit(code)
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// proc is a running binary.
+type proc struct {
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	done chan struct{}
+	err  error
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+func start(t *testing.T, path string, args ...string) *proc {
+	t.Helper()
+	p := &proc{cmd: exec.Command(path, args...), out: &syncBuffer{}, done: make(chan struct{})}
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.err = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		p.cmd.Process.Kill()
+		<-p.done
+		if t.Failed() {
+			t.Logf("%s %s output:\n%s", filepath.Base(path), strings.Join(args, " "), p.out.String())
+		}
+	})
+	return p
+}
+
+// runCmd runs a binary to completion and returns its output (stdout then
+// stderr) and exit code.
+func runCmd(t *testing.T, path string, args ...string) (string, int) {
+	t.Helper()
+	stdout, stderr, code := runCmd2(t, path, args...)
+	return stdout + stderr, code
+}
+
+// runCmd2 is runCmd with stdout and stderr apart.
+func runCmd2(t *testing.T, path string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var o, e bytes.Buffer
+	cmd := exec.CommandContext(ctx, path, args...)
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return o.String(), e.String(), ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("%s %v: %v", path, args, err)
+	}
+	return o.String(), e.String(), 0
+}
+
+func initProfile(t *testing.T, name string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), name)
+	out, code := runCmd(t, bin.parley, "--profile", dir, "init", "--username", name)
+	if code != 0 || !strings.Contains(out, "fingerprint:") {
+		t.Fatalf("init %s: exit %d\n%s", name, code, out)
+	}
+	return dir
+}
+
+func status(t *testing.T, dir string) (app.Status, bool) {
+	t.Helper()
+	out, _, code := runCmd2(t, bin.parley, "--profile", dir, "status", "--json")
+	if code != 0 {
+		return app.Status{}, false
+	}
+	var st app.Status
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatalf("status --json: %v\n%s", err, out)
+	}
+	return st, true
+}
+
+func waitStatus(t *testing.T, dir string, timeout time.Duration, what string, ok func(app.Status) bool) app.Status {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		st, running := status(t, dir)
+		if running && ok(st) {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: timed out waiting for %s; last status %+v", dir, what, st)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestNetworkOfProcesses is the README's demo as a test: a seed, two
+// supernodes and three peers, each its own process.
+func TestNetworkOfProcesses(t *testing.T) {
+	build(t)
+	seedAddr, httpAddr := freeAddr(t), freeAddr(t)
+	seed := start(t, bin.seed, "--listen", seedAddr, "--data", t.TempDir(), "--http", httpAddr)
+	seeds := "--seeds=" + seedAddr
+
+	sns := map[string]*proc{}
+	snAddr := map[string]string{}
+	var snDirs []string
+	for _, name := range []string{"sn-one", "sn-two"} {
+		dir := initProfile(t, name)
+		snAddr[name] = freeAddr(t)
+		sns[name] = start(t, bin.parley, "--profile", dir, seeds, "daemon", "--supernode", "--listen", snAddr[name])
+		snDirs = append(snDirs, dir)
+	}
+	for _, dir := range snDirs {
+		waitStatus(t, dir, 10*time.Second, "supernode mesh", func(st app.Status) bool { return len(st.Supernodes) == 2 })
+	}
+	var peers []string
+	for _, name := range []string{"alice", "bob", "carol"} {
+		dir := initProfile(t, name)
+		start(t, bin.parley, "--profile", dir, seeds, "daemon")
+		peers = append(peers, dir)
+	}
+	for _, dir := range peers {
+		st := waitStatus(t, dir, 10*time.Second, "primary and two standbys", func(st app.Status) bool {
+			return st.Primary != nil && len(st.Standbys) == 2
+		})
+		if st.Role != app.RoleLeaf || st.State != "online" || st.Primary.Seed {
+			t.Errorf("%s: %+v", dir, st)
+		}
+		out, code := runCmd(t, bin.parley, "--profile", dir, "status")
+		if code != 0 || strings.Count(out, "standby:") != 2 || !strings.Contains(out, "primary:") || !strings.Contains(out, "fingerprint:") {
+			t.Errorf("status text, exit %d:\n%s", code, out)
+		}
+	}
+
+	// Metrics and health of the seed.
+	metrics := httpGet(t, "http://"+httpAddr+"/metrics")
+	for _, m := range []string{"parley_leaves_connected 3", "parley_logins_accepted_total", "parley_logins_redirected_total 0", "parley_links_open", "parley_supernodes_linked 2"} {
+		if !strings.Contains(metrics, m) {
+			t.Errorf("/metrics lacks %q", m)
+		}
+	}
+	if h := httpGet(t, "http://"+httpAddr+"/healthz"); !strings.HasPrefix(h, "ok") {
+		t.Errorf("/healthz = %q", h)
+	}
+
+	// SIGKILL alice's primary supernode: she is on a standby within 2 s.
+	st, _ := status(t, peers[0])
+	var victim string
+	for name, addr := range snAddr {
+		if st.Primary.Addr == addr {
+			victim = name
+		}
+	}
+	if victim == "" {
+		t.Fatalf("alice's primary %s is not one of the supernodes", st.Primary.Addr)
+	}
+	killed := time.Now()
+	sns[victim].cmd.Process.Signal(syscall.SIGKILL)
+	after := waitStatus(t, peers[0], 2*time.Second, "failover", func(s app.Status) bool {
+		return s.Primary != nil && s.Primary.Addr != snAddr[victim]
+	})
+	t.Logf("failover from SIGKILLed %s to %s in %v", victim, after.Primary.Addr, time.Since(killed))
+
+	// SIGTERM stops the seed cleanly with exit 0.
+	seed.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-seed.done:
+		if seed.err != nil {
+			t.Fatalf("seed after SIGTERM: %v\n%s", seed.err, seed.out.String())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("seed did not exit within 5 s of SIGTERM")
+	}
+}
+
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %s", url, resp.Status)
+	}
+	return string(b)
+}
+
+func TestProfileErrors(t *testing.T) {
+	build(t)
+	dir := initProfile(t, "alice")
+
+	out, code := runCmd(t, bin.parley, "--profile", dir, "init", "--username", "alice")
+	if code != cli.ExitError || !strings.Contains(out, "already exists") {
+		t.Errorf("init twice: exit %d: %s", code, out)
+	}
+	out, code = runCmd(t, bin.parley, "--profile", dir, "status")
+	if code != cli.ExitNotRunning || !strings.Contains(out, "no Parley daemon is running") {
+		t.Errorf("status with no daemon: exit %d: %s", code, out)
+	}
+	out, code = runCmd(t, bin.parley, "--profile", t.TempDir(), "--seeds=127.0.0.1:1", "daemon")
+	if code != cli.ExitNoProfile || !strings.Contains(out, "parley init") {
+		t.Errorf("daemon without profile: exit %d: %s", code, out)
+	}
+	out, code = runCmd(t, bin.parley, "--profile", dir, "--bogus")
+	if code != cli.ExitUsage {
+		t.Errorf("bad flag: exit %d: %s", code, out)
+	}
+	out, code = runCmd(t, bin.parley, "--profile", dir, "init", "--username", "x y")
+	if code != cli.ExitUsage || !strings.Contains(out, "username") {
+		t.Errorf("bad username: exit %d: %s", code, out)
+	}
+
+	// Second instance on one profile.
+	d := start(t, bin.parley, "--profile", dir, "--seeds=127.0.0.1:1", "daemon")
+	waitStatus(t, dir, 10*time.Second, "daemon up", func(app.Status) bool { return true })
+	out, code = runCmd(t, bin.parley, "--profile", dir, "--seeds=127.0.0.1:1", "daemon")
+	if code != cli.ExitProfileLocked || !strings.Contains(out, "in use by another Parley process") {
+		t.Errorf("second daemon: exit %d: %s", code, out)
+	}
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	<-d.done
+	if d.err != nil {
+		t.Errorf("daemon after SIGTERM: %v", d.err)
+	}
+
+	db := filepath.Join(dir, "parley.db")
+	// Newer schema.
+	sdb, err := sql.Open("sqlite", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sdb.Exec("PRAGMA user_version = 42"); err != nil {
+		t.Fatal(err)
+	}
+	sdb.Close()
+	out, code = runCmd(t, bin.parley, "--profile", dir, "daemon")
+	if code != cli.ExitNewerSchema || !strings.Contains(out, "newer") {
+		t.Errorf("newer schema: exit %d: %s", code, out)
+	}
+	// Corrupt file.
+	os.Remove(db + "-wal")
+	os.Remove(db + "-shm")
+	if err := os.WriteFile(db, bytes.Repeat([]byte("garbage!"), 1024), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, code = runCmd(t, bin.parley, "--profile", dir, "daemon")
+	if code != cli.ExitCorrupt || !strings.Contains(out, "not a valid Parley database") {
+		t.Errorf("corrupt database: exit %d: %s", code, out)
+	}
+	if strings.Contains(out, "panic") || strings.Contains(out, "goroutine") {
+		t.Errorf("corrupt database panicked:\n%s", out)
+	}
+}
+
+func TestVersions(t *testing.T) {
+	build(t)
+	for _, b := range []string{bin.parley, bin.seed} {
+		out, code := runCmd(t, b, "--version")
+		if code != 0 || !strings.Contains(out, app.Version) {
+			t.Errorf("%s --version: exit %d: %q", filepath.Base(b), code, out)
+		}
+	}
+	out, code := runCmd(t, bin.seed, "--max-leaves", "many")
+	if code != cli.ExitUsage {
+		t.Errorf("seed bad flag: exit %d: %s", code, out)
+	}
+}
+
+func TestSeedFlagsFromEnvironment(t *testing.T) {
+	build(t)
+	httpAddr := freeAddr(t)
+	cmd := exec.Command(bin.seed)
+	cmd.Env = append(os.Environ(),
+		"PARLEY_SEED_LISTEN="+freeAddr(t),
+		"PARLEY_SEED_DATA="+t.TempDir(),
+		"PARLEY_SEED_HTTP="+httpAddr,
+	)
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get("http://" + httpAddr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("seed configured from PARLEY_SEED_* never served /healthz:\n%s", out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("seed after SIGTERM: %v", err)
+	}
+}
+
+// TestSeedImportsNoGUIOrAudio keeps the seed a small, static server binary.
+func TestSeedImportsNoGUIOrAudio(t *testing.T) {
+	build(t)
+	cmd := exec.Command("go", "list", "-deps", "./cmd/parley-seed")
+	cmd.Dir = bin.moduleRoot
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	forbidden := []string{"fyne.io/", "github.com/hajimehoshi/oto", "github.com/gen2brain/malgo", "opus", "github.com/go-gl/", "github.com/parleynet/parley/ui", "github.com/parleynet/parley/call"}
+	for _, dep := range strings.Fields(string(out)) {
+		for _, f := range forbidden {
+			if strings.Contains(dep, f) {
+				t.Errorf("parley-seed depends on %s", dep)
+			}
+		}
+	}
+	// The e2e build made it with CGO_ENABLED=0; it must be static.
+	if f, err := os.ReadFile(bin.seed); err == nil && bytes.Contains(f[:min(len(f), 4096)], []byte("/lib64/ld-linux")) {
+		t.Error("parley-seed is dynamically linked")
+	}
+}

@@ -1,0 +1,248 @@
+// Command parley is the Parley desktop app. With no subcommand it opens the
+// window; its subcommands run the same peer headless:
+//
+//	parley [--profile DIR] [--seeds ADDR,...] init --username NAME
+//	parley [--profile DIR] [--seeds ADDR,...] daemon [--supernode --listen HOST:PORT]
+//	parley [--profile DIR] status [--json]
+//	parley --version
+//
+// --profile and --seeds can also come from PARLEY_PROFILE and PARLEY_SEEDS.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/peterbourgon/ff/v3"
+	"github.com/peterbourgon/ff/v3/ffcli"
+
+	"github.com/parleynet/parley/app"
+	"github.com/parleynet/parley/internal/cli"
+	"github.com/parleynet/parley/overlay"
+	"github.com/parleynet/parley/ui"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "parley:", err)
+	}
+	os.Exit(cli.ExitCode(err))
+}
+
+// globals are the flags every subcommand shares.
+type globals struct {
+	profile  string
+	seeds    string
+	logLevel string
+}
+
+func (g *globals) profileDir() (string, error) {
+	if g.profile != "" {
+		return g.profile, nil
+	}
+	return app.DefaultProfileDir()
+}
+
+func (g *globals) seedList() ([]overlay.SeedAddr, error) {
+	if g.seeds == "" {
+		return nil, nil // the defaults
+	}
+	s, err := overlay.ParseSeeds(g.seeds)
+	if err != nil {
+		return nil, cli.UsageError{Err: err}
+	}
+	return s, nil
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var g globals
+	rootFS := flag.NewFlagSet("parley", flag.ContinueOnError)
+	rootFS.SetOutput(stderr)
+	rootFS.StringVar(&g.profile, "profile", "", "profile directory (default: the user config directory's parley folder)")
+	rootFS.StringVar(&g.seeds, "seeds", "", "seed supernodes, comma-separated host:port or NODEID@host:port (default: the project's seeds)")
+	rootFS.StringVar(&g.logLevel, "log-level", "info", "debug, info, warn or error")
+	version := rootFS.Bool("version", false, "print the version and exit")
+
+	initFS := flag.NewFlagSet("parley init", flag.ContinueOnError)
+	initFS.SetOutput(stderr)
+	username := initFS.String("username", "", "the username to claim (3-32 letters, digits, '.', '_', '-')")
+
+	daemonFS := flag.NewFlagSet("parley daemon", flag.ContinueOnError)
+	daemonFS.SetOutput(stderr)
+	supernode := daemonFS.Bool("supernode", false, "serve as a supernode on --listen (until election decides it)")
+	listen := daemonFS.String("listen", fmt.Sprintf(":%d", overlay.DefaultPort), "supernode listen address, host:port")
+	advertise := daemonFS.String("advertise", "", "supernode address peers should dial, if not the listen address")
+
+	statusFS := flag.NewFlagSet("parley status", flag.ContinueOnError)
+	statusFS.SetOutput(stderr)
+	asJSON := statusFS.Bool("json", false, "print the status as JSON")
+
+	root := &ffcli.Command{
+		Name:       "parley",
+		ShortUsage: "parley [--profile DIR] [--seeds ADDR,...] [<subcommand>]",
+		ShortHelp:  "Parley: peer-to-peer messaging and calls. With no subcommand, opens the window.",
+		FlagSet:    rootFS,
+		Options:    []ff.Option{ff.WithEnvVarPrefix("PARLEY")},
+		Subcommands: []*ffcli.Command{
+			{
+				Name:       "init",
+				ShortUsage: "parley [--profile DIR] init --username NAME",
+				ShortHelp:  "create the profile and its identity",
+				FlagSet:    initFS,
+				Exec: func(ctx context.Context, args []string) error {
+					if *username == "" || len(args) > 0 {
+						return cli.UsageError{Err: errors.New("init: --username NAME is required, and nothing else")}
+					}
+					dir, err := g.profileDir()
+					if err != nil {
+						return err
+					}
+					prof, err := app.Init(ctx, dir, *username)
+					if err != nil {
+						return err
+					}
+					defer prof.Close()
+					fmt.Fprintf(stdout, "profile:     %s\nusername:    %s\nnode id:     %s\nfingerprint: %s\n",
+						dir, prof.Username, prof.Identity.NodeID(), prof.Fingerprint())
+					return nil
+				},
+			},
+			{
+				Name:       "daemon",
+				ShortUsage: "parley [--profile DIR] [--seeds ...] daemon [--supernode --listen HOST:PORT]",
+				ShortHelp:  "run the peer headless until SIGTERM",
+				FlagSet:    daemonFS,
+				Exec: func(ctx context.Context, args []string) error {
+					if len(args) > 0 {
+						return cli.UsageError{Err: fmt.Errorf("daemon: unexpected argument %q", args[0])}
+					}
+					return daemon(ctx, &g, app.Options{Supernode: *supernode, Listen: *listen, Advertise: *advertise, Control: true}, stderr)
+				},
+			},
+			{
+				Name:       "status",
+				ShortUsage: "parley [--profile DIR] status [--json]",
+				ShortHelp:  "show the running daemon's identity, role and supernode links",
+				FlagSet:    statusFS,
+				Exec: func(ctx context.Context, args []string) error {
+					dir, err := g.profileDir()
+					if err != nil {
+						return err
+					}
+					c, err := app.Dial(dir)
+					if err != nil {
+						return err
+					}
+					st, err := c.Status()
+					if err != nil {
+						return err
+					}
+					if *asJSON {
+						enc := json.NewEncoder(stdout)
+						enc.SetIndent("", "  ")
+						return enc.Encode(st)
+					}
+					printStatus(stdout, st)
+					return nil
+				},
+			},
+		},
+		Exec: func(ctx context.Context, args []string) error {
+			if len(args) > 0 {
+				return cli.UsageError{Err: fmt.Errorf("unknown subcommand %q (init, daemon, status)", args[0])}
+			}
+			dir, err := g.profileDir()
+			if err != nil {
+				return err
+			}
+			seeds, err := g.seedList()
+			if err != nil {
+				return err
+			}
+			log, err := cli.Logger(stderr, g.logLevel)
+			if err != nil {
+				return err
+			}
+			return ui.Run(ctx, ui.Config{ProfileDir: dir, Options: app.Options{Seeds: seeds, Control: true, Logger: log}})
+		},
+	}
+	if err := root.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return cli.UsageError{Err: err}
+	}
+	if *version {
+		fmt.Fprintln(stdout, "parley", app.VersionString())
+		return nil
+	}
+	return root.Run(ctx)
+}
+
+func daemon(ctx context.Context, g *globals, opts app.Options, stderr io.Writer) error {
+	dir, err := g.profileDir()
+	if err != nil {
+		return err
+	}
+	if opts.Seeds, err = g.seedList(); err != nil {
+		return err
+	}
+	if opts.Logger, err = cli.Logger(stderr, g.logLevel); err != nil {
+		return err
+	}
+	prof, err := app.Open(ctx, dir)
+	if err != nil {
+		return err
+	}
+	defer prof.Close()
+	peer, err := app.NewPeer(prof, opts)
+	if err != nil {
+		return err
+	}
+	opts.Logger.Info("daemon up", "version", app.VersionString(), "profile", dir, "node", prof.Identity.NodeID().Short(), "supernode", opts.Supernode, "listen", peer.Addr())
+	return peer.Run(ctx)
+}
+
+func printStatus(w io.Writer, st app.Status) {
+	fmt.Fprintf(w, "node id:     %s\nfingerprint: %s\n", st.NodeID, st.Fingerprint)
+	if st.Username != "" {
+		fmt.Fprintf(w, "username:    %s\n", st.Username)
+	}
+	fmt.Fprintf(w, "role:        %s\nstate:       %s\n", st.Role, st.State)
+	link := func(l overlay.LinkInfo) string {
+		s := fmt.Sprintf("%s %s", l.ID.Short(), l.Addr)
+		if l.Seed {
+			s += " (seed)"
+		}
+		return s + fmt.Sprintf(" up %s", time.Since(l.Since).Round(time.Second))
+	}
+	if st.Role == app.RoleLeaf {
+		if st.Primary != nil {
+			fmt.Fprintf(w, "primary:     %s\n", link(*st.Primary))
+		} else {
+			fmt.Fprintf(w, "primary:     none\n")
+		}
+		for _, s := range st.Standbys {
+			fmt.Fprintf(w, "standby:     %s\n", link(s))
+		}
+		return
+	}
+	fmt.Fprintf(w, "listen:      %s\n", st.Listen)
+	if sn := st.Supernode; sn != nil {
+		fmt.Fprintf(w, "leaves:      %d (%d primary)\nlogins:      %d accepted, %d redirected\n",
+			sn.Leaves, sn.PrimaryLeaves, sn.LoginsAccepted, sn.LoginsRedirected)
+	}
+	fmt.Fprintf(w, "supernodes:  %s\n", strings.Join(st.Supernodes, ", "))
+}
