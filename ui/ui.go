@@ -15,10 +15,14 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/parleynet/parley/app"
+	"github.com/parleynet/parley/assets"
 )
 
 // AppID is the application ID, as in FyneApp.toml.
 const AppID = "chat.parley.desktop"
+
+// Icon is the application icon as a Fyne resource.
+var Icon = fyne.NewStaticResource("icon.png", assets.IconPNG)
 
 // Config is what the window needs to open a profile and run its peer.
 type Config struct {
@@ -29,6 +33,7 @@ type Config struct {
 // Run opens the main window and runs until it is closed or ctx is done.
 func Run(ctx context.Context, cfg Config) error {
 	a := fyneapp.NewWithID(AppID)
+	a.SetIcon(Icon)
 	w := a.NewWindow("Parley")
 	w.Resize(fyne.NewSize(480, 320))
 	ctx, cancel := context.WithCancel(ctx)

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Installs what building and testing Parley needs on Debian or Ubuntu:
+# a C compiler and pkg-config (cgo), the GL/X11 headers Fyne's window needs,
+# ALSA and Opus headers for calls, and Go 1.21 or newer (which fetches the
+# exact Go release go.mod asks for through the module proxy by itself).
+# Run as root it installs what is missing; otherwise it prints the command.
+set -euo pipefail
+
+PKGS=(gcc pkg-config libgl1-mesa-dev libx11-dev libxcursor-dev libxrandr-dev
+      libxinerama-dev libxi-dev libxxf86vm-dev libasound2-dev libopus-dev libopusfile-dev)
+
+# Go from /usr/local/go counts even when it is not on PATH yet.
+if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
+  export PATH="/usr/local/go/bin:$PATH"
+fi
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+go_ok() {
+  command -v go >/dev/null 2>&1 || return 1
+  local v; v=$(go env GOVERSION 2>/dev/null | sed 's/^go//')
+  [ "$(printf '%s\n1.21\n' "${v%%[a-z]*}" | sort -V | head -1)" = "1.21" ]
+}
+go_ok || missing+=(golang-go)
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "Parley needs these packages: ${missing[*]}" >&2
+  echo "Install them with:" >&2
+  echo "  sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
+  echo "(or run this script as root). Go must be 1.21 or newer: older distributions" >&2
+  echo "need Go from their backports or from the Go project's downloads." >&2
+  exit 1
+fi
+
+echo "Installing: ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+if ! go_ok; then
+  echo "Go on this system is older than 1.21; install Go 1.21+ (backports or the Go project's downloads)." >&2
+  exit 1
+fi
