@@ -135,6 +135,10 @@ type leafEvent struct {
 	failedID NodeID           // the supernode it was to, if known
 }
 
+// standbyRetry is about how long a supernode that failed a standby dial is
+// left alone (randomised between half and one and a half times this).
+const standbyRetry = 20 * time.Second
+
 // NewLeaf returns a leaf; Run logs it in.
 func NewLeaf(cfg LeafConfig) (*Leaf, error) {
 	cfg.setDefaults()
@@ -272,6 +276,9 @@ func (l *Leaf) handle(ev leafEvent) {
 	case ev.failed:
 		l.dialing = false
 		l.failed(ev.failedID)
+		// Leave it alone for a while: it may be the only candidate, and
+		// redialling a dead supernode at once would be a dial storm.
+		l.avoid[ev.failedID] = l.cfg.Clock.Now().Add(standbyRetry/2 + time.Duration(l.cfg.Rand.Int64N(int64(standbyRetry))))
 	}
 	l.learn(ev.learned)
 }
@@ -654,23 +661,7 @@ func (l *Leaf) dial(ctx context.Context, c candidate, standby bool) (*leafLink, 
 // serve runs one link's heartbeats and reads until it dies, then reports it.
 func (l *Leaf) serve(ctx context.Context, ll *leafLink) {
 	done := make(chan struct{})
-	go func() {
-		var seq uint64
-		for {
-			select {
-			case <-done:
-				return
-			case <-ctx.Done():
-				return
-			case <-l.cfg.Clock.After(ll.heartbeat):
-			}
-			seq++
-			if err := ll.link.Send(&wire.Ping{Seq: seq}); err != nil {
-				ll.link.Close("")
-				return
-			}
-		}
-	}()
+	go keepalive(ll.link, l.cfg.Clock, ll.heartbeat, done)
 	defer close(done)
 	for {
 		m, err := ll.link.Recv(3 * ll.heartbeat)

@@ -224,3 +224,24 @@ func (l *Link) Close(reason string) error {
 
 // Done returns a channel closed when the link is closed by Close.
 func (l *Link) Done() <-chan struct{} { return l.done }
+
+// keepalive sends a Ping on l every interval until l is closed or stop is
+// closed. The peer answers with Pongs, which keep the peer's read deadline
+// (three intervals) from expiring on a healthy link.
+func keepalive(l *Link, c Clock, every time.Duration, stop <-chan struct{}) {
+	var seq uint64
+	for {
+		select {
+		case <-stop:
+			return
+		case <-l.Done():
+			return
+		case <-c.After(every):
+		}
+		seq++
+		if err := l.Send(&wire.Ping{Seq: seq}); err != nil {
+			l.Close("")
+			return
+		}
+	}
+}

@@ -26,8 +26,15 @@ func (s *Supernode) joinLoop() {
 		wait := back.Delay(attempt, s.rng)
 		s.mu.Unlock()
 		if !alone {
+			// Linked: rejoin through any Join supernode we have lost, so
+			// that its Welcome lists whatever else we lost too.
 			attempt = 0
 			wait = 30 * time.Second
+			for _, j := range s.cfg.Join {
+				if !s.linkedAddr(j.Addr) {
+					s.dialPeer(j.Addr, j.ID)
+				}
+			}
 		} else {
 			for _, j := range s.cfg.Join {
 				s.dialPeer(j.Addr, j.ID)
@@ -162,6 +169,9 @@ func (s *Supernode) servePeer(l *Link, hello *wire.Hello, dialed bool, list ...[
 		l.Close("duplicate supernode link")
 		return
 	}
+	stopPing := make(chan struct{})
+	defer close(stopPing)
+	go keepalive(l, s.cfg.Clock, s.cfg.Heartbeat, stopPing)
 	s.log.Info("supernode linked", "peer", id.Short(), "addr", addr, "dialed", dialed)
 	for _, sl := range list {
 		s.learn(sl)
@@ -231,4 +241,16 @@ func (s *Supernode) learn(list []wire.Supernode) {
 		copy(id[:], sn.ID)
 		s.dialPeer(sn.Addr, id)
 	}
+}
+
+// linkedAddr reports whether a linked supernode is at addr.
+func (s *Supernode) linkedAddr(addr string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range s.peers {
+		if p.info.Addr == addr {
+			return true
+		}
+	}
+	return false
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/parleynet/parley/overlay/wire"
+	"github.com/parleynet/parley/store"
 )
 
 func TestNodeIDAndFingerprint(t *testing.T) {
@@ -458,4 +459,37 @@ func TestLeafLeavesSilentSupernode(t *testing.T) {
 		st := leaf.Status()
 		return st.Primary != nil && st.Primary.ID == backup.ID()
 	})
+}
+
+func TestMeshStaysUpAndDropsTheDead(t *testing.T) {
+	seed, a, b := network(t) // heartbeat 200 ms: silent links die in 600 ms
+	time.Sleep(1500 * time.Millisecond)
+	if !meshed(seed, a, b) {
+		t.Fatalf("mesh decayed: seed %d, a %d, b %d peers", seed.Stats().Supernodes, a.Stats().Supernodes, b.Stats().Supernodes)
+	}
+	// A supernode that stops drops out of the others' views.
+	a.stop()
+	waitFor(t, 2*time.Second, "a dropped", func() bool { return seed.Stats().Supernodes == 1 && b.Stats().Supernodes == 1 })
+}
+
+func TestStandbyDialFailureBacksOff(t *testing.T) {
+	sn := startSN(t, nil)
+	cache := openCache(t)
+	ctx := context.Background()
+	// A dead supernode in the cache, the only standby candidate.
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead := ln.Addr().String()
+	ln.Close()
+	deadID := mustIdentity(t).NodeID()
+	cache.HostSucceeded(ctx, sn.ID(), sn.Addr(), time.Now())
+	cache.AddHosts(ctx, []store.Host{{NodeID: deadID, Addr: dead}}, time.Now())
+	leaf := startLeaf(t, mustIdentity(t), nil, cache)
+	waitFor(t, 2*time.Second, "login", func() bool { return leaf.Status().Primary != nil })
+	time.Sleep(time.Second)
+	hosts, _ := cache.Hosts(ctx)
+	for _, h := range hosts {
+		if h.NodeID == deadID && h.Failures > 3 {
+			t.Fatalf("dead standby candidate dialled %d times in a second", h.Failures)
+		}
+	}
 }
