@@ -493,3 +493,33 @@ func TestStandbyDialFailureBacksOff(t *testing.T) {
 		}
 	}
 }
+
+func TestHandshakeBurstQueuesInsteadOfShedding(t *testing.T) {
+	sn := startSN(t, func(c *SupernodeConfig) { c.MaxHandshakes = 2 })
+	const n = 20
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			l, err := DialLink(context.Background(), TCP{}, mustIdentity(t), sn.Addr(), sn.ID())
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer l.Close("")
+			l.Send(&wire.Hello{Role: wire.RoleLeaf})
+			m, err := l.Recv(5 * time.Second)
+			if _, ok := m.(*wire.Welcome); !ok && err == nil {
+				err = errors.New("not welcomed")
+			}
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatalf("login in a burst of %d with 2 handshake slots: %v", n, err)
+		}
+	}
+	if got := sn.Stats().HandshakeErrors; got != 0 {
+		t.Fatalf("%d connections shed", got)
+	}
+}

@@ -53,6 +53,9 @@ type SupernodeConfig struct {
 	MaxHandshakes int
 	// HandshakeTimeout bounds one TLS handshake plus Hello. Default 10 s.
 	HandshakeTimeout time.Duration
+	// HandshakeQueue is how long a new connection may wait for a handshake
+	// slot before it is shed. Default 2 s.
+	HandshakeQueue time.Duration
 	// Software is sent in Hello, e.g. "parley/0.1.0".
 	Software string
 }
@@ -84,6 +87,9 @@ func (c *SupernodeConfig) setDefaults() {
 	}
 	if c.HandshakeTimeout == 0 {
 		c.HandshakeTimeout = 10 * time.Second
+	}
+	if c.HandshakeQueue == 0 {
+		c.HandshakeQueue = 2 * time.Second
 	}
 }
 
@@ -117,6 +123,7 @@ type Supernode struct {
 	mu        sync.Mutex
 	advertise string             // guarded by mu
 	leaves    map[NodeID]*snLeaf // guarded by mu
+	primaries int                // guarded by mu: leaves whose link is their primary
 	peers     map[NodeID]*snPeer // guarded by mu
 	dialing   map[NodeID]bool    // guarded by mu: mesh dials in flight
 	rng       *rand.Rand         // guarded by mu
@@ -199,18 +206,22 @@ func (s *Supernode) Serve(ctx context.Context) error {
 		if err != nil {
 			break
 		}
-		select {
-		case s.hsSem <- struct{}{}:
-		default:
-			// Too many handshakes in flight: shed this one at once rather
-			// than queue it; the peer backs off and retries elsewhere.
-			conn.Close()
-			s.handshakeErrors.Add(1)
-			continue
-		}
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
+			// Wait a little for a handshake slot: a burst of logins queues
+			// briefly instead of being refused (a leaf would take a refused
+			// handshake for a dead supernode). Past the wait, shed it.
+			select {
+			case s.hsSem <- struct{}{}:
+			case <-s.cfg.Clock.After(s.cfg.HandshakeQueue):
+				conn.Close()
+				s.handshakeErrors.Add(1)
+				return
+			case <-s.ctx.Done():
+				conn.Close()
+				return
+			}
 			s.handle(conn)
 		}()
 	}
@@ -250,12 +261,7 @@ func (s *Supernode) shutdown() {
 // Stats returns the current counters.
 func (s *Supernode) Stats() SupernodeStats {
 	s.mu.Lock()
-	st := SupernodeStats{Leaves: len(s.leaves), Supernodes: len(s.peers)}
-	for _, l := range s.leaves {
-		if !l.standby {
-			st.PrimaryLeaves++
-		}
-	}
+	st := SupernodeStats{Leaves: len(s.leaves), PrimaryLeaves: s.primaries, Supernodes: len(s.peers)}
 	s.mu.Unlock()
 	st.LinksOpen = s.linksOpen.Load()
 	st.LoginsAccepted = s.loginsAccepted.Load()
@@ -392,7 +398,7 @@ func (s *Supernode) serveLeaf(l *Link, hello *wire.Hello) {
 	}
 	old := s.leaves[id]
 	me := &snLeaf{link: l, standby: hello.Standby}
-	s.leaves[id] = me
+	s.setLeafLocked(id, me)
 	welcome := &wire.Welcome{
 		Supernodes:    s.supernodesLocked(16),
 		ObservedAddr:  l.RemoteAddr().String(),
@@ -407,7 +413,7 @@ func (s *Supernode) serveLeaf(l *Link, hello *wire.Hello) {
 	defer func() {
 		s.mu.Lock()
 		if s.leaves[id] == me {
-			delete(s.leaves, id)
+			s.setLeafLocked(id, nil)
 		}
 		s.mu.Unlock()
 	}()
@@ -419,7 +425,11 @@ func (s *Supernode) serveLeaf(l *Link, hello *wire.Hello) {
 		switch m := m.(type) {
 		case *wire.LinkRole:
 			s.mu.Lock()
-			me.standby = m.Standby
+			if s.leaves[id] == me && me.standby != m.Standby {
+				s.setLeafLocked(id, nil)
+				me.standby = m.Standby
+				s.setLeafLocked(id, me)
+			}
 			s.mu.Unlock()
 		default:
 			return fmt.Errorf("%w: leaf sent %T", ErrProtocol, m)
@@ -427,6 +437,23 @@ func (s *Supernode) serveLeaf(l *Link, hello *wire.Hello) {
 		return nil
 	})
 	s.log.Debug("leaf link closed", "leaf", id.Short(), "reason", reason)
+}
+
+// setLeafLocked sets (or, with nil, removes) the leaf link of id, keeping
+// the primaries count. s.mu must be held.
+func (s *Supernode) setLeafLocked(id NodeID, l *snLeaf) {
+	if old := s.leaves[id]; old != nil {
+		if !old.standby {
+			s.primaries--
+		}
+		delete(s.leaves, id)
+	}
+	if l != nil {
+		if !l.standby {
+			s.primaries++
+		}
+		s.leaves[id] = l
+	}
 }
 
 // converse runs the common read loop of an established link: heartbeats,
