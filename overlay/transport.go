@@ -13,9 +13,12 @@ type Network interface {
 	Dial(ctx context.Context, addr string) (net.Conn, error)
 	// Listen opens a stream listener on addr (host:port).
 	Listen(addr string) (net.Listener, error)
+	// ListenPacket opens a datagram socket on addr (host:port; port 0 for
+	// any), used for reachability probes and, later, STUN/TURN.
+	ListenPacket(addr string) (net.PacketConn, error)
 }
 
-// TCP is the Network of real TCP sockets.
+// TCP is the Network of real sockets: TCP streams and UDP datagrams.
 type TCP struct{}
 
 // Dial implements Network.
@@ -28,6 +31,12 @@ func (TCP) Dial(ctx context.Context, addr string) (net.Conn, error) {
 func (TCP) Listen(addr string) (net.Listener, error) {
 	var lc net.ListenConfig
 	return lc.Listen(context.Background(), "tcp", addr)
+}
+
+// ListenPacket implements Network with a UDP socket.
+func (TCP) ListenPacket(addr string) (net.PacketConn, error) {
+	var lc net.ListenConfig
+	return lc.ListenPacket(context.Background(), "udp", addr)
 }
 
 // Clock is how overlay code reads and waits on time. SystemClock is the real
