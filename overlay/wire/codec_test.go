@@ -12,6 +12,8 @@ import (
 func sampleMessages() []Message {
 	id := bytes.Repeat([]byte{7}, 32)
 	sns := []Supernode{{ID: id, Addr: "192.0.2.1:4717", Seed: true}, {ID: id, Addr: "[2001:db8::1]:4717"}}
+	rec := Record{Kind: KindPresence, Owner: id, Seq: 5, Issued: 1000, Expires: 2000, Body: []byte{0xa0}, Sig: id}
+	end := Endorsement{Candidate: id, Addr: "192.0.2.7:4717", Verifier: id, Issued: 1, Expires: 2, Sig: id}
 	return []Message{
 		&Hello{Role: RoleLeaf, Standby: true, Software: "parley/test"},
 		&Hello{Role: RoleSupernode, ListenAddr: "198.51.100.2:4717", Seed: true},
@@ -22,6 +24,20 @@ func sampleMessages() []Message {
 		&Supernodes{Supernodes: sns},
 		&LinkRole{Standby: true},
 		&Bye{Reason: "shutting down"},
+		&Store{ReqID: 1, Record: rec, Replica: true},
+		&StoreResult{ReqID: 1, Code: StoreNameTaken, Reason: "taken"},
+		&Lookup{ReqID: 2, Key: id, Direct: true},
+		&LookupResult{ReqID: 2, Records: []Record{rec}, Hops: 2},
+		&Subscribe{Keys: [][]byte{id, id}, Unsub: true},
+		&Notify{Key: id, Record: &rec},
+		&Notify{Key: id},
+		&Announce{Record: rec},
+		&Candidacy{ReqID: 3, Addr: "192.0.2.7:4717", UptimeS: 3600, Spare: true, DemotedS: 5},
+		&DialBack{ReqID: 4, Candidate: id, Addr: "192.0.2.7:4717"},
+		&Endorsed{ReqID: 4, Endorsements: []Endorsement{end}},
+		&Probe{Nonce: 99},
+		&Promote{Endorsements: []Endorsement{end, end}},
+		&Move{Supernode: sns[0]},
 	}
 }
 

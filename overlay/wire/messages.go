@@ -13,6 +13,20 @@ const (
 	TypeSupernodes Type = 6 // supernode → peer: fresh supernode addresses
 	TypeLinkRole   Type = 7 // leaf → supernode: this link is now primary or standby
 	TypeBye        Type = 8 // either way: clean close, with a reason
+
+	TypeStore        Type = 9
+	TypeStoreResult  Type = 10
+	TypeLookup       Type = 11
+	TypeLookupResult Type = 12
+	TypeSubscribe    Type = 13
+	TypeNotify       Type = 14
+	TypeAnnounce     Type = 15
+	TypeCandidacy    Type = 16
+	TypeDialBack     Type = 17
+	TypeEndorsed     Type = 18
+	TypeProbe        Type = 19
+	TypePromote      Type = 20
+	TypeMove         Type = 21
 )
 
 // Role is what a peer says it is in Hello.
@@ -22,6 +36,7 @@ type Role uint8
 const (
 	RoleLeaf      Role = 1
 	RoleSupernode Role = 2
+	RoleProbe     Role = 3 // a verifier dialling a candidate back
 )
 
 // Message is any of the message structs of this package.
@@ -131,6 +146,71 @@ func newMessage(t Type) Message {
 		return new(LinkRole)
 	case TypeBye:
 		return new(Bye)
+	case TypeStore:
+		return new(Store)
+	case TypeStoreResult:
+		return new(StoreResult)
+	case TypeLookup:
+		return new(Lookup)
+	case TypeLookupResult:
+		return new(LookupResult)
+	case TypeSubscribe:
+		return new(Subscribe)
+	case TypeNotify:
+		return new(Notify)
+	case TypeAnnounce:
+		return new(Announce)
+	case TypeCandidacy:
+		return new(Candidacy)
+	case TypeDialBack:
+		return new(DialBack)
+	case TypeEndorsed:
+		return new(Endorsed)
+	case TypeProbe:
+		return new(Probe)
+	case TypePromote:
+		return new(Promote)
+	case TypeMove:
+		return new(Move)
 	}
 	return nil
 }
+
+// Type implements Message.
+func (*Store) Type() Type { return TypeStore }
+
+// Type implements Message.
+func (*StoreResult) Type() Type { return TypeStoreResult }
+
+// Type implements Message.
+func (*Lookup) Type() Type { return TypeLookup }
+
+// Type implements Message.
+func (*LookupResult) Type() Type { return TypeLookupResult }
+
+// Type implements Message.
+func (*Subscribe) Type() Type { return TypeSubscribe }
+
+// Type implements Message.
+func (*Notify) Type() Type { return TypeNotify }
+
+// Type implements Message.
+func (*Announce) Type() Type { return TypeAnnounce }
+
+// Type implements Message.
+func (*Candidacy) Type() Type { return TypeCandidacy }
+
+// Type implements Message.
+func (*DialBack) Type() Type { return TypeDialBack }
+
+// Type implements Message.
+func (*Endorsed) Type() Type { return TypeEndorsed }
+
+// Type implements Message.
+func (*Probe) Type() Type { return TypeProbe }
+
+// Type implements Message.
+func (*Promote) Type() Type { return TypePromote }
+
+// Type implements Message.
+func (*Move) Type() Type { return TypeMove }
