@@ -1,0 +1,62 @@
+package overlay
+
+import (
+	"bytes"
+	"slices"
+)
+
+// Ring is a consistent-hash ring of supernode IDs. NodeIDs are SHA-256
+// hashes, so they spread evenly over the key space without virtual nodes.
+// A key's holders are the first supernodes at or after it, clockwise.
+// A Ring is immutable; a nil *Ring is an empty ring.
+type Ring struct {
+	ids []NodeID // sorted, distinct
+}
+
+// NewRing returns the ring of ids (duplicates dropped).
+func NewRing(ids []NodeID) *Ring {
+	s := slices.Clone(ids)
+	slices.SortFunc(s, func(a, b NodeID) int { return bytes.Compare(a[:], b[:]) })
+	return &Ring{ids: slices.Compact(s)}
+}
+
+// Len returns the number of supernodes on the ring.
+func (r *Ring) Len() int {
+	if r == nil {
+		return 0
+	}
+	return len(r.ids)
+}
+
+// IDs returns the supernodes on the ring, in ring order. The caller must
+// not change the slice.
+func (r *Ring) IDs() []NodeID {
+	if r == nil {
+		return nil
+	}
+	return r.ids
+}
+
+// Contains reports whether id is on the ring.
+func (r *Ring) Contains(id NodeID) bool {
+	if r == nil {
+		return false
+	}
+	_, ok := slices.BinarySearchFunc(r.ids, id, func(a, b NodeID) int { return bytes.Compare(a[:], b[:]) })
+	return ok
+}
+
+// Holders returns the n supernodes (fewer if the ring is smaller) that
+// hold key: the first at or after key, clockwise.
+func (r *Ring) Holders(key [32]byte, n int) []NodeID {
+	if r.Len() == 0 || n <= 0 {
+		return nil
+	}
+	n = min(n, len(r.ids))
+	i, _ := slices.BinarySearchFunc(r.ids, NodeID(key), func(a, b NodeID) int { return bytes.Compare(a[:], b[:]) })
+	out := make([]NodeID, n)
+	for j := range out {
+		out[j] = r.ids[(i+j)%len(r.ids)]
+	}
+	return out
+}
