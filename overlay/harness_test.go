@@ -52,10 +52,12 @@ func (s *testSN) stop() {
 func startSN(t testing.TB, mod func(*SupernodeConfig)) *testSN {
 	t.Helper()
 	cfg := SupernodeConfig{
-		Identity:  mustIdentity(t),
-		Logger:    testLogger(t),
-		Listen:    "127.0.0.1:0",
-		Heartbeat: 200 * time.Millisecond,
+		Identity:        mustIdentity(t),
+		Logger:          testLogger(t),
+		Listen:          "127.0.0.1:0",
+		Heartbeat:       200 * time.Millisecond,
+		ClaimDifficulty: testDifficulty,
+		SweepInterval:   100 * time.Millisecond,
 	}
 	if mod != nil {
 		mod(&cfg)
@@ -99,14 +101,26 @@ func (l *testLeaf) stop() {
 
 func startLeaf(t testing.TB, id *Identity, seeds []SeedAddr, cache HostCache) *testLeaf {
 	t.Helper()
-	lf, err := NewLeaf(LeafConfig{
-		Identity:    id,
-		Logger:      testLogger(t),
-		Seeds:       seeds,
-		Cache:       cache,
-		DialTimeout: time.Second,
-		Retry:       Backoff{Base: 50 * time.Millisecond, Cap: 500 * time.Millisecond},
-	})
+	return startLeafWith(t, LeafConfig{Identity: id, Seeds: seeds, Cache: cache})
+}
+
+// testDifficulty is the claim proof of work in tests: cheap.
+const testDifficulty = 8
+
+// startLeafWith starts a leaf from cfg, with test timings where unset.
+func startLeafWith(t testing.TB, cfg LeafConfig) *testLeaf {
+	t.Helper()
+	cfg.Logger = testLogger(t)
+	if cfg.DialTimeout == 0 {
+		cfg.DialTimeout = time.Second
+	}
+	if cfg.Retry == (Backoff{}) {
+		cfg.Retry = Backoff{Base: 50 * time.Millisecond, Cap: 500 * time.Millisecond}
+	}
+	if cfg.ClaimDifficulty == 0 {
+		cfg.ClaimDifficulty = testDifficulty
+	}
+	lf, err := NewLeaf(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,6 +41,28 @@ type LeafConfig struct {
 	// OnChange, if set, is called (from the leaf's goroutine) after the
 	// leaf's links change; Status gives the new state.
 	OnChange func()
+
+	// ClaimDifficulty is the proof of work a claim must carry for this
+	// leaf to accept it when reading. Default DefaultClaimDifficulty.
+	ClaimDifficulty int
+	// OnNotify, if set, receives validated changes to subscribed keys (a
+	// nil record: expired or gone). Called from a link's goroutine.
+	OnNotify func(key [32]byte, rec *wire.Record)
+	// Presence, if not 0, makes the leaf publish its presence record with
+	// this status while online, refreshed every PresenceTTL/3 and whenever
+	// its supernodes change.
+	Presence uint8
+	// PresenceTTL is the lifetime of a presence record: a peer that
+	// vanishes without a word shows offline within about this. Default 3 min.
+	PresenceTTL time.Duration
+	// Candidacy, if set, returns the leaf's current offer to serve as a
+	// supernode (nil: no offer); it is sent to the primary supernode every
+	// CandidacyEvery and after each change of primary.
+	Candidacy      func() *wire.Candidacy
+	CandidacyEvery time.Duration
+	// OnPromote, if set, is called when the primary supernode elects this
+	// peer; the endorsements go into its announcement.
+	OnPromote func(endorsements []wire.Endorsement)
 }
 
 func (c *LeafConfig) setDefaults() {
@@ -67,6 +89,15 @@ func (c *LeafConfig) setDefaults() {
 	}
 	if c.Retry == (Backoff{}) {
 		c.Retry = Backoff{Base: 500 * time.Millisecond, Cap: 30 * time.Second}
+	}
+	if c.ClaimDifficulty == 0 {
+		c.ClaimDifficulty = DefaultClaimDifficulty
+	}
+	if c.PresenceTTL == 0 {
+		c.PresenceTTL = 3 * time.Minute
+	}
+	if c.CandidacyEvery == 0 {
+		c.CandidacyEvery = 5 * time.Minute
 	}
 }
 
@@ -97,6 +128,10 @@ type LeafStatus struct {
 	Logins int
 	// Failovers counts promotions of a standby to primary.
 	Failovers int
+	// FailedRounds counts login rounds in which no supernode or seed answered.
+	FailedRounds int
+	// Endorsements is how many endorsements the last candidacy earned.
+	Endorsements int
 }
 
 // Leaf keeps a peer logged into the supernode network: one primary and
@@ -115,8 +150,12 @@ type Leaf struct {
 
 	events chan leafEvent
 
-	mu     sync.Mutex
-	status LeafStatus // guarded by mu; a copy of the above for Status
+	mu       sync.Mutex
+	status   LeafStatus        // guarded by mu; a copy of the above for Status
+	links    []*Link           // guarded by mu: primary first, then standbys
+	subs     map[[32]byte]bool // guarded by mu: subscribed keys
+	presence uint8             // guarded by mu: status to publish
+	seq      uint64            // guarded by mu: last presence sequence number
 }
 
 // leafLink is one supernode link of the leaf.
@@ -128,6 +167,8 @@ type leafLink struct {
 }
 
 type leafEvent struct {
+	move     *wire.Supernode  // a supernode asked us to move to another
+	primary  bool             // with standby: make it the primary at once
 	dead     *leafLink        // a link ended
 	standby  *leafLink        // a standby dial succeeded
 	learned  []wire.Supernode // a supernode pushed addresses
@@ -146,12 +187,14 @@ func NewLeaf(cfg LeafConfig) (*Leaf, error) {
 		return nil, errors.New("overlay: leaf needs an identity")
 	}
 	return &Leaf{
-		cfg:    cfg,
-		log:    cfg.Logger.With("node", cfg.Identity.NodeID().Short(), "role", "leaf"),
-		known:  make(map[NodeID]wire.Supernode),
-		avoid:  make(map[NodeID]time.Time),
-		events: make(chan leafEvent, 64),
-		status: LeafStatus{State: StateConnecting},
+		cfg:      cfg,
+		log:      cfg.Logger.With("node", cfg.Identity.NodeID().Short(), "role", "leaf"),
+		known:    make(map[NodeID]wire.Supernode),
+		avoid:    make(map[NodeID]time.Time),
+		events:   make(chan leafEvent, 64),
+		status:   LeafStatus{State: StateConnecting},
+		subs:     make(map[[32]byte]bool),
+		presence: cfg.Presence,
 	}, nil
 }
 
@@ -172,11 +215,21 @@ func (l *Leaf) Status() LeafStatus {
 func (l *Leaf) publish(state LeafState, login, failover bool) {
 	l.mu.Lock()
 	l.status.State = state
+	var oldPrimary *Link
+	if len(l.links) > 0 {
+		oldPrimary = l.links[0]
+	}
+	l.links = l.links[:0]
 	l.status.Primary = nil
 	if l.primary != nil {
 		p := l.primary.info
 		l.status.Primary = &p
+		l.links = append(l.links, l.primary.link)
 	}
+	for _, s := range l.standbys {
+		l.links = append(l.links, s.link)
+	}
+	newPrimary := l.primary != nil && l.primary.link != oldPrimary
 	l.status.Standbys = l.status.Standbys[:0]
 	for _, s := range l.standbys {
 		l.status.Standbys = append(l.status.Standbys, s.info)
@@ -188,6 +241,9 @@ func (l *Leaf) publish(state LeafState, login, failover bool) {
 		l.status.Failovers++
 	}
 	l.mu.Unlock()
+	if newPrimary {
+		l.onNewPrimary(l.primary.link)
+	}
 	if l.cfg.OnChange != nil {
 		l.cfg.OnChange()
 	}
@@ -196,7 +252,21 @@ func (l *Leaf) publish(state LeafState, login, failover bool) {
 // Run keeps the leaf logged in until ctx is done, then closes its links and
 // returns ctx's error.
 func (l *Leaf) Run(ctx context.Context) error {
+	go l.refreshLoop(ctx)
 	defer func() {
+		// Say goodbye: an offline presence record, so contacts see it now
+		// rather than when the last one expires.
+		l.mu.Lock()
+		announced := l.presence != 0 && l.primary != nil
+		if announced {
+			l.presence = wire.StatusOffline
+		}
+		l.mu.Unlock()
+		if announced {
+			pctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
+			l.publishPresence(pctx)
+			cancel()
+		}
 		for _, ll := range l.all() {
 			ll.link.Close("leaving")
 		}
@@ -265,14 +335,25 @@ func (l *Leaf) handle(ev leafEvent) {
 			l.publish(StateOnline, false, false)
 		}
 	case ev.standby != nil:
-		l.dialing = false
+		l.dialing = l.dialing && ev.primary
 		l.learn(ev.standby.learned)
-		if l.primary == nil || l.linkedTo(ev.standby.info.ID) || len(l.standbys) >= l.cfg.Standbys+1 {
+		// A seed is taken only to fill a gap; a non-seed supernode is
+		// taken in place of a seed standby (trimStandbys drops seeds
+		// first), else maintain would dial it again and again.
+		full := len(l.standbys) >= l.cfg.Standbys
+		if l.primary == nil || l.linkedTo(ev.standby.info.ID) || (!ev.primary && full && (ev.standby.info.Seed || !l.hasSeedStandby())) {
 			ev.standby.link.Close("not needed")
 			return
 		}
 		l.standbys = append(l.standbys, ev.standby)
+		if ev.primary {
+			l.promote(ev.standby, false)
+		}
+		l.rebalance()
+		l.trimStandbys()
 		l.publish(StateOnline, false, false)
+	case ev.move != nil:
+		l.moveTo(*ev.move)
 	case ev.failed:
 		l.dialing = false
 		l.failed(ev.failedID)
@@ -281,6 +362,16 @@ func (l *Leaf) handle(ev leafEvent) {
 		l.avoid[ev.failedID] = l.cfg.Clock.Now().Add(standbyRetry/2 + time.Duration(l.cfg.Rand.Int64N(int64(standbyRetry))))
 	}
 	l.learn(ev.learned)
+}
+
+// hasSeedStandby reports whether a standby link is to a seed.
+func (l *Leaf) hasSeedStandby() bool {
+	for _, s := range l.standbys {
+		if s.info.Seed {
+			return true
+		}
+	}
+	return false
 }
 
 // promote makes standby s the primary, without a new login. failover
@@ -495,6 +586,12 @@ func (l *Leaf) login(ctx context.Context) (*leafLink, error) {
 		if ll != nil {
 			return ll, nil
 		}
+		l.mu.Lock()
+		l.status.FailedRounds++
+		l.mu.Unlock()
+		if l.cfg.OnChange != nil {
+			l.cfg.OnChange()
+		}
 		wait := max(l.cfg.Retry.Delay(round, l.cfg.Rand), retryAfter)
 		l.log.Info("login failed; retrying", "round", round, "wait", wait)
 		if err := sleep(ctx, l.cfg.Clock, wait); err != nil {
@@ -681,6 +778,17 @@ func (l *Leaf) serve(ctx context.Context, ll *leafLink) {
 		case *wire.Pong:
 		case *wire.Supernodes:
 			l.send(ctx, leafEvent{learned: m.Supernodes})
+		case *wire.Notify:
+			l.notified(m)
+		case *wire.Move:
+			mv := m.Supernode
+			l.send(ctx, leafEvent{move: &mv})
+		case *wire.Promote:
+			if l.cfg.OnPromote != nil {
+				go l.cfg.OnPromote(m.Endorsements)
+			}
+		case *wire.StoreResult, *wire.LookupResult, *wire.Endorsed:
+			ll.link.deliver(m)
 		case *wire.Bye:
 			l.log.Info("supernode said bye", "supernode", ll.info.ID.Short(), "reason", m.Reason)
 			ll.link.Close("")

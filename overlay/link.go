@@ -88,8 +88,9 @@ type Link struct {
 	peer    NodeID
 	peerKey ed25519.PublicKey
 
-	wmu  sync.Mutex // serialises Send
-	rbuf []byte     // owned by the Recv goroutine
+	wmu   sync.Mutex // serialises Send
+	rbuf  []byte     // owned by the Recv goroutine
+	calls pending    // requests in flight (see Call)
 
 	closeOnce sync.Once
 	done      chan struct{}

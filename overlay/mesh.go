@@ -176,12 +176,25 @@ func (s *Supernode) servePeer(l *Link, hello *wire.Hello, dialed bool, list ...[
 	for _, sl := range list {
 		s.learn(sl)
 	}
+	s.mu.Lock()
+	own := s.announces[s.ID()]
+	s.mu.Unlock()
+	if own != nil {
+		l.Send(&wire.Announce{Record: *own})
+	}
 	reason := s.converse(l, func(m wire.Message) error {
 		switch m := m.(type) {
 		case *wire.Supernodes:
 			s.learn(m.Supernodes)
+		case *wire.Announce:
+			s.receiveAnnounce(id, &m.Record)
+			s.movePending()
+		case *wire.DialBack:
+			s.handleDialBack(l, m)
 		default:
-			return fmt.Errorf("%w: supernode sent %T", ErrProtocol, m)
+			if !s.handleDirectory(l, m, true) {
+				return fmt.Errorf("%w: supernode sent %T", ErrProtocol, m)
+			}
 		}
 		return nil
 	})
@@ -190,6 +203,7 @@ func (s *Supernode) servePeer(l *Link, hello *wire.Hello, dialed bool, list ...[
 		delete(s.peers, id)
 	}
 	s.mu.Unlock()
+	s.viewChanged()
 	s.log.Info("supernode link closed", "peer", id.Short(), "reason", reason)
 }
 
@@ -253,4 +267,73 @@ func (s *Supernode) linkedAddr(addr string) bool {
 		}
 	}
 	return false
+}
+
+// selfVerifyLoop gets this supernode endorsed when it was not elected with
+// endorsements (a supernode started on purpose): two trusted peers dial it
+// back. It renews the endorsements before they expire. Seeds need none.
+func (s *Supernode) selfVerifyLoop(ctx context.Context) {
+	if s.cfg.Seed {
+		return
+	}
+	for {
+		now := s.cfg.Clock.Now()
+		s.mu.Lock()
+		addr := s.advertise
+		fresh := 0
+		for _, e := range s.endorsements {
+			if e.Expires > now.Add(endorsementTTL/4).UnixMilli() {
+				fresh++
+			}
+		}
+		s.mu.Unlock()
+		wait := 30 * time.Second
+		need := s.requiredEndorsements()
+		if addr != "" && fresh < need {
+			ends := s.requestEndorsements(ctx, addr)
+			if len(ends) >= need {
+				s.mu.Lock()
+				s.endorsements = ends
+				s.mu.Unlock()
+				s.announce()
+				s.viewChanged()
+				wait = endorsementTTL / 2
+			} else {
+				wait = 2 * time.Second
+			}
+		} else if fresh >= need {
+			wait = endorsementTTL / 8
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.cfg.Clock.After(wait):
+		}
+	}
+}
+
+// requestEndorsements asks up to two trusted peers to dial this supernode back.
+func (s *Supernode) requestEndorsements(ctx context.Context, addr string) []wire.Endorsement {
+	s.mu.Lock()
+	trusted := s.trustedLocked(s.cfg.Clock.Now())
+	var links []*Link
+	for id, p := range s.peers {
+		if trusted[id] && len(links) < 2 {
+			links = append(links, p.link)
+		}
+	}
+	s.mu.Unlock()
+	me := s.ID()
+	var out []wire.Endorsement
+	for _, l := range links {
+		cctx, cancel := context.WithTimeout(ctx, 3*probeTimeout)
+		m, err := l.Call(cctx, func(r uint64) wire.Message { return &wire.DialBack{ReqID: r, Candidate: me[:], Addr: addr} })
+		cancel()
+		if e, ok := m.(*wire.Endorsed); err == nil && ok && len(e.Endorsements) == 1 {
+			if _, err := VerifyEndorsement(e.Endorsements[0], me, addr, s.cfg.Clock.Now()); err == nil {
+				out = append(out, e.Endorsements[0])
+			}
+		}
+	}
+	return out
 }

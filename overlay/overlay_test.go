@@ -154,7 +154,10 @@ func TestLeafRefusesCachedHostWithWrongKey(t *testing.T) {
 // network is a seed and two supernodes joined through it.
 func network(t *testing.T) (seed, a, b *testSN) {
 	seed = startSN(t, func(c *SupernodeConfig) { c.Seed = true })
-	join := func(c *SupernodeConfig) { c.Join = []SeedAddr{seed.seedAddr()} }
+	join := func(c *SupernodeConfig) {
+		c.Join = []SeedAddr{seed.seedAddr()}
+		c.Seeds = []SeedAddr{seed.seedAddr()}
+	}
 	a = startSN(t, join)
 	b = startSN(t, join)
 	waitFor(t, 5*time.Second, "supernode mesh", func() bool { return meshed(seed, a, b) })
@@ -281,10 +284,13 @@ func TestAllCachedDeadFallsBackToSeed(t *testing.T) {
 }
 
 func TestCapacityRedirectKeepsExistingLeaves(t *testing.T) {
-	other := startSN(t, nil)
+	// other is a seed so that full trusts it (supernodes hand out only
+	// supernodes in their view) without an election.
+	other := startSN(t, func(c *SupernodeConfig) { c.Seed = true })
 	full := startSN(t, func(c *SupernodeConfig) {
 		c.MaxLeaves = 2
 		c.Join = []SeedAddr{other.seedAddr()}
+		c.Seeds = []SeedAddr{other.seedAddr()}
 	})
 	waitFor(t, 5*time.Second, "mesh", func() bool { return meshed(full, other) })
 	ctx := context.Background()

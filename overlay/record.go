@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/parleynet/parley/overlay/wire"
@@ -61,6 +62,44 @@ const (
 	recordDomain      = "parley-record-v1\x00"
 	endorsementDomain = "parley-endorsement-v1\x00"
 )
+
+// verified remembers signatures that verified, by a hash of key, message
+// and signature: the same record or endorsement is checked many times (by
+// the supernode that routes it, each holder, each reader, every view
+// refresh), and a hash costs a small fraction of an ed25519 verification.
+var verified struct {
+	sync.Mutex
+	m map[[32]byte]struct{}
+}
+
+// maxVerified bounds the memo; it is emptied when full.
+const maxVerified = 1 << 16
+
+// verifySig reports whether sig is pub's ed25519 signature of msg.
+func verifySig(pub ed25519.PublicKey, msg, sig []byte) bool {
+	h := sha256.New()
+	h.Write(pub)
+	h.Write(sig)
+	h.Write(msg)
+	var k [32]byte
+	h.Sum(k[:0])
+	verified.Lock()
+	_, ok := verified.m[k]
+	verified.Unlock()
+	if ok {
+		return true
+	}
+	if !ed25519.Verify(pub, msg, sig) {
+		return false
+	}
+	verified.Lock()
+	if verified.m == nil || len(verified.m) >= maxVerified {
+		verified.m = make(map[[32]byte]struct{})
+	}
+	verified.m[k] = struct{}{}
+	verified.Unlock()
+	return true
+}
 
 // NormalizeName trims and case-folds a username and checks its form.
 func NormalizeName(name string) (string, error) {
@@ -214,7 +253,7 @@ func (p RecordPolicy) Validate(rec *wire.Record) ([32]byte, error) {
 		return key, fmt.Errorf("%w: malformed owner key or signature", ErrBadRecord)
 	}
 	signed, err := recordSigningBytes(rec)
-	if err != nil || !ed25519.Verify(rec.Owner, signed, rec.Sig) {
+	if err != nil || !verifySig(rec.Owner, signed, rec.Sig) {
 		return key, fmt.Errorf("%w: bad signature", ErrBadRecord)
 	}
 	now := p.Now()
@@ -224,10 +263,18 @@ func (p RecordPolicy) Validate(rec *wire.Record) ([32]byte, error) {
 	if rec.Issued > now.Add(clockSkew).UnixMilli() {
 		return key, fmt.Errorf("%w: issued in the future", ErrBadRecord)
 	}
-	if rec.Expires < rec.Issued {
+	if rec.Issued < 0 || rec.Expires < rec.Issued {
 		return key, fmt.Errorf("%w: expires before it was issued", ErrBadRecord)
 	}
-	life := time.Duration(rec.Expires-rec.Issued) * time.Millisecond
+	// Both are non-negative here, so the difference cannot overflow; it is
+	// compared in milliseconds, as a Duration it could.
+	lifeMS := rec.Expires - rec.Issued
+	tooLong := func(limit time.Duration) error {
+		if lifeMS > limit.Milliseconds() {
+			return fmt.Errorf("%w: %s lives %d ms, limit %v", ErrBadRecord, kindName(rec.Kind), lifeMS, limit)
+		}
+		return nil
+	}
 	owner := NodeIDOf(rec.Owner)
 	switch rec.Kind {
 	case wire.KindClaim:
@@ -238,8 +285,8 @@ func (p RecordPolicy) Validate(rec *wire.Record) ([32]byte, error) {
 		if n, err := NormalizeName(b.Name); err != nil || n != b.Name {
 			return key, fmt.Errorf("%w: claim of a malformed name", ErrBadRecord)
 		}
-		if life > ClaimTTL {
-			return key, fmt.Errorf("%w: claim lives %v, limit %v", ErrBadRecord, life, ClaimTTL)
+		if err := tooLong(ClaimTTL); err != nil {
+			return key, err
 		}
 		if !CheckClaimPoW(b.Name, rec.Owner, b.Nonce, p.Difficulty) {
 			return key, fmt.Errorf("%w: claim lacks its proof of work", ErrBadRecord)
@@ -256,8 +303,8 @@ func (p RecordPolicy) Validate(rec *wire.Record) ([32]byte, error) {
 		if len(b.Supernodes) > maxPresenceSupernodes {
 			return key, fmt.Errorf("%w: presence names %d supernodes, limit %d", ErrBadRecord, len(b.Supernodes), maxPresenceSupernodes)
 		}
-		if life > MaxPresenceTTL {
-			return key, fmt.Errorf("%w: presence lives %v, limit %v", ErrBadRecord, life, MaxPresenceTTL)
+		if err := tooLong(MaxPresenceTTL); err != nil {
+			return key, err
 		}
 		return PresenceKey(owner), nil
 	case wire.KindAnnounce:
@@ -271,12 +318,24 @@ func (p RecordPolicy) Validate(rec *wire.Record) ([32]byte, error) {
 		if len(b.Endorsements) > maxEndorsements {
 			return key, fmt.Errorf("%w: %d endorsements, limit %d", ErrBadRecord, len(b.Endorsements), maxEndorsements)
 		}
-		if life > MaxAnnounceTTL {
-			return key, fmt.Errorf("%w: announcement lives %v, limit %v", ErrBadRecord, life, MaxAnnounceTTL)
+		if err := tooLong(MaxAnnounceTTL); err != nil {
+			return key, err
 		}
 		return AnnounceKey(owner), nil
 	}
 	return key, fmt.Errorf("%w: unknown kind %d", ErrBadRecord, rec.Kind)
+}
+
+func kindName(k wire.Kind) string {
+	switch k {
+	case wire.KindClaim:
+		return "claim"
+	case wire.KindPresence:
+		return "presence"
+	case wire.KindAnnounce:
+		return "announcement"
+	}
+	return fmt.Sprintf("kind %d", k)
 }
 
 // Supersedes reports, as nil, whether the valid record next may replace
@@ -349,7 +408,7 @@ func VerifyEndorsement(e wire.Endorsement, candidate NodeID, addr string, now ti
 		return NodeID{}, fmt.Errorf("%w: endorsement expired or from the future", ErrBadRecord)
 	}
 	b, err := endorsementSigningBytes(e)
-	if err != nil || !ed25519.Verify(e.Verifier, b, e.Sig) {
+	if err != nil || !verifySig(e.Verifier, b, e.Sig) {
 		return NodeID{}, fmt.Errorf("%w: bad endorsement signature", ErrBadRecord)
 	}
 	v := NodeIDOf(e.Verifier)

@@ -25,6 +25,9 @@ type SupernodeConfig struct {
 	Network  Network   // default TCP{}
 	Clock    Clock     // default SystemClock{}
 	Logger   *slog.Logger
+	// Rand drives the supernode's random choices (jitter, shuffles,
+	// verifiers); default seeded from the runtime. The simulator seeds it.
+	Rand *rand.Rand
 
 	// Listen is the overlay listen address, host:port.
 	Listen string
@@ -58,6 +61,48 @@ type SupernodeConfig struct {
 	HandshakeQueue time.Duration
 	// Software is sent in Hello, e.g. "parley/0.1.0".
 	Software string
+
+	// Seeds are the configured seeds: their announcements are trusted
+	// without endorsements.
+	Seeds []SeedAddr
+	// Pinned keeps a non-seed supernode from demoting itself (an operator
+	// ran it as a supernode on purpose).
+	Pinned bool
+	// Endorsements are those this supernode was elected with.
+	Endorsements []wire.Endorsement
+	// OnDemote is called when the supernode demotes itself, after it has
+	// moved its leaves away and before it closes.
+	OnDemote func()
+	// ClaimDifficulty is the proof of work a username claim must carry.
+	// Default DefaultClaimDifficulty.
+	ClaimDifficulty int
+
+	// TargetLeaves is the primary leaves a supernode should carry; the high
+	// watermark is 1.5× it (at most 80 % of MaxLeaves), the low 0.2×.
+	// Default 1000.
+	TargetLeaves int
+	// ElectionInterval is how often promotion and demotion are decided.
+	// Default 1 min.
+	ElectionInterval time.Duration
+	// MinUptime is how long a leaf must have been up to be promoted. Default 30 min.
+	MinUptime time.Duration
+	// MinTenure is how long a supernode serves before it may demote. Default 30 min.
+	MinTenure time.Duration
+	// DemoteAfter is how long the load must stay under the low watermark
+	// before demotion. Default 10 min.
+	DemoteAfter time.Duration
+	// Cooldown is how long after a demotion a peer cannot be promoted. Default 1 h.
+	Cooldown time.Duration
+	// MinSupernodes is the view size under which nobody demotes. Default 3.
+	MinSupernodes int
+	// AnnounceInterval and AnnounceTTL are how often this supernode
+	// re-announces itself and how long an announcement lives. Defaults
+	// 5 min and 15 min.
+	AnnounceInterval time.Duration
+	AnnounceTTL      time.Duration
+	// SweepInterval is how often expired records are dropped and their
+	// subscribers told. Default 15 s.
+	SweepInterval time.Duration
 }
 
 func (c *SupernodeConfig) setDefaults() {
@@ -69,6 +114,9 @@ func (c *SupernodeConfig) setDefaults() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Rand == nil {
+		c.Rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
 	}
 	if c.MaxLeaves == 0 {
 		c.MaxLeaves = 10000
@@ -91,6 +139,28 @@ func (c *SupernodeConfig) setDefaults() {
 	if c.HandshakeQueue == 0 {
 		c.HandshakeQueue = 2 * time.Second
 	}
+	if c.ClaimDifficulty == 0 {
+		c.ClaimDifficulty = DefaultClaimDifficulty
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	if c.TargetLeaves == 0 {
+		c.TargetLeaves = 1000
+	}
+	if c.MinSupernodes == 0 {
+		c.MinSupernodes = 3
+	}
+	def(&c.ElectionInterval, time.Minute)
+	def(&c.MinUptime, 30*time.Minute)
+	def(&c.MinTenure, 30*time.Minute)
+	def(&c.DemoteAfter, 10*time.Minute)
+	def(&c.Cooldown, time.Hour)
+	def(&c.AnnounceInterval, 5*time.Minute)
+	def(&c.AnnounceTTL, 15*time.Minute)
+	def(&c.SweepInterval, 15*time.Second)
 }
 
 // SupernodeStats are a supernode's counters, for status and metrics.
@@ -102,6 +172,10 @@ type SupernodeStats struct {
 	LoginsAccepted   uint64 // leaf logins welcomed
 	LoginsRedirected uint64 // leaf logins turned away for capacity or rate
 	HandshakeErrors  uint64 // connections that failed TLS or Hello
+	View             int    // supernodes in the view (holding records), itself included
+	Records          int    // directory records held here
+	Promotions       uint64 // leaves this supernode promoted
+	Demotions        uint64 // 1 if it demoted itself
 }
 
 // Supernode serves leaves (login, heartbeats, admission control) and links
@@ -119,6 +193,15 @@ type Supernode struct {
 	loginsAccepted   atomic.Uint64
 	loginsRedirected atomic.Uint64
 	handshakeErrors  atomic.Uint64
+	promotions       atomic.Uint64
+	demotions        atomic.Uint64
+	pc               net.PacketConn // UDP on the overlay port: probes (later STUN/TURN)
+
+	dirMu        sync.Mutex
+	records      map[[32]byte]*wire.Record         // guarded by dirMu: records held here
+	holderSubs   map[[32]byte]map[NodeID]time.Time // guarded by dirMu: supernodes subscribed here
+	leafSubs     map[[32]byte]map[NodeID]struct{}  // guarded by dirMu: own leaves' subscriptions
+	lastNotified map[[32]byte]uint64               // guarded by dirMu: last seq passed to leaves
 
 	mu        sync.Mutex
 	advertise string             // guarded by mu
@@ -134,6 +217,13 @@ type Supernode struct {
 	cancel    context.CancelFunc
 	joinKick  chan struct{}
 	listening chan struct{}
+
+	announces    map[NodeID]*wire.Record // guarded by mu: announcements heard, own included
+	announceSeq  uint64                  // guarded by mu
+	ring         *Ring                   // guarded by mu: the view
+	endorsements []wire.Endorsement      // guarded by mu: own, announced
+	candidates   map[NodeID]*candidacy   // guarded by mu
+	pendingMove  map[NodeID]int          // guarded by mu: leaves to move to a promoted node
 }
 
 type snLeaf struct {
@@ -173,8 +263,22 @@ func NewSupernode(cfg SupernodeConfig) (*Supernode, error) {
 		peers:    make(map[NodeID]*snPeer),
 		dialing:  make(map[NodeID]bool),
 		all:      make(map[*Link]struct{}),
-		rng:      rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
+		rng:      cfg.Rand,
 		joinKick: make(chan struct{}, 1),
+
+		records:      make(map[[32]byte]*wire.Record),
+		holderSubs:   make(map[[32]byte]map[NodeID]time.Time),
+		leafSubs:     make(map[[32]byte]map[NodeID]struct{}),
+		lastNotified: make(map[[32]byte]uint64),
+		announces:    make(map[NodeID]*wire.Record),
+		endorsements: cfg.Endorsements,
+		candidates:   make(map[NodeID]*candidacy),
+		pendingMove:  make(map[NodeID]int),
+	}
+	if pc, err := cfg.Network.ListenPacket(ln.Addr().String()); err == nil {
+		s.pc = pc
+	} else {
+		s.log.Warn("no UDP on the overlay port: this supernode cannot be verified by dial-back", "err", err)
 	}
 	s.advertise = cfg.Advertise
 	if s.advertise == "" {
@@ -197,8 +301,20 @@ func (s *Supernode) ID() NodeID { return s.cfg.Identity.NodeID() }
 func (s *Supernode) Serve(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, s.shutdown)
 	defer stop()
-	s.wg.Add(1)
-	go func() { defer s.wg.Done(); s.joinLoop() }()
+	loops := []func(){
+		s.joinLoop,
+		func() { s.announceLoop(s.ctx) },
+		func() { s.dirLoop(s.ctx) },
+		func() { s.electionLoop(s.ctx) },
+		func() { s.selfVerifyLoop(s.ctx) },
+	}
+	if s.pc != nil {
+		loops = append(loops, func() { udpEcho(s.pc) })
+	}
+	for _, f := range loops {
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); f() }()
+	}
 	var err error
 	for {
 		var conn net.Conn
@@ -250,6 +366,9 @@ func (s *Supernode) shutdown() {
 	s.mu.Unlock()
 	s.cancel()
 	s.ln.Close()
+	if s.pc != nil {
+		s.pc.Close()
+	}
 	var wg sync.WaitGroup
 	for _, l := range links {
 		wg.Add(1)
@@ -262,7 +381,15 @@ func (s *Supernode) shutdown() {
 func (s *Supernode) Stats() SupernodeStats {
 	s.mu.Lock()
 	st := SupernodeStats{Leaves: len(s.leaves), PrimaryLeaves: s.primaries, Supernodes: len(s.peers)}
+	if s.ring != nil {
+		st.View = s.ring.Len()
+	}
 	s.mu.Unlock()
+	s.dirMu.Lock()
+	st.Records = len(s.records)
+	s.dirMu.Unlock()
+	st.Promotions = s.promotions.Load()
+	st.Demotions = s.demotions.Load()
 	st.LinksOpen = s.linksOpen.Load()
 	st.LoginsAccepted = s.loginsAccepted.Load()
 	st.LoginsRedirected = s.loginsRedirected.Load()
@@ -287,8 +414,11 @@ func (s *Supernode) supernodesLocked(max int) []wire.Supernode {
 		out = append(out, wire.Supernode{ID: id[:], Addr: s.advertise, Seed: s.cfg.Seed})
 	}
 	start := len(out)
-	for _, p := range s.peers {
-		out = append(out, p.info)
+	for id, p := range s.peers {
+		// Hand out only supernodes in the view: elected (or seeds) and linked.
+		if s.ring != nil && s.ring.Contains(id) && p.info.Addr != "" {
+			out = append(out, p.info)
+		}
 	}
 	rest := out[start:]
 	s.rng.Shuffle(len(rest), func(i, j int) { rest[i], rest[j] = rest[j], rest[i] })
@@ -358,6 +488,8 @@ func (s *Supernode) handle(conn net.Conn) {
 		s.serveLeaf(l, hello)
 	case wire.RoleSupernode:
 		s.servePeer(l, hello, false)
+	case wire.RoleProbe:
+		answerProbes(l)
 	default:
 		s.handshakeErrors.Add(1)
 		l.Close("unknown role")
@@ -412,10 +544,15 @@ func (s *Supernode) serveLeaf(l *Link, hello *wire.Hello) {
 	s.loginsAccepted.Add(1)
 	defer func() {
 		s.mu.Lock()
-		if s.leaves[id] == me {
+		last := s.leaves[id] == me
+		if last {
 			s.setLeafLocked(id, nil)
+			delete(s.candidates, id)
 		}
 		s.mu.Unlock()
+		if last {
+			s.leafGone(id)
+		}
 	}()
 	if err := l.Send(welcome); err != nil {
 		l.Close("")
@@ -431,8 +568,12 @@ func (s *Supernode) serveLeaf(l *Link, hello *wire.Hello) {
 				s.setLeafLocked(id, me)
 			}
 			s.mu.Unlock()
+		case *wire.Candidacy:
+			s.handleCandidacy(l, m)
 		default:
-			return fmt.Errorf("%w: leaf sent %T", ErrProtocol, m)
+			if !s.handleDirectory(l, m, false) {
+				return fmt.Errorf("%w: leaf sent %T", ErrProtocol, m)
+			}
 		}
 		return nil
 	})

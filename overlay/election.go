@@ -1,0 +1,328 @@
+package overlay
+
+import (
+	"context"
+	"net"
+	"time"
+
+	"github.com/parleynet/parley/overlay/wire"
+)
+
+// Election. Leaves that can serve offer themselves (Candidacy) to their
+// primary supernode, with their uptime, whether they have resources to spare
+// and whether their user allows it. The supernode — not the leaf — picks
+// two supernodes (itself only when the view has fewer than two others) to
+// dial the candidate back over TCP and UDP; each that reaches it signs an
+// endorsement. Every ElectionInterval a supernode whose primary leaves
+// exceed its high watermark promotes its best eligible leaf (fresh
+// endorsements from requiredEndorsements trusted supernodes, up for MinUptime, spare resources,
+// not opted out, not demoted within Cooldown) and, once the new supernode is
+// in the view, moves some of its leaves there. A supernode that is not a
+// seed and not pinned demotes itself after its load has stayed under the
+// low watermark for DemoteAfter, if it has served MinTenure and the view
+// keeps MinSupernodes without it: it moves its leaves to others first. The
+// gap between the watermarks, the tenure and the cooldown keep nodes from
+// flapping. Overload never shuts a supernode down: it redirects.
+
+// candidacy is what a supernode knows of one of its leaves' offers.
+type candidacy struct {
+	addr         string
+	uptime       time.Duration // as reported, at seen
+	seen         time.Time
+	spare        bool
+	optOut       bool
+	demotedAgo   time.Duration // 0: never demoted
+	endorsements []wire.Endorsement
+	verifying    bool
+}
+
+// promotionSettle is how many election intervals a promotion may take to
+// join the view and take its leaves before the next one is allowed.
+const promotionSettle = 10
+
+// watermarks returns the promotion and demotion thresholds in primary leaves.
+func (s *Supernode) watermarks() (high, low int) {
+	high = min(s.cfg.MaxLeaves*4/5, s.cfg.TargetLeaves*3/2)
+	low = max(1, s.cfg.TargetLeaves/5)
+	return high, low
+}
+
+// candidateAddr is where others must dial a candidate: the address we see
+// it at, with the port it says it listens on.
+func candidateAddr(l *Link, offered string) string {
+	_, port, err := net.SplitHostPort(offered)
+	if err != nil {
+		return ""
+	}
+	host, _, err := net.SplitHostPort(l.RemoteAddr().String())
+	if err != nil {
+		return ""
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// handleCandidacy records a leaf's offer and, when it needs endorsements,
+// has it dialled back.
+func (s *Supernode) handleCandidacy(l *Link, m *wire.Candidacy) {
+	id := l.Peer()
+	addr := candidateAddr(l, m.Addr)
+	now := s.cfg.Clock.Now()
+	s.mu.Lock()
+	c := s.candidates[id]
+	if c == nil {
+		c = &candidacy{}
+		s.candidates[id] = c
+	}
+	if c.addr != addr {
+		c.endorsements = nil
+	}
+	c.addr, c.uptime, c.seen = addr, time.Duration(m.UptimeS)*time.Second, now
+	c.spare, c.optOut, c.demotedAgo = m.Spare, m.OptOut, time.Duration(m.DemotedS)*time.Second
+	need := !c.optOut && addr != "" && !c.verifying && s.freshEndorsementsLocked(id, c, now) < s.requiredEndorsements()
+	if need {
+		c.verifying = true
+	}
+	s.mu.Unlock()
+	s.log.Debug("candidacy", "leaf", id.Short(), "addr", addr, "verify", need)
+	if !need {
+		l.Send(&wire.Endorsed{ReqID: m.ReqID, Reason: "no verification needed now"})
+		return
+	}
+	go func() {
+		ends := s.verifyCandidate(id, addr)
+		s.log.Debug("candidate verified", "leaf", id.Short(), "endorsements", len(ends))
+		s.mu.Lock()
+		if c := s.candidates[id]; c != nil {
+			c.verifying = false
+			if c.addr == addr {
+				c.endorsements = ends
+			}
+		}
+		s.mu.Unlock()
+		reason := ""
+		if len(ends) < s.requiredEndorsements() {
+			reason = "not reachable from outside over TCP and UDP"
+		}
+		l.Send(&wire.Endorsed{ReqID: m.ReqID, Endorsements: ends, Reason: reason})
+	}()
+}
+
+// freshEndorsementsLocked counts a candidate's valid endorsements from
+// distinct trusted supernodes. s.mu must be held.
+func (s *Supernode) freshEndorsementsLocked(id NodeID, c *candidacy, now time.Time) int {
+	trusted := s.trustedLocked(now)
+	return CountEndorsements(wire.AnnounceBody{Addr: c.addr, Endorsements: c.endorsements}, id, now, func(v NodeID) bool { return trusted[v] })
+}
+
+// verifyCandidate has two supernodes of this one's choosing dial the
+// candidate back, and returns the endorsements they made.
+func (s *Supernode) verifyCandidate(id NodeID, addr string) []wire.Endorsement {
+	ring := s.currentRing()
+	var verifiers []NodeID
+	for _, v := range ring.IDs() {
+		if v != s.ID() && v != id {
+			verifiers = append(verifiers, v)
+		}
+	}
+	s.mu.Lock()
+	s.rng.Shuffle(len(verifiers), func(i, j int) { verifiers[i], verifiers[j] = verifiers[j], verifiers[i] })
+	s.mu.Unlock()
+	if len(verifiers) > 2 {
+		verifiers = verifiers[:2]
+	}
+	if len(verifiers) < 2 {
+		verifiers = append(verifiers, s.ID())
+	}
+	results := make(chan *wire.Endorsement, len(verifiers))
+	for _, v := range verifiers {
+		go func() {
+			if v == s.ID() {
+				results <- s.endorse(id, addr)
+				return
+			}
+			l := s.peerLink(v)
+			if l == nil {
+				results <- nil
+				return
+			}
+			ctx, cancel := context.WithTimeout(s.ctx, 3*probeTimeout)
+			defer cancel()
+			m, err := l.Call(ctx, func(r uint64) wire.Message { return &wire.DialBack{ReqID: r, Candidate: id[:], Addr: addr} })
+			if e, ok := m.(*wire.Endorsed); err == nil && ok && len(e.Endorsements) == 1 {
+				results <- &e.Endorsements[0]
+				return
+			}
+			results <- nil
+		}()
+	}
+	var out []wire.Endorsement
+	for range verifiers {
+		if e := <-results; e != nil {
+			if _, err := VerifyEndorsement(*e, id, addr, s.cfg.Clock.Now()); err == nil {
+				out = append(out, *e)
+			}
+		}
+	}
+	return out
+}
+
+// endorse dials a candidate back itself and signs an endorsement if it
+// answered over TCP and UDP.
+func (s *Supernode) endorse(id NodeID, addr string) *wire.Endorsement {
+	host, _, _ := net.SplitHostPort(s.Addr())
+	if err := checkReachable(s.ctx, s.cfg.Network, s.cfg.Identity, id, addr, host); err != nil {
+		s.log.Debug("dial-back failed", "candidate", id.Short(), "addr", addr, "err", err)
+		return nil
+	}
+	e := NewEndorsement(s.cfg.Identity, id, addr, s.cfg.Clock.Now(), endorsementTTL)
+	return &e
+}
+
+// handleDialBack answers a peer supernode's request to verify a candidate.
+func (s *Supernode) handleDialBack(l *Link, m *wire.DialBack) {
+	var id NodeID
+	if len(m.Candidate) != len(id) {
+		l.Send(&wire.Endorsed{ReqID: m.ReqID, Reason: "bad candidate"})
+		return
+	}
+	copy(id[:], m.Candidate)
+	go func() {
+		if e := s.endorse(id, m.Addr); e != nil {
+			l.Send(&wire.Endorsed{ReqID: m.ReqID, Endorsements: []wire.Endorsement{*e}})
+			return
+		}
+		l.Send(&wire.Endorsed{ReqID: m.ReqID, Reason: "not reachable"})
+	}()
+}
+
+// eligibleLocked reports whether a candidate may be promoted now.
+func (s *Supernode) eligibleLocked(id NodeID, c *candidacy, now time.Time) bool {
+	up := c.uptime + now.Sub(c.seen)
+	cooled := c.demotedAgo == 0 || c.demotedAgo+now.Sub(c.seen) >= s.cfg.Cooldown
+	return !c.optOut && c.spare && cooled && up >= s.cfg.MinUptime && s.freshEndorsementsLocked(id, c, now) >= s.requiredEndorsements()
+}
+
+// electionLoop promotes and demotes, every ElectionInterval.
+func (s *Supernode) electionLoop(ctx context.Context) {
+	started := s.cfg.Clock.Now()
+	var lowSince, lastPromotion time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.cfg.Clock.After(s.cfg.ElectionInterval):
+		}
+		now := s.cfg.Clock.Now()
+		high, low := s.watermarks()
+		s.mu.Lock()
+		load := s.primaries
+		var best NodeID
+		var bestUp time.Duration
+		var bestLink *Link
+		// One promotion at a time: the next waits until the last one's
+		// leaves have moved (its node joined the view), or it timed out.
+		settling := len(s.pendingMove) > 0 && now.Sub(lastPromotion) < promotionSettle*s.cfg.ElectionInterval
+		if !settling {
+			clear(s.pendingMove)
+		}
+		if load > high && !settling && now.Sub(lastPromotion) >= s.cfg.ElectionInterval {
+			for id, c := range s.candidates {
+				lf := s.leaves[id]
+				if lf == nil || lf.standby || !s.eligibleLocked(id, c, now) {
+					continue
+				}
+				if up := c.uptime + now.Sub(c.seen); bestLink == nil || up > bestUp {
+					best, bestUp, bestLink = id, up, lf.link
+				}
+			}
+		}
+		var ends []wire.Endorsement
+		if bestLink != nil {
+			ends = s.candidates[best].endorsements
+			s.pendingMove[best] = (load - s.cfg.TargetLeaves) / 2
+			lastPromotion = now
+		}
+		viewSize := 0
+		if s.ring != nil {
+			viewSize = s.ring.Len()
+		}
+		s.mu.Unlock()
+		if bestLink != nil {
+			s.log.Info("promoting leaf", "leaf", best.Short(), "load", load, "high", high)
+			s.promotions.Add(1)
+			bestLink.Send(&wire.Promote{Endorsements: ends})
+		}
+		if s.cfg.Seed || s.cfg.Pinned || load >= low || viewSize <= s.cfg.MinSupernodes || now.Sub(started) < s.cfg.MinTenure {
+			lowSince = time.Time{}
+			continue
+		}
+		if lowSince.IsZero() {
+			lowSince = now
+		}
+		if now.Sub(lowSince) >= s.cfg.DemoteAfter {
+			s.demote()
+			return
+		}
+	}
+}
+
+// movePending moves some leaves to a newly promoted supernode once it is
+// in the view.
+func (s *Supernode) movePending() {
+	s.mu.Lock()
+	var moves []*Link
+	var target wire.Supernode
+	for id, n := range s.pendingMove {
+		if s.ring == nil || !s.ring.Contains(id) {
+			continue
+		}
+		p := s.peers[id]
+		if p == nil {
+			continue
+		}
+		delete(s.pendingMove, id)
+		target = p.info
+		for lid, lf := range s.leaves {
+			if n <= 0 {
+				break
+			}
+			if lid != id && !lf.standby {
+				moves = append(moves, lf.link)
+				n--
+			}
+		}
+		break
+	}
+	s.mu.Unlock()
+	for _, l := range moves {
+		l.Send(&wire.Move{Supernode: target})
+	}
+}
+
+// demote moves every leaf to the least loaded other supernodes, then stops
+// this supernode and tells its owner.
+func (s *Supernode) demote() {
+	s.mu.Lock()
+	var others []wire.Supernode
+	for id, p := range s.peers {
+		if s.ring != nil && s.ring.Contains(id) && p.info.Addr != "" {
+			others = append(others, p.info)
+		}
+	}
+	var links []*Link
+	for _, lf := range s.leaves {
+		links = append(links, lf.link)
+	}
+	s.mu.Unlock()
+	s.log.Info("demoting: load stayed under the low watermark", "leaves", len(links))
+	s.demotions.Add(1)
+	if len(others) > 0 {
+		for i, l := range links {
+			l.Send(&wire.Move{Supernode: others[i%len(others)]})
+		}
+	}
+	if s.cfg.OnDemote != nil {
+		go s.cfg.OnDemote()
+	}
+	s.Close()
+}

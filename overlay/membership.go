@@ -1,0 +1,271 @@
+package overlay
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/parleynet/parley/overlay/wire"
+)
+
+// Membership: every supernode signs an announcement (a KindAnnounce record:
+// its address, load and the endorsements that elected it) and gossips it
+// over the mesh; each supernode floods announcements it had not seen to its
+// other peers. A supernode trusts an announcement when it is a valid record
+// and either comes from a configured seed or carries endorsements from two
+// distinct supernodes it already trusts (see requiredEndorsements). The view — the supernodes that
+// hold directory records — is itself plus every linked peer it trusts; a
+// peer that stops answering loses its link within three heartbeats and
+// leaves the view at once, and an announcement not refreshed expires.
+
+// isSeedAnnounce reports whether an announcement's seed claim matches a
+// configured seed (by NodeID when pinned, else by address).
+func (s *Supernode) isSeedAnnounce(id NodeID, body wire.AnnounceBody) bool {
+	for _, sd := range s.cfg.Seeds {
+		if (!sd.ID.IsZero() && sd.ID == id) || (sd.ID.IsZero() && sd.Addr == body.Addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// requiredEndorsements is how many endorsements from distinct trusted
+// supernodes make an announcement trusted: two, or one in a network
+// configured with a single seed (else nobody could ever be elected there:
+// the seed would be the only trusted verifier). Every peer with the same
+// seed list computes the same number.
+func (s *Supernode) requiredEndorsements() int {
+	return max(1, min(2, len(s.cfg.Seeds)))
+}
+
+// trustedLocked computes which announced supernodes are trusted: seeds
+// and this supernode first, then, until nothing changes, any whose
+// announcement carries two endorsements from trusted supernodes. s.mu
+// must be held.
+func (s *Supernode) trustedLocked(now time.Time) map[NodeID]bool {
+	trusted := map[NodeID]bool{s.ID(): true}
+	bodies := make(map[NodeID]wire.AnnounceBody, len(s.announces))
+	for id, r := range s.announces {
+		if r.Expires <= now.UnixMilli() {
+			continue
+		}
+		b, err := DecodeAnnounce(r)
+		if err != nil {
+			continue
+		}
+		bodies[id] = b
+		if b.Seed && s.isSeedAnnounce(id, b) {
+			trusted[id] = true
+		}
+	}
+	for changed := true; changed; {
+		changed = false
+		for id, b := range bodies {
+			if trusted[id] {
+				continue
+			}
+			if CountEndorsements(b, id, now, func(v NodeID) bool { return trusted[v] }) >= s.requiredEndorsements() {
+				trusted[id] = true
+				changed = true
+			}
+		}
+	}
+	return trusted
+}
+
+// refreshViewLocked recomputes the view and ring; it returns the old and
+// new rings when the view changed, else nils. s.mu must be held.
+func (s *Supernode) refreshViewLocked() (oldRing, newRing *Ring) {
+	now := s.cfg.Clock.Now()
+	trusted := s.trustedLocked(now)
+	ids := []NodeID{s.ID()}
+	for id := range s.peers {
+		if trusted[id] {
+			ids = append(ids, id)
+		}
+	}
+	r := NewRing(ids)
+	if s.ring != nil && slices.Equal(s.ring.IDs(), r.IDs()) {
+		return nil, nil
+	}
+	oldRing, s.ring = s.ring, r
+	if oldRing == nil {
+		oldRing = NewRing(nil)
+	}
+	return oldRing, r
+}
+
+// viewChanged recomputes the view and, if it changed, hands records and
+// subscriptions to their new holders.
+func (s *Supernode) viewChanged() {
+	s.mu.Lock()
+	oldRing, newRing := s.refreshViewLocked()
+	s.mu.Unlock()
+	if newRing != nil {
+		s.log.Debug("view changed", "supernodes", newRing.Len())
+		s.rereplicate(oldRing, newRing)
+		s.tellLeaves(oldRing, newRing)
+	}
+}
+
+// tellLeaves hands this supernode's leaves the supernodes that joined the
+// view, so that a leaf which logged in while the view was small finds its
+// standbys (and refreshes its host cache) without logging in again.
+func (s *Supernode) tellLeaves(oldRing, newRing *Ring) {
+	s.mu.Lock()
+	var joined []wire.Supernode
+	for _, id := range newRing.IDs() {
+		if oldRing.Contains(id) {
+			continue
+		}
+		if p := s.peers[id]; p != nil && p.info.Addr != "" {
+			joined = append(joined, p.info)
+		}
+	}
+	var links []*Link
+	if len(joined) > 0 {
+		links = make([]*Link, 0, len(s.leaves))
+		for _, lf := range s.leaves {
+			links = append(links, lf.link)
+		}
+	}
+	s.mu.Unlock()
+	for _, l := range links {
+		l.Send(&wire.Supernodes{Supernodes: joined})
+	}
+}
+
+// currentRing returns the ring of the current view.
+func (s *Supernode) currentRing() *Ring {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ring == nil {
+		s.refreshViewLocked()
+	}
+	return s.ring
+}
+
+// inView reports whether id is in the current view.
+func (s *Supernode) inView(id NodeID) bool { return s.currentRing().Contains(id) }
+
+// myAnnounce signs a fresh announcement of this supernode.
+func (s *Supernode) myAnnounce() (*wire.Record, error) {
+	s.mu.Lock()
+	body := wire.AnnounceBody{
+		Addr:         s.advertise,
+		Seed:         s.cfg.Seed,
+		Leaves:       uint32(s.primaries),
+		Capacity:     uint32(s.cfg.MaxLeaves),
+		Endorsements: slices.Clone(s.endorsements),
+	}
+	s.announceSeq = max(s.announceSeq+1, uint64(s.cfg.Clock.Now().UnixMilli()))
+	seq := s.announceSeq
+	s.mu.Unlock()
+	if body.Addr == "" {
+		return nil, nil // not reachable yet: nothing to announce
+	}
+	return NewAnnounce(s.cfg.Identity, body, seq, s.cfg.Clock.Now(), s.cfg.AnnounceTTL)
+}
+
+// announce signs a fresh announcement, keeps it and sends it to every peer.
+func (s *Supernode) announce() {
+	rec, err := s.myAnnounce()
+	if err != nil || rec == nil {
+		if err != nil {
+			s.log.Warn("cannot announce", "err", err)
+		}
+		return
+	}
+	s.mu.Lock()
+	s.announces[s.ID()] = rec
+	peers := s.peerLinksLocked()
+	s.mu.Unlock()
+	for _, l := range peers {
+		l.Send(&wire.Announce{Record: *rec})
+	}
+}
+
+// peerLinksLocked lists the links to peer supernodes. s.mu must be held.
+func (s *Supernode) peerLinksLocked() []*Link {
+	out := make([]*Link, 0, len(s.peers))
+	for _, p := range s.peers {
+		out = append(out, p.link)
+	}
+	return out
+}
+
+// receiveAnnounce validates and keeps a gossiped announcement, floods it on
+// if it is new, and dials its supernode if not linked yet.
+func (s *Supernode) receiveAnnounce(from NodeID, rec *wire.Record) {
+	if _, err := s.policy().Validate(rec); err != nil || rec.Kind != wire.KindAnnounce {
+		s.log.Debug("announcement refused", "from", from.Short(), "err", err)
+		return
+	}
+	id := NodeIDOf(rec.Owner)
+	if id == s.ID() {
+		return
+	}
+	body, err := DecodeAnnounce(rec)
+	if err != nil {
+		return
+	}
+	s.mu.Lock()
+	old := s.announces[id]
+	if old != nil && old.Seq >= rec.Seq {
+		s.mu.Unlock()
+		return
+	}
+	s.announces[id] = rec
+	var flood []*Link
+	for pid, p := range s.peers {
+		if pid != from && pid != id {
+			flood = append(flood, p.link)
+		}
+	}
+	_, linked := s.peers[id]
+	s.mu.Unlock()
+	for _, l := range flood {
+		l.Send(&wire.Announce{Record: *rec})
+	}
+	if !linked && body.Addr != "" {
+		s.dialPeer(body.Addr, id)
+	}
+	s.viewChanged()
+}
+
+// announceLoop re-announces this supernode every AnnounceInterval and
+// expires stale announcements.
+func (s *Supernode) announceLoop(ctx context.Context) {
+	for {
+		s.announce()
+		s.mu.Lock()
+		now := s.cfg.Clock.Now().UnixMilli()
+		for id, r := range s.announces {
+			if r.Expires <= now {
+				delete(s.announces, id)
+			}
+		}
+		s.mu.Unlock()
+		s.viewChanged()
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.cfg.Clock.After(s.cfg.AnnounceInterval):
+		}
+	}
+}
+
+// loadOf returns the primary leaves an announced supernode reported.
+func (s *Supernode) loadOf(id NodeID) (leaves, capacity uint32, ok bool) {
+	s.mu.Lock()
+	r := s.announces[id]
+	s.mu.Unlock()
+	if r == nil {
+		return 0, 0, false
+	}
+	b, err := DecodeAnnounce(r)
+	if err != nil {
+		return 0, 0, false
+	}
+	return b.Leaves, b.Capacity, true
+}
