@@ -4,6 +4,7 @@
 //	parley [--profile DIR] [--seeds ADDR,...] init --username NAME
 //	parley [--profile DIR] [--seeds ADDR,...] daemon [--supernode --listen HOST:PORT]
 //	parley [--profile DIR] status [--json]
+//	parley [--profile DIR] lookup NAME
 //	parley --version
 //
 // --profile and --seeds can also come from PARLEY_PROFILE and PARLEY_SEEDS.
@@ -81,8 +82,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	daemonFS := flag.NewFlagSet("parley daemon", flag.ContinueOnError)
 	daemonFS.SetOutput(stderr)
-	supernode := daemonFS.Bool("supernode", false, "serve as a supernode on --listen (until election decides it)")
-	listen := daemonFS.String("listen", fmt.Sprintf(":%d", overlay.DefaultPort), "supernode listen address, host:port")
+	supernode := daemonFS.Bool("supernode", false, "serve as a supernode from the start and never demote (an operator's choice)")
+	noSupernode := daemonFS.Bool("no-supernode", false, "never serve as a supernode, even if elected")
+	listen := daemonFS.String("listen", fmt.Sprintf(":%d", overlay.DefaultPort), "overlay address, TCP and UDP, to serve on or to offer as a supernode, host:port")
 	advertise := daemonFS.String("advertise", "", "supernode address peers should dial, if not the listen address")
 
 	statusFS := flag.NewFlagSet("parley status", flag.ContinueOnError)
@@ -109,13 +111,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 					if err != nil {
 						return err
 					}
-					prof, err := app.Init(ctx, dir, *username)
+					seeds, err := g.seedList()
+					if err != nil {
+						return err
+					}
+					prof, err := app.Init(ctx, dir, *username, app.Options{Seeds: seeds})
 					if err != nil {
 						return err
 					}
 					defer prof.Close()
 					fmt.Fprintf(stdout, "profile:     %s\nusername:    %s\nnode id:     %s\nfingerprint: %s\n",
 						dir, prof.Username, prof.Identity.NodeID(), prof.Fingerprint())
+					if prof.Note != "" {
+						fmt.Fprintf(stderr, "note: %s\n", prof.Note)
+					}
 					return nil
 				},
 			},
@@ -128,7 +137,35 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 					if len(args) > 0 {
 						return cli.UsageError{Err: fmt.Errorf("daemon: unexpected argument %q", args[0])}
 					}
-					return daemon(ctx, &g, app.Options{Supernode: *supernode, Listen: *listen, Advertise: *advertise, Control: true}, stderr)
+					if *supernode && *noSupernode {
+						return cli.UsageError{Err: errors.New("daemon: --supernode and --no-supernode contradict each other")}
+					}
+					return daemon(ctx, &g, app.Options{Supernode: *supernode, NoSupernode: *noSupernode, Listen: *listen, Advertise: *advertise, Control: true}, stderr)
+				},
+			},
+			{
+				Name:       "lookup",
+				ShortUsage: "parley [--profile DIR] lookup NAME",
+				ShortHelp:  "look a username up in the directory: its key's fingerprint and presence",
+				Exec: func(ctx context.Context, args []string) error {
+					if len(args) != 1 {
+						return cli.UsageError{Err: errors.New("lookup: give exactly one NAME")}
+					}
+					dir, err := g.profileDir()
+					if err != nil {
+						return err
+					}
+					c, err := app.Dial(dir)
+					if err != nil {
+						return err
+					}
+					r, err := c.Lookup(args[0])
+					if err != nil {
+						return err
+					}
+					fmt.Fprintf(stdout, "name:        %s\nnode id:     %s\nfingerprint: %s\npresence:    %s\nhops:        %d\n",
+						r.Name, r.NodeID, r.Fingerprint, r.Presence, r.Hops)
+					return nil
 				},
 			},
 			{
@@ -218,7 +255,7 @@ func daemon(ctx context.Context, g *globals, opts app.Options, stderr io.Writer)
 func printStatus(w io.Writer, st app.Status) {
 	fmt.Fprintf(w, "node id:     %s\nfingerprint: %s\n", st.NodeID, st.Fingerprint)
 	if st.Username != "" {
-		fmt.Fprintf(w, "username:    %s\n", st.Username)
+		fmt.Fprintf(w, "username:    %s (%s)\n", st.Username, st.Claim)
 	}
 	fmt.Fprintf(w, "role:        %s\nstate:       %s\n", st.Role, st.State)
 	link := func(l overlay.LinkInfo) string {
@@ -228,7 +265,7 @@ func printStatus(w io.Writer, st app.Status) {
 		}
 		return s + fmt.Sprintf(" up %s", time.Since(l.Since).Round(time.Second))
 	}
-	if st.Role == app.RoleLeaf {
+	if st.Role != app.RoleSeed {
 		if st.Primary != nil {
 			fmt.Fprintf(w, "primary:     %s\n", link(*st.Primary))
 		} else {
@@ -237,12 +274,15 @@ func printStatus(w io.Writer, st app.Status) {
 		for _, s := range st.Standbys {
 			fmt.Fprintf(w, "standby:     %s\n", link(s))
 		}
-		return
 	}
-	fmt.Fprintf(w, "listen:      %s\n", st.Listen)
+	if st.Candidate != "" {
+		fmt.Fprintf(w, "candidate:   offers to serve as a supernode on %s\n", st.Candidate)
+	}
 	if sn := st.Supernode; sn != nil {
+		fmt.Fprintf(w, "listen:      %s\n", st.Listen)
 		fmt.Fprintf(w, "leaves:      %d (%d primary)\nlogins:      %d accepted, %d redirected\n",
 			sn.Leaves, sn.PrimaryLeaves, sn.LoginsAccepted, sn.LoginsRedirected)
+		fmt.Fprintf(w, "directory:   %d records, view of %d supernodes\n", sn.Records, sn.View)
+		fmt.Fprintf(w, "supernodes:  %s\n", strings.Join(st.Supernodes, ", "))
 	}
-	fmt.Fprintf(w, "supernodes:  %s\n", strings.Join(st.Supernodes, ", "))
 }

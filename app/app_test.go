@@ -18,10 +18,13 @@ import (
 	"github.com/parleynet/parley/store"
 )
 
+// offline are options for a profile made with no network in reach.
+var offline = Options{Seeds: []overlay.SeedAddr{{Addr: "127.0.0.1:1"}}}
+
 func TestInitOpenAndUsername(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	p, err := Init(ctx, dir, "  Alice.Example ")
+	p, err := Init(ctx, dir, "  Alice.Example ", offline)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,8 +32,11 @@ func TestInitOpenAndUsername(t *testing.T) {
 	if name != "alice.example" {
 		t.Fatalf("username %q, want case-folded alice.example", name)
 	}
+	if !strings.Contains(p.Note, "could not be reached") {
+		t.Fatalf("no note that the name is not claimed yet: %q", p.Note)
+	}
 	p.Close()
-	if _, err := Init(ctx, dir, "bob"); !errors.Is(err, ErrProfileExists) {
+	if _, err := Init(ctx, dir, "bob", offline); !errors.Is(err, ErrProfileExists) {
 		t.Fatalf("second Init: %v, want ErrProfileExists", err)
 	}
 	p, err = Open(ctx, dir)
@@ -54,7 +60,7 @@ func TestInitOpenAndUsername(t *testing.T) {
 func TestSecondInstanceRefused(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	p, err := Init(ctx, dir, "alice")
+	p, err := Init(ctx, dir, "alice", offline)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +112,7 @@ func TestCorruptDatabase(t *testing.T) {
 func TestNewerSchema(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	p, err := Init(ctx, dir, "alice")
+	p, err := Init(ctx, dir, "alice", offline)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +155,7 @@ func TestStatusOverControlSocket(t *testing.T) {
 	if _, err := Dial(dir); !errors.Is(err, ErrNotRunning) {
 		t.Fatalf("Dial with no daemon: %v, want ErrNotRunning", err)
 	}
-	prof, err := Init(ctx, dir, "alice")
+	prof, err := Init(ctx, dir, "alice", offline)
 	if err != nil {
 		t.Fatal(err)
 	}

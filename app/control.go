@@ -13,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/parleynet/parley/overlay"
 )
 
 // The control socket: a Unix socket in the profile directory through which
@@ -21,12 +23,15 @@ import (
 // connection, one JSON response.
 
 type controlRequest struct {
-	Cmd string `json:"cmd"`
+	Cmd  string `json:"cmd"`
+	Name string `json:"name,omitempty"`
 }
 
 type controlResponse struct {
-	Error  string  `json:"error,omitempty"`
-	Status *Status `json:"status,omitempty"`
+	Error    string        `json:"error,omitempty"`
+	NotFound bool          `json:"not_found,omitempty"`
+	Status   *Status       `json:"status,omitempty"`
+	Lookup   *LookupResult `json:"lookup,omitempty"`
 }
 
 type controlServer struct {
@@ -72,6 +77,18 @@ func (c *controlServer) serve(ctx context.Context) {
 				case "status":
 					st := c.peer.Status()
 					resp.Status = &st
+				case "lookup":
+					lctx, cancel := context.WithTimeout(ctx, 8*time.Second)
+					r, err := c.peer.Lookup(lctx, req.Name)
+					cancel()
+					switch {
+					case errors.Is(err, overlay.ErrNotFound):
+						resp.NotFound = true
+					case err != nil:
+						resp.Error = err.Error()
+					default:
+						resp.Lookup = &r
+					}
 				default:
 					resp.Error = fmt.Sprintf("unknown command %q", req.Cmd)
 				}
@@ -106,7 +123,7 @@ func (c *Client) call(req controlRequest) (*controlResponse, error) {
 		return nil, fmt.Errorf("%w: %v", ErrNotRunning, err)
 	}
 	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	conn.SetDeadline(time.Now().Add(15 * time.Second))
 	if err := json.NewEncoder(conn).Encode(req); err != nil {
 		return nil, fmt.Errorf("app: control request: %w", err)
 	}
@@ -118,6 +135,21 @@ func (c *Client) call(req controlRequest) (*controlResponse, error) {
 		return nil, fmt.Errorf("app: daemon: %s", resp.Error)
 	}
 	return &resp, nil
+}
+
+// ErrNotFound is returned by Client.Lookup for a name nobody holds.
+var ErrNotFound = errors.New("app: not found")
+
+// Lookup asks the daemon to look a username up in the directory.
+func (c *Client) Lookup(name string) (LookupResult, error) {
+	resp, err := c.call(controlRequest{Cmd: "lookup", Name: name})
+	if err != nil {
+		return LookupResult{}, err
+	}
+	if resp.NotFound || resp.Lookup == nil {
+		return LookupResult{}, fmt.Errorf("%w: no one holds the name %q", ErrNotFound, name)
+	}
+	return *resp.Lookup, nil
 }
 
 // Status asks the daemon for its status.

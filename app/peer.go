@@ -2,13 +2,13 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/parleynet/parley/overlay"
+	"github.com/parleynet/parley/overlay/wire"
 )
 
 // Version is Parley's version, stamped at build time with
@@ -25,11 +25,16 @@ func VersionString() string { return Version + " (" + Commit + ")" }
 type Options struct {
 	// Seeds are the bootstrap supernodes; nil means overlay.DefaultSeeds.
 	Seeds []overlay.SeedAddr
-	// Supernode makes this peer serve as a supernode on Listen.
+	// Supernode makes this peer serve as a supernode from the start and
+	// never demote itself (an operator's choice).
 	Supernode bool
-	// Seed marks the supernode as a seed (implies Supernode).
+	// Seed marks the peer as a seed: a supernode only, with no user.
 	Seed bool
-	// Listen is the supernode's overlay address. Default ":4717".
+	// NoSupernode switches the supernode role off: the peer never offers
+	// itself for election.
+	NoSupernode bool
+	// Listen is the overlay address (TCP and UDP) on which the peer serves
+	// as a supernode or, as a leaf, offers to. Default ":4717".
 	Listen string
 	// Advertise is the address others dial, if not derivable from Listen.
 	Advertise string
@@ -39,10 +44,19 @@ type Options struct {
 	LoginRate float64
 	// Heartbeat is the supernode's heartbeat interval (overlay default when zero).
 	Heartbeat time.Duration
-	// Control serves the local control socket that 'parley status' and
-	// later commands talk to. The desktop app and daemon turn it on.
+	// ClaimRenew is how often the username claim is renewed. Default 24 h.
+	ClaimRenew time.Duration
+	// Control serves the local control socket that CLI commands talk to.
 	Control bool
 	Logger  *slog.Logger
+	// Network is how the peer reaches the network; nil means real sockets.
+	Network overlay.Network
+	// Spare reports whether the machine has resources to spare for serving
+	// as a supernode; nil means overlay.SpareResources.
+	Spare func() bool
+	// TuneSupernode and TuneLeaf adjust the overlay configuration (tests).
+	TuneSupernode func(*overlay.SupernodeConfig)
+	TuneLeaf      func(*overlay.LeafConfig)
 }
 
 // Role is a peer's role in the network.
@@ -60,32 +74,35 @@ type Status struct {
 	NodeID      string                  `json:"node_id"`
 	Fingerprint string                  `json:"fingerprint"`
 	Username    string                  `json:"username,omitempty"`
+	Claim       string                  `json:"claim,omitempty"` // state of the username claim
 	Role        Role                    `json:"role"`
 	State       overlay.LeafState       `json:"state"`
 	Primary     *overlay.LinkInfo       `json:"primary,omitempty"`
 	Standbys    []overlay.LinkInfo      `json:"standbys,omitempty"`
 	Listen      string                  `json:"listen,omitempty"`
+	Candidate   string                  `json:"candidate,omitempty"` // where it offers to serve, if it does
 	Supernode   *overlay.SupernodeStats `json:"supernode,omitempty"`
 	Supernodes  []string                `json:"supernodes,omitempty"` // mesh peers of a supernode
 	Version     string                  `json:"version"`
 }
 
-// Peer is one running Parley: identity, store and overlay role wired
-// together. It is the API the UI, the CLI and the seed use.
+// Peer is one running Parley: a profile and its overlay Node, with the
+// username claim and the control socket. It is the API the UI, the CLI and
+// the seed use.
 type Peer struct {
 	prof *Profile
 	opts Options
 	log  *slog.Logger
-
-	leaf *overlay.Leaf
-	sn   *overlay.Supernode
+	node *overlay.Node
+	leaf *overlay.Leaf // nil for a seed
 
 	mu      sync.Mutex
+	claim   string          // guarded by mu: claim state for Status
 	watches []chan struct{} // guarded by mu: Watch subscribers
 }
 
-// NewPeer prepares a peer on an open profile. For a supernode it opens the
-// listener at once, so that Addr is known before Run.
+// NewPeer prepares a peer on an open profile. A seed or pinned supernode
+// opens its listener at once, so that Addr is known before Run.
 func NewPeer(prof *Profile, opts Options) (*Peer, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -93,67 +110,67 @@ func NewPeer(prof *Profile, opts Options) (*Peer, error) {
 	if opts.Seeds == nil {
 		opts.Seeds = overlay.MustParseSeeds(overlay.DefaultSeeds)
 	}
-	if opts.Seed {
-		opts.Supernode = true
-	}
 	if opts.Listen == "" {
 		opts.Listen = fmt.Sprintf(":%d", overlay.DefaultPort)
 	}
+	if opts.ClaimRenew == 0 {
+		opts.ClaimRenew = 24 * time.Hour
+	}
 	p := &Peer{prof: prof, opts: opts, log: opts.Logger}
-	software := "parley/" + Version
-	if opts.Supernode {
-		join := append([]overlay.SeedAddr(nil), opts.Seeds...)
-		if hosts, err := prof.DB.Hosts(context.Background()); err == nil {
-			for _, h := range hosts {
-				join = append(join, overlay.SeedAddr{Addr: h.Addr, ID: h.NodeID})
-			}
-		}
-		sn, err := overlay.NewSupernode(overlay.SupernodeConfig{
-			Identity:  prof.Identity,
-			Logger:    opts.Logger,
-			Listen:    opts.Listen,
-			Advertise: opts.Advertise,
-			Seed:      opts.Seed,
-			Join:      join,
+	cfg := overlay.NodeConfig{
+		Identity:    prof.Identity,
+		Network:     opts.Network,
+		Logger:      opts.Logger,
+		Seeds:       opts.Seeds,
+		Cache:       prof.DB,
+		Listen:      opts.Listen,
+		Advertise:   opts.Advertise,
+		Seed:        opts.Seed,
+		Pinned:      opts.Supernode,
+		NoSupernode: opts.NoSupernode,
+		Spare:       opts.Spare,
+		Supernode: overlay.SupernodeConfig{
 			MaxLeaves: opts.MaxLeaves,
 			LoginRate: opts.LoginRate,
 			Heartbeat: opts.Heartbeat,
-			Software:  software,
-		})
-		if err != nil {
-			return nil, err
-		}
-		p.sn = sn
-		return p, nil
-	}
-	leaf, err := overlay.NewLeaf(overlay.LeafConfig{
-		Identity: prof.Identity,
-		Logger:   opts.Logger,
-		Seeds:    opts.Seeds,
-		Cache:    prof.DB,
-		Software: software,
+			Software:  "parley/" + Version,
+		},
+		Leaf: overlay.LeafConfig{
+			Software: "parley/" + Version,
+			Presence: wire.StatusOnline,
+		},
 		OnChange: p.changed,
-	})
+	}
+	if opts.TuneSupernode != nil {
+		opts.TuneSupernode(&cfg.Supernode)
+	}
+	if opts.TuneLeaf != nil {
+		opts.TuneLeaf(&cfg.Leaf)
+	}
+	node, err := overlay.NewNode(cfg)
 	if err != nil {
 		return nil, err
 	}
-	p.leaf = leaf
+	p.node, p.leaf = node, node.Leaf()
 	return p, nil
 }
 
 // Profile returns the peer's profile.
 func (p *Peer) Profile() *Profile { return p.prof }
 
-// Addr returns the supernode's listen address, or "" for a leaf.
+// Addr returns the supernode's listen address, or "" when not one.
 func (p *Peer) Addr() string {
-	if p.sn == nil {
-		return ""
+	if sn := p.Supernode(); sn != nil {
+		return sn.Addr()
 	}
-	return p.sn.Addr()
+	return ""
 }
 
-// Supernode returns the peer's supernode, or nil for a leaf.
-func (p *Peer) Supernode() *overlay.Supernode { return p.sn }
+// Supernode returns the peer's supernode, or nil while it is not one.
+func (p *Peer) Supernode() *overlay.Supernode { return p.node.Supernode() }
+
+// Leaf returns the peer's leaf, or nil for a seed.
+func (p *Peer) Leaf() *overlay.Leaf { return p.leaf }
 
 // Run runs the peer until ctx is done, then shuts it down cleanly and
 // returns nil. It returns an error only if the peer could not run.
@@ -161,7 +178,6 @@ func (p *Peer) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errc := make(chan error, 2)
 	if p.opts.Control {
 		ctl, err := listenControl(p.prof.Dir, p)
 		if err != nil {
@@ -170,23 +186,14 @@ func (p *Peer) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); ctl.serve(ctx) }()
 	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		var err error
-		if p.sn != nil {
-			err = p.sn.Serve(ctx)
-		} else {
-			err = p.leaf.Run(ctx)
-		}
-		if errors.Is(err, context.Canceled) {
-			err = nil
-		}
-		errc <- err
-		cancel()
-	}()
+	if p.leaf != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); p.claimLoop(ctx) }()
+	}
+	err := p.node.Run(ctx)
+	cancel()
 	wg.Wait()
-	return <-errc
+	return err
 }
 
 // Status returns a snapshot of the peer.
@@ -196,24 +203,31 @@ func (p *Peer) Status() Status {
 		Fingerprint: p.prof.Fingerprint(),
 		Username:    p.prof.Username,
 		Version:     VersionString(),
+		Role:        RoleLeaf,
 	}
-	if p.sn != nil {
-		st.Role, st.State, st.Listen = RoleSupernode, overlay.StateOnline, p.sn.Addr()
+	p.mu.Lock()
+	st.Claim = p.claim
+	p.mu.Unlock()
+	sn := p.node.Supernode()
+	st.Candidate = p.node.CandidateAddr()
+	if p.leaf != nil {
+		ls := p.leaf.Status()
+		st.State, st.Primary, st.Standbys = ls.State, ls.Primary, ls.Standbys
+	}
+	if sn != nil {
+		st.Role, st.Listen = RoleSupernode, sn.Addr()
 		if p.opts.Seed {
-			st.Role = RoleSeed
+			st.Role, st.State = RoleSeed, overlay.StateOnline
 		}
-		stats := p.sn.Stats()
+		stats := sn.Stats()
 		st.Supernode = &stats
 		self := p.prof.Identity.NodeID()
-		for _, sn := range p.sn.Supernodes() {
-			if string(sn.ID) != string(self[:]) {
-				st.Supernodes = append(st.Supernodes, sn.Addr)
+		for _, s := range sn.Supernodes() {
+			if string(s.ID) != string(self[:]) {
+				st.Supernodes = append(st.Supernodes, s.Addr)
 			}
 		}
-		return st
 	}
-	ls := p.leaf.Status()
-	st.Role, st.State, st.Primary, st.Standbys = RoleLeaf, ls.State, ls.Primary, ls.Standbys
 	return st
 }
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -35,16 +34,13 @@ func DefaultProfileDir() (string, error) {
 	return filepath.Join(dir, "parley"), nil
 }
 
-// usernameRE is the form of a username: 3 to 32 characters, lower-case
-// letters, digits, '.', '_' and '-', starting with a letter. Names are
-// case-folded before the check.
-var usernameRE = regexp.MustCompile(`^[a-z][a-z0-9._-]{2,31}$`)
-
-// NormalizeUsername case-folds name and checks its form.
+// NormalizeUsername case-folds name and checks its form (see
+// overlay.NormalizeName: 3 to 32 letters, digits, '.', '_' or '-',
+// starting with a letter).
 func NormalizeUsername(name string) (string, error) {
-	n := strings.ToLower(strings.TrimSpace(name))
-	if !usernameRE.MatchString(n) {
-		return "", fmt.Errorf("%w %q: use 3 to 32 characters: letters, digits, '.', '_' or '-', starting with a letter", ErrBadUsername, name)
+	n, err := overlay.NormalizeName(name)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrBadUsername, err)
 	}
 	return n, nil
 }
@@ -56,30 +52,127 @@ type Profile struct {
 	DB       *store.DB
 	Identity *overlay.Identity
 	Username string
-	lock     *flock.Flock
+	// Note is a remark from Init for the user, e.g. that the network was
+	// out of reach; empty otherwise.
+	Note string
+	lock *flock.Flock
 }
 
-// Init creates the profile in dir with a new identity for username. It
-// fails with ErrProfileExists if dir already holds one.
-func Init(ctx context.Context, dir, username string) (*Profile, error) {
+// Init creates the profile in dir with a new identity for username, and
+// claims the name in the directory. It fails with ErrProfileExists if dir
+// already holds a profile and with ErrNameTaken if another key holds the
+// name (then nothing is written). If the network cannot be reached, the
+// profile is made anyway and Profile.Note says so: the daemon claims the
+// name once it is online.
+func Init(ctx context.Context, dir, username string, opts Options) (*Profile, error) {
 	name, err := NormalizeUsername(username)
 	if err != nil {
 		return nil, err
 	}
-	return create(ctx, dir, name)
+	p, err := openLocked(dir)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := p.DB.Identity(ctx); err == nil {
+		p.Close()
+		return nil, fmt.Errorf("%w in %s", ErrProfileExists, dir)
+	}
+	p.Close()
+	id, err := overlay.NewIdentity(nil)
+	if err != nil {
+		return nil, err
+	}
+	seq, note, err := claimAtInit(ctx, id, name, opts)
+	if err != nil {
+		return nil, err
+	}
+	prof, err := create(ctx, dir, name, id)
+	if err != nil {
+		return nil, err
+	}
+	prof.Note = note
+	if seq != 0 {
+		prof.DB.SetSetting(ctx, settingClaimSeq, strconv.FormatUint(seq, 10))
+	}
+	return prof, nil
+}
+
+// claimAtInit logs in with a throwaway leaf and claims name. It returns the
+// claim's sequence number, or 0 and a note when the network was out of reach.
+func claimAtInit(ctx context.Context, id *overlay.Identity, name string, opts Options) (uint64, string, error) {
+	if opts.Seeds == nil {
+		opts.Seeds = overlay.MustParseSeeds(overlay.DefaultSeeds)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	changed := make(chan struct{}, 1)
+	lc := overlay.LeafConfig{
+		Identity: id,
+		Network:  opts.Network,
+		Seeds:    opts.Seeds,
+		OnChange: func() {
+			select {
+			case changed <- struct{}{}:
+			default:
+			}
+		},
+	}
+	if opts.TuneLeaf != nil {
+		opts.TuneLeaf(&lc)
+	}
+	leaf, err := overlay.NewLeaf(lc)
+	if err != nil {
+		return 0, "", err
+	}
+	lctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); leaf.Run(lctx) }()
+	defer func() { stop(); <-done }()
+	const offline = "the network could not be reached: the name will be claimed when the daemon first connects"
+	for {
+		st := leaf.Status()
+		if st.Primary != nil {
+			break
+		}
+		if st.FailedRounds > 0 {
+			return 0, offline, nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return 0, offline, nil
+		}
+	}
+	difficulty := lc.ClaimDifficulty
+	if difficulty == 0 {
+		difficulty = overlay.DefaultClaimDifficulty
+	}
+	seq := uint64(time.Now().UnixMilli())
+	err = claimOnce(ctx, leaf, id, name, seq, difficulty)
+	switch {
+	case err == nil:
+		return seq, "", nil
+	case errors.Is(err, ErrNameTaken):
+		return 0, "", err
+	}
+	return 0, "the directory did not take the claim (" + err.Error() + "): the daemon will retry", nil
 }
 
 // InitNode creates a profile with a new identity and no username, as seeds
 // use; an existing profile is opened as it is.
 func InitNode(ctx context.Context, dir string) (*Profile, error) {
-	p, err := create(ctx, dir, "")
+	id, err := overlay.NewIdentity(nil)
+	if err != nil {
+		return nil, err
+	}
+	p, err := create(ctx, dir, "", id)
 	if errors.Is(err, ErrProfileExists) {
 		return Open(ctx, dir)
 	}
 	return p, err
 }
 
-func create(ctx context.Context, dir, name string) (*Profile, error) {
+func create(ctx context.Context, dir, name string, id *overlay.Identity) (*Profile, error) {
 	p, err := openLocked(dir)
 	if err != nil {
 		return nil, err
@@ -88,11 +181,6 @@ func create(ctx context.Context, dir, name string) (*Profile, error) {
 		p.Close()
 		return nil, fmt.Errorf("%w in %s", ErrProfileExists, dir)
 	} else if !errors.Is(err, store.ErrNotFound) {
-		p.Close()
-		return nil, err
-	}
-	id, err := overlay.NewIdentity(nil)
-	if err != nil {
 		p.Close()
 		return nil, err
 	}

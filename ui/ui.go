@@ -90,12 +90,26 @@ func (s *Session) firstStart() fyne.CanvasObject {
 	msg.Wrapping = fyne.TextWrapWord
 	var create *widget.Button
 	create = widget.NewButton("Create profile", func() {
-		prof, err := app.Init(s.ctx, s.cfg.ProfileDir, name.Text)
+		// Claiming the name waits on the network and a second of proof of
+		// work: never on the UI thread.
+		username, err := app.NormalizeUsername(name.Text)
 		if err != nil {
-			msg.SetText(err.Error())
+			msg.SetText(err.Error()) // at once: no need to ask the network
 			return
 		}
-		s.start(prof)
+		create.Disable()
+		msg.SetText("Claiming your name on the network…")
+		go func() {
+			prof, err := app.Init(s.ctx, s.cfg.ProfileDir, username, s.cfg.Options)
+			fyne.Do(func() {
+				create.Enable()
+				if err != nil {
+					msg.SetText(err.Error())
+					return
+				}
+				s.start(prof)
+			})
+		}()
 	})
 	name.OnSubmitted = func(string) { create.OnTapped() }
 	return container.NewVBox(

@@ -106,7 +106,7 @@ func TestExistingProfileOpens(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	dir := t.TempDir()
-	prof, err := app.Init(ctx, dir, "bob")
+	prof, err := app.Init(ctx, dir, "bob", app.Options{Seeds: []overlay.SeedAddr{{Addr: "127.0.0.1:1"}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,8 @@ const (
 	ExitNewerSchema   = 5 // the profile database was written by a newer Parley
 	ExitNoProfile     = 6 // no profile: run 'parley init'
 	ExitNotRunning    = 7 // no daemon runs on the profile
+	ExitNotFound      = 8 // lookup: no one holds the name
+	ExitNameTaken     = 9 // init: another key holds the username
 )
 
 // UsageError marks an error in the command line.
@@ -50,6 +52,10 @@ func ExitCode(err error) int {
 		return ExitNoProfile
 	case errors.Is(err, app.ErrNotRunning):
 		return ExitNotRunning
+	case errors.Is(err, app.ErrNotFound):
+		return ExitNotFound
+	case errors.Is(err, app.ErrNameTaken):
+		return ExitNameTaken
 	}
 	return ExitError
 }

@@ -154,10 +154,10 @@ func runCmd2(t *testing.T, path string, args ...string) (stdout, stderr string, 
 	return o.String(), e.String(), 0
 }
 
-func initProfile(t *testing.T, name string) string {
+func initProfile(t *testing.T, name string, seeds string) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), name)
-	out, code := runCmd(t, bin.parley, "--profile", dir, "init", "--username", name)
+	out, code := runCmd(t, bin.parley, "--profile", dir, "--seeds="+seeds, "init", "--username", name)
 	if code != 0 || !strings.Contains(out, "fingerprint:") {
 		t.Fatalf("init %s: exit %d\n%s", name, code, out)
 	}
@@ -204,7 +204,7 @@ func TestNetworkOfProcesses(t *testing.T) {
 	snAddr := map[string]string{}
 	var snDirs []string
 	for _, name := range []string{"sn-one", "sn-two"} {
-		dir := initProfile(t, name)
+		dir := initProfile(t, name, seedAddr)
 		snAddr[name] = freeAddr(t)
 		sns[name] = start(t, bin.parley, "--profile", dir, seeds, "daemon", "--supernode", "--listen", snAddr[name])
 		snDirs = append(snDirs, dir)
@@ -214,8 +214,8 @@ func TestNetworkOfProcesses(t *testing.T) {
 	}
 	var peers []string
 	for _, name := range []string{"alice", "bob", "carol"} {
-		dir := initProfile(t, name)
-		start(t, bin.parley, "--profile", dir, seeds, "daemon")
+		dir := initProfile(t, name, seedAddr)
+		start(t, bin.parley, "--profile", dir, seeds, "daemon", "--listen", "127.0.0.1:0")
 		peers = append(peers, dir)
 	}
 	for _, dir := range peers {
@@ -233,13 +233,40 @@ func TestNetworkOfProcesses(t *testing.T) {
 
 	// Metrics and health of the seed.
 	metrics := httpGet(t, "http://"+httpAddr+"/metrics")
-	for _, m := range []string{"parley_leaves_connected 3", "parley_logins_accepted_total", "parley_logins_redirected_total 0", "parley_links_open", "parley_supernodes_linked 2"} {
+	for _, m := range []string{"parley_leaves_connected ", "parley_logins_accepted_total", "parley_logins_redirected_total 0", "parley_links_open", "parley_supernodes_linked 2"} {
 		if !strings.Contains(metrics, m) {
 			t.Errorf("/metrics lacks %q", m)
 		}
 	}
 	if h := httpGet(t, "http://"+httpAddr+"/healthz"); !strings.HasPrefix(h, "ok") {
 		t.Errorf("/healthz = %q", h)
+	}
+
+	// The directory: alice finds bob's claim and presence; nobody holds "zed".
+	waitLookup := func(name string) string {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			out, code := runCmd(t, bin.parley, "--profile", peers[0], "lookup", name)
+			if code == 0 && strings.Contains(out, "presence:    online") {
+				return out
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("lookup %s: exit %d\n%s", name, code, out)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	bobStatus, _ := status(t, peers[1])
+	if out := waitLookup("BOB"); !strings.Contains(out, bobStatus.NodeID) || !strings.Contains(out, bobStatus.Fingerprint) {
+		t.Errorf("lookup bob:\n%s\nwant node %s", out, bobStatus.NodeID)
+	}
+	if out, code := runCmd(t, bin.parley, "--profile", peers[0], "lookup", "zed"); code != cli.ExitNotFound || !strings.Contains(out, "no one holds") {
+		t.Errorf("lookup of an unclaimed name: exit %d: %s", code, out)
+	}
+	// A taken name cannot be claimed by a new profile.
+	out, code := runCmd(t, bin.parley, "--profile", filepath.Join(t.TempDir(), "imposter"), seeds, "init", "--username", "Carol")
+	if code != cli.ExitNameTaken || !strings.Contains(out, "another key") {
+		t.Errorf("init with a taken name: exit %d: %s", code, out)
 	}
 
 	// SIGKILL alice's primary supernode: she is on a standby within 2 s.
@@ -288,9 +315,9 @@ func httpGet(t *testing.T, url string) string {
 
 func TestProfileErrors(t *testing.T) {
 	build(t)
-	dir := initProfile(t, "alice")
+	dir := initProfile(t, "alice", "127.0.0.1:1")
 
-	out, code := runCmd(t, bin.parley, "--profile", dir, "init", "--username", "alice")
+	out, code := runCmd(t, bin.parley, "--profile", dir, "--seeds=127.0.0.1:1", "init", "--username", "alice")
 	if code != cli.ExitError || !strings.Contains(out, "already exists") {
 		t.Errorf("init twice: exit %d: %s", code, out)
 	}
@@ -306,15 +333,15 @@ func TestProfileErrors(t *testing.T) {
 	if code != cli.ExitUsage {
 		t.Errorf("bad flag: exit %d: %s", code, out)
 	}
-	out, code = runCmd(t, bin.parley, "--profile", dir, "init", "--username", "x y")
+	out, code = runCmd(t, bin.parley, "--profile", dir, "--seeds=127.0.0.1:1", "init", "--username", "x y")
 	if code != cli.ExitUsage || !strings.Contains(out, "username") {
 		t.Errorf("bad username: exit %d: %s", code, out)
 	}
 
 	// Second instance on one profile.
-	d := start(t, bin.parley, "--profile", dir, "--seeds=127.0.0.1:1", "daemon")
+	d := start(t, bin.parley, "--profile", dir, "--seeds=127.0.0.1:1", "daemon", "--listen", "127.0.0.1:0")
 	waitStatus(t, dir, 10*time.Second, "daemon up", func(app.Status) bool { return true })
-	out, code = runCmd(t, bin.parley, "--profile", dir, "--seeds=127.0.0.1:1", "daemon")
+	out, code = runCmd(t, bin.parley, "--profile", dir, "--seeds=127.0.0.1:1", "daemon", "--listen", "127.0.0.1:0")
 	if code != cli.ExitProfileLocked || !strings.Contains(out, "in use by another Parley process") {
 		t.Errorf("second daemon: exit %d: %s", code, out)
 	}

@@ -1,0 +1,154 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/parleynet/parley/overlay"
+	"github.com/parleynet/parley/overlay/wire"
+)
+
+// Usernames. A profile's username is a claim record in the directory: the
+// name, the key and a proof of work (about a second of one core). The first
+// valid claim for a name wins. The daemon renews its claim every
+// ClaimRenew; a claim not renewed lapses after overlay.ClaimTTL (30 days)
+// and the name is free again.
+
+// ErrNameTaken is returned when another key holds the username.
+var ErrNameTaken = errors.New("app: username is taken")
+
+// settingClaimSeq stores the sequence number of the last claim published.
+const settingClaimSeq = "claim_seq"
+
+// Claim states shown in Status.
+const (
+	claimPending = "not yet published"
+	claimOK      = "claimed"
+	claimTaken   = "taken by another key"
+)
+
+// claimOnce publishes a claim of the profile's username through leaf.
+func claimOnce(ctx context.Context, leaf *overlay.Leaf, id *overlay.Identity, name string, seq uint64, difficulty int) error {
+	rec, err := overlay.NewClaim(id, name, seq, time.Now(), overlay.ClaimTTL, difficulty)
+	if err != nil {
+		return err
+	}
+	err = leaf.Publish(ctx, rec)
+	if errors.Is(err, overlay.ErrNameTaken) {
+		return fmt.Errorf("%w: %q belongs to another key", ErrNameTaken, name)
+	}
+	return err
+}
+
+// claimLoop claims the username once online, then renews it every
+// ClaimRenew; it keeps the sequence number in settings.
+func (p *Peer) claimLoop(ctx context.Context) {
+	name := p.prof.Username
+	if name == "" {
+		return
+	}
+	p.setClaim(claimPending)
+	next := time.Now()
+	if s, err := p.prof.DB.Setting(ctx, settingClaimSeq); err == nil {
+		if seq, err := strconv.ParseUint(s, 10, 64); err == nil {
+			// Claimed before: renew when due.
+			next = time.UnixMilli(int64(seq)).Add(p.opts.ClaimRenew)
+			p.setClaim(claimOK)
+		}
+	}
+	for {
+		wait := time.Until(next)
+		if p.leaf.Status().Primary == nil {
+			wait = max(wait, time.Second)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		if p.leaf.Status().Primary == nil {
+			continue
+		}
+		seq := uint64(time.Now().UnixMilli())
+		err := claimOnce(ctx, p.leaf, p.prof.Identity, name, seq, p.difficulty())
+		switch {
+		case err == nil:
+			p.prof.DB.SetSetting(ctx, settingClaimSeq, strconv.FormatUint(seq, 10))
+			p.setClaim(claimOK)
+			next = time.Now().Add(p.opts.ClaimRenew)
+			p.log.Info("username claimed", "name", name)
+		case errors.Is(err, ErrNameTaken):
+			p.setClaim(claimTaken)
+			p.log.Error("username taken by another key", "name", name)
+			return
+		default:
+			p.log.Info("username claim not published yet", "err", err)
+			next = time.Now().Add(30 * time.Second)
+		}
+	}
+}
+
+func (p *Peer) setClaim(s string) {
+	p.mu.Lock()
+	p.claim = s
+	p.mu.Unlock()
+}
+
+func (p *Peer) difficulty() int {
+	var lc overlay.LeafConfig
+	if p.opts.TuneLeaf != nil {
+		p.opts.TuneLeaf(&lc)
+	}
+	if lc.ClaimDifficulty != 0 {
+		return lc.ClaimDifficulty
+	}
+	return overlay.DefaultClaimDifficulty
+}
+
+// LookupResult is what the directory says of a username.
+type LookupResult struct {
+	Name        string `json:"name"`
+	NodeID      string `json:"node_id"`
+	Fingerprint string `json:"fingerprint"`
+	Presence    string `json:"presence"` // online, away or offline
+	Since       int64  `json:"since_ms,omitempty"`
+	Hops        int    `json:"hops"`
+}
+
+// Lookup finds a username's claim and the claimant's presence.
+func (p *Peer) Lookup(ctx context.Context, name string) (LookupResult, error) {
+	norm, err := overlay.NormalizeName(name)
+	if err != nil {
+		return LookupResult{}, err
+	}
+	if p.leaf == nil {
+		return LookupResult{}, errors.New("app: a seed has no leaf to look up with")
+	}
+	rec, hops, err := p.leaf.Lookup(ctx, overlay.ClaimKey(norm))
+	if err != nil {
+		return LookupResult{}, err
+	}
+	id := overlay.NodeIDOf(rec.Owner)
+	res := LookupResult{Name: norm, NodeID: id.String(), Fingerprint: overlay.Fingerprint(rec.Owner), Presence: "offline", Hops: hops}
+	if pr, h, err := p.leaf.Lookup(ctx, overlay.PresenceKey(id)); err == nil {
+		res.Hops = max(res.Hops, h)
+		if b, err := overlay.DecodePresence(pr); err == nil {
+			res.Presence = statusName(b.Status)
+			res.Since = pr.Issued
+		}
+	}
+	return res, nil
+}
+
+func statusName(s uint8) string {
+	switch s {
+	case wire.StatusOnline:
+		return "online"
+	case wire.StatusAway:
+		return "away"
+	}
+	return "offline"
+}
