@@ -1,0 +1,83 @@
+package simulation
+
+import (
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// Small versions of the parley-sim scenarios: the same code, a few hundred
+// peers, so that they run in the test suite. The full-size figures are in
+// docs/BENCHMARKS.md.
+
+func logReport(t *testing.T, r Report) {
+	for _, f := range r.Figures {
+		t.Logf("%s %g %s", f.Name, f.Value, f.Unit)
+	}
+}
+
+func TestJoinSmall(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := Join(Params{Seed: 1, Nodes: 300, TargetLeaves: 20})
+		logReport(t, r)
+		if r.Get("reached_99pct") != 1 {
+			t.Fatal("99% of peers never logged in and findable")
+		}
+		if r.Get("time_to_99pct_s") > 120 {
+			t.Errorf("join took %v virtual seconds", r.Get("time_to_99pct_s"))
+		}
+		if r.Get("supernodes_failed") != 0 {
+			t.Errorf("%v supernodes failed", r.Get("supernodes_failed"))
+		}
+	})
+}
+
+func TestElectionGrowsSupernodesInSimulation(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := NewWorld(Params{Seed: 2, Nodes: 300, TargetLeaves: 20})
+		defer w.Close()
+		if !w.settle() {
+			t.Fatal("did not settle")
+		}
+		s := w.observe()
+		if s.supernodes <= 3 {
+			t.Fatalf("%d supernodes for 300 peers with a target of 20 leaves each: none elected", s.supernodes)
+		}
+		for _, pr := range w.peers {
+			if pr.nat && pr.node.Supernode() != nil {
+				t.Fatalf("peer %d is behind NAT and was promoted", pr.idx)
+			}
+		}
+	})
+}
+
+func TestBootstormSmall(t *testing.T) {
+	for _, noCache := range []bool{false, true} {
+		synctest.Test(t, func(t *testing.T) {
+			r := Bootstorm(Params{Seed: 3, Nodes: 300, TargetLeaves: 20, NoHostCache: noCache})
+			logReport(t, r)
+			if r.Get("supernodes_failed") != 0 {
+				t.Errorf("%v supernodes failed", r.Get("supernodes_failed"))
+			}
+			if got := r.Get("recovery_99pct_s"); got > 300 {
+				t.Errorf("recovery took %v virtual seconds", got)
+			}
+			if !noCache && r.Get("seed_login_share_pct") > 5 {
+				t.Errorf("with host caches, %v%% of logins reached a seed", r.Get("seed_login_share_pct"))
+			}
+		})
+	}
+}
+
+func TestChurnSmall(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := Churn(Params{Seed: 4, Nodes: 200, TargetLeaves: 20}, 20*time.Minute)
+		logReport(t, r)
+		if got := r.Get("lookup_success_pct"); got < 99.9 {
+			t.Errorf("lookup success %v%%, want ≥ 99.9%%", got)
+		}
+		if got := r.Get("lookup_hops_max"); got > 2 {
+			t.Errorf("a lookup took %v hops", got)
+		}
+	})
+}
