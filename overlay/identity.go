@@ -5,11 +5,13 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/sha512"
+	"crypto/tls"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 )
 
 // NodeID names a peer on the network: the SHA-256 of its ed25519 public key.
@@ -43,6 +45,10 @@ type Identity struct {
 	priv ed25519.PrivateKey
 	pub  ed25519.PublicKey
 	id   NodeID
+
+	certOnce sync.Once       // makes cert, on first use
+	cert     tls.Certificate // self-signed, carrying pub (see certificate)
+	certErr  error
 }
 
 // NewIdentity makes a fresh identity from r (crypto/rand.Reader when nil).

@@ -27,7 +27,13 @@ const writeTimeout = 10 * time.Second
 // certificate returns a self-signed TLS certificate whose key is id's
 // ed25519 key. Nothing in it but the key matters: peers check the key
 // against the NodeID they expect, never a CA or a name.
+// It is made once per identity: signing one costs as much as a handshake.
 func certificate(id *Identity) (tls.Certificate, error) {
+	id.certOnce.Do(func() { id.cert, id.certErr = makeCertificate(id) })
+	return id.cert, id.certErr
+}
+
+func makeCertificate(id *Identity) (tls.Certificate, error) {
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(1),
 		Subject:      pkix.Name{CommonName: id.NodeID().String()},

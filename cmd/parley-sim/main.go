@@ -3,7 +3,8 @@
 // measured: one "name value" line per figure, then a summary table.
 //
 //	parley-sim [--scenario join|churn|bootstorm|all] [--nodes 10000] [--seed 1]
-//	           [--no-host-cache] [--churn-duration 1h]
+//	           [--no-host-cache] [--churn-duration 1h] [--cpuprofile FILE]
+//	           [--gc-percent 400]
 //
 // Scenarios:
 //
@@ -24,6 +25,8 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/debug"
+	"runtime/pprof"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -40,6 +43,8 @@ func main() {
 	seed := fs.Uint64("seed", 1, "random seed: the same seed, the same inputs")
 	noCache := fs.Bool("no-host-cache", false, "bootstorm: peers restart without their host caches")
 	churnDur := fs.Duration("churn-duration", time.Hour, "churn: how long to churn (virtual)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	gcPercent := fs.Int("gc-percent", 400, "Go GC target percentage (higher: faster, more memory)")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)
 	}
@@ -74,10 +79,22 @@ func main() {
 			synctest.Test(t, func(t *testing.T) { reports = append(reports, f(params)) })
 			wall = append(wall, time.Since(start))
 		}
+		pprof.StopCPUProfile() // a no-op without --cpuprofile
 		printReports(reports, wall)
 	}
+	debug.SetGCPercent(*gcPercent)
 	// testing.Main parses its own flags from os.Args: give it only its own.
 	os.Args = []string{os.Args[0], "-test.run=^Simulation$"}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "parley-sim: %v\n", err)
+			os.Exit(1)
+		}
+		// testing.Main's own -test.cpuprofile needs the go test driver.
+		// testing.Main exits the process: run stops the profile.
+		pprof.StartCPUProfile(f)
+	}
 	testing.Main(func(pat, str string) (bool, error) { return pat == "^Simulation$" && str == "Simulation", nil },
 		[]testing.InternalTest{{Name: "Simulation", F: run}}, nil, nil)
 }
