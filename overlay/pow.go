@@ -22,16 +22,18 @@ import (
 // username claim must carry: solving takes 2^DefaultClaimDifficulty hashes
 // on average.
 //
-// Measured on the development machine (Intel Xeon, Go 1.26, one core) with
+// Measured on the development machine (2-core Intel Xeon with SHA
+// extensions, Go 1.26) with
 //
-//	go test -run '^$' -bench BenchmarkSolveClaimPoW -benchtime 2000x ./overlay/
+//	go test -run '^$' -bench ClaimPoWHashRate -benchtime 2000x ./overlay/
 //
-// the solve loop does about 4.9 million hashes per second, so 22 bits
-// (4.19 million hashes expected) take about 0.85 s of one core on average;
-// 23 bits would take 1.7 s. Like any proof of work the time to solve is
-// geometrically distributed: a claim takes more than three times the mean
-// about 5% of the time.
-const DefaultClaimDifficulty = 22
+// the solve loop does about 7.9 million hashes per second on one core, so
+// 23 bits (8.4 million hashes expected) take about 1.1 s of one core on
+// average; a machine without SHA instructions takes two to three times
+// that. Like any proof of work the time to solve is geometrically
+// distributed: a claim takes more than three times the mean about 5% of
+// the time. docs/BENCHMARKS.md has the figures.
+const DefaultClaimDifficulty = 23
 
 // powPrefix is the domain separation prefix of the claim proof of work.
 const powPrefix = "parley-claim-pow-v1\x00"
