@@ -5,6 +5,7 @@
 //	parley [--profile DIR] [--seeds ADDR,...] daemon [--supernode --listen HOST:PORT]
 //	parley [--profile DIR] status [--json]
 //	parley [--profile DIR] lookup NAME
+//	parley [--profile DIR] supernode [on|off]
 //	parley --version
 //
 // --profile and --seeds can also come from PARLEY_PROFILE and PARLEY_SEEDS.
@@ -141,6 +142,40 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 						return cli.UsageError{Err: errors.New("daemon: --supernode and --no-supernode contradict each other")}
 					}
 					return daemon(ctx, &g, app.Options{Supernode: *supernode, NoSupernode: *noSupernode, Listen: *listen, Advertise: *advertise, Control: true}, stderr)
+				},
+			},
+			{
+				Name:       "supernode",
+				ShortUsage: "parley [--profile DIR] supernode [on|off]",
+				ShortHelp:  "allow (on) or forbid (off) this peer to serve as a supernode when elected; prints the setting",
+				Exec: func(ctx context.Context, args []string) error {
+					if len(args) > 1 || (len(args) == 1 && args[0] != "on" && args[0] != "off") {
+						return cli.UsageError{Err: errors.New("supernode: give on, off or nothing")}
+					}
+					dir, err := g.profileDir()
+					if err != nil {
+						return err
+					}
+					prof, err := app.Open(ctx, dir)
+					if err != nil {
+						return err
+					}
+					defer prof.Close()
+					if len(args) == 1 {
+						if err := prof.SetSupernodeRole(ctx, args[0] == "on"); err != nil {
+							return err
+						}
+					}
+					off, err := prof.SupernodeRoleOff(ctx)
+					if err != nil {
+						return err
+					}
+					if off {
+						fmt.Fprintln(stdout, "supernode role: off (this peer never offers to serve)")
+					} else {
+						fmt.Fprintln(stdout, "supernode role: on (this peer serves if elected)")
+					}
+					return nil
 				},
 			},
 			{

@@ -275,3 +275,35 @@ func TestInitRefusesTakenUsername(t *testing.T) {
 		t.Fatalf("a refused init left a profile behind: %v", err)
 	}
 }
+
+func TestSupernodeRoleSwitchedOffIsNeverOffered(t *testing.T) {
+	const target = 1 // the seed wants to promote at once
+	seed := startSeedPeer(t, target)
+	sn, lf := quick(target)
+	opts := Options{Seeds: []overlay.SeedAddr{{Addr: seed.peer.Addr()}}, Listen: "127.0.0.1:0", TuneSupernode: sn, TuneLeaf: lf,
+		Logger: testLogger("off"), Spare: func() bool { return true }}
+	prof, err := Init(context.Background(), t.TempDir(), "homebody", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { prof.Close() })
+	if err := prof.SetSupernodeRole(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewPeer(prof, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := runPeer(t, p)
+	waitUntil(t, 5*time.Second, "logged in", func() bool { return r.peer.Status().Primary != nil })
+	time.Sleep(time.Second) // five election intervals
+	if st := r.peer.Status(); st.Candidate != "" || r.peer.Supernode() != nil {
+		t.Fatalf("a peer whose user switched the role off offers or serves: %+v", st)
+	}
+	// The same network promotes a peer that allows it: the test would notice.
+	open := startUserPeer(t, seed.peer.Addr(), "willing", target, nil)
+	waitUntil(t, 10*time.Second, "the willing peer promoted", func() bool { return open.peer.Supernode() != nil })
+	if r.peer.Supernode() != nil {
+		t.Fatal("the peer that switched the role off was promoted")
+	}
+}

@@ -31,7 +31,8 @@ type Options struct {
 	// Seed marks the peer as a seed: a supernode only, with no user.
 	Seed bool
 	// NoSupernode switches the supernode role off: the peer never offers
-	// itself for election.
+	// itself for election. The profile's setting (SetSupernodeRole) can
+	// switch it off too.
 	NoSupernode bool
 	// Listen is the overlay address (TCP and UDP) on which the peer serves
 	// as a supernode or, as a leaf, offers to. Default ":4717".
@@ -115,6 +116,13 @@ func NewPeer(prof *Profile, opts Options) (*Peer, error) {
 	}
 	if opts.ClaimRenew == 0 {
 		opts.ClaimRenew = 24 * time.Hour
+	}
+	if !opts.Seed && !opts.Supernode && !opts.NoSupernode {
+		off, err := prof.SupernodeRoleOff(context.Background())
+		if err != nil {
+			return nil, err
+		}
+		opts.NoSupernode = off
 	}
 	p := &Peer{prof: prof, opts: opts, log: opts.Logger}
 	cfg := overlay.NodeConfig{

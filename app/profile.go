@@ -261,3 +261,26 @@ func (p *Profile) Close() error {
 	p.lock.Unlock()
 	return err
 }
+
+// settingSupernodeRole holds the user's choice about serving as a
+// supernode: "off" switches the role off; anything else (or nothing) allows
+// it, subject to the election.
+const settingSupernodeRole = "supernode_role"
+
+// SupernodeRoleOff reports whether the user switched the supernode role off.
+func (p *Profile) SupernodeRoleOff(ctx context.Context) (bool, error) {
+	v, err := p.DB.Setting(ctx, settingSupernodeRole)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	return v == "off", err
+}
+
+// SetSupernodeRole allows (on) or forbids serving as a supernode.
+func (p *Profile) SetSupernodeRole(ctx context.Context, on bool) error {
+	v := "on"
+	if !on {
+		v = "off"
+	}
+	return p.DB.SetSetting(ctx, settingSupernodeRole, v)
+}
