@@ -190,12 +190,27 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 					if err != nil {
 						return err
 					}
-					c, err := app.Dial(dir)
-					if err != nil {
-						return err
-					}
-					r, err := c.Lookup(args[0])
-					if err != nil {
+					var r app.LookupResult
+					if c, err := app.Dial(dir); err == nil {
+						r, err = c.Lookup(args[0])
+						if err != nil {
+							return err
+						}
+					} else if errors.Is(err, app.ErrNotRunning) {
+						// No daemon: log in just for this lookup.
+						seeds, err := g.seedList()
+						if err != nil {
+							return err
+						}
+						prof, err := app.Open(ctx, dir)
+						if err != nil {
+							return err
+						}
+						defer prof.Close()
+						if r, err = app.LookupOnce(ctx, prof, app.Options{Seeds: seeds}, args[0]); err != nil {
+							return err
+						}
+					} else {
 						return err
 					}
 					fmt.Fprintf(stdout, "name:        %s\nnode id:     %s\nfingerprint: %s\npresence:    %s\nhops:        %d\n",

@@ -120,20 +120,44 @@ type LookupResult struct {
 
 // Lookup finds a username's claim and the claimant's presence.
 func (p *Peer) Lookup(ctx context.Context, name string) (LookupResult, error) {
-	norm, err := overlay.NormalizeName(name)
-	if err != nil {
-		return LookupResult{}, err
-	}
 	if p.leaf == nil {
 		return LookupResult{}, errors.New("app: a seed has no leaf to look up with")
 	}
-	rec, hops, err := p.leaf.Lookup(ctx, overlay.ClaimKey(norm))
+	return lookup(ctx, p.leaf, name)
+}
+
+// LookupOnce looks name up through a throwaway leaf on prof's identity and
+// host cache, for when no daemon runs on the profile. A name nobody holds
+// gives an error wrapping ErrNotFound.
+func LookupOnce(ctx context.Context, prof *Profile, opts Options, name string) (LookupResult, error) {
+	if _, err := overlay.NormalizeName(name); err != nil {
+		return LookupResult{}, fmt.Errorf("%w: %v", ErrBadUsername, err)
+	}
+	var res LookupResult
+	err := withTempLeaf(ctx, prof.Identity, opts, prof.DB, func(leaf *overlay.Leaf, _ int) error {
+		var err error
+		res, err = lookup(ctx, leaf, name)
+		return err
+	})
+	if errors.Is(err, overlay.ErrNotFound) {
+		return res, fmt.Errorf("%w: no one holds the name %q", ErrNotFound, name)
+	}
+	return res, err
+}
+
+// lookup finds a username's claim and the claimant's presence through leaf.
+func lookup(ctx context.Context, leaf *overlay.Leaf, name string) (LookupResult, error) {
+	norm, err := overlay.NormalizeName(name)
+	if err != nil {
+		return LookupResult{}, fmt.Errorf("%w: %v", ErrBadUsername, err)
+	}
+	rec, hops, err := leaf.Lookup(ctx, overlay.ClaimKey(norm))
 	if err != nil {
 		return LookupResult{}, err
 	}
 	id := overlay.NodeIDOf(rec.Owner)
 	res := LookupResult{Name: norm, NodeID: id.String(), Fingerprint: overlay.Fingerprint(rec.Owner), Presence: "offline", Hops: hops}
-	if pr, h, err := p.leaf.Lookup(ctx, overlay.PresenceKey(id)); err == nil {
+	if pr, h, err := leaf.Lookup(ctx, overlay.PresenceKey(id)); err == nil {
 		res.Hops = max(res.Hops, h)
 		if b, err := overlay.DecodePresence(pr); err == nil {
 			res.Presence = statusName(b.Status)

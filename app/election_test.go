@@ -307,3 +307,30 @@ func TestSupernodeRoleSwitchedOffIsNeverOffered(t *testing.T) {
 		t.Fatal("the peer that switched the role off was promoted")
 	}
 }
+
+func TestLookupWithoutDaemon(t *testing.T) {
+	seed := startSeedPeer(t, 100)
+	alice := startUserPeer(t, seed.peer.Addr(), "alice", 100, nil)
+	waitUntil(t, 10*time.Second, "alice's claim published", func() bool { return alice.peer.Status().Claim == claimOK })
+	_, lf := quick(100)
+	opts := Options{Seeds: []overlay.SeedAddr{{Addr: seed.peer.Addr()}}, TuneLeaf: lf}
+	bob, err := Init(context.Background(), t.TempDir(), "bob", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bob.Close()
+	var r LookupResult
+	waitUntil(t, 10*time.Second, "alice found online", func() bool {
+		r, err = LookupOnce(context.Background(), bob, opts, "ALICE")
+		return err == nil && r.Presence == "online"
+	})
+	if r.NodeID != alice.peer.Profile().Identity.NodeID().String() || r.Fingerprint != alice.peer.Profile().Fingerprint() || r.Hops < 1 || r.Hops > 2 {
+		t.Fatalf("lookup of alice: %+v", r)
+	}
+	if _, err := LookupOnce(context.Background(), bob, opts, "nobody"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("lookup of an unclaimed name: %v, want ErrNotFound", err)
+	}
+	if _, err := LookupOnce(context.Background(), bob, opts, "x"); !errors.Is(err, ErrBadUsername) {
+		t.Fatalf("lookup of a malformed name: %v, want ErrBadUsername", err)
+	}
+}

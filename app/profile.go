@@ -97,9 +97,14 @@ func Init(ctx context.Context, dir, username string, opts Options) (*Profile, er
 	return prof, nil
 }
 
-// claimAtInit logs in with a throwaway leaf and claims name. It returns the
-// claim's sequence number, or 0 and a note when the network was out of reach.
-func claimAtInit(ctx context.Context, id *overlay.Identity, name string, opts Options) (uint64, string, error) {
+// errOffline is returned by withTempLeaf when no supernode could be reached.
+var errOffline = errors.New("app: the network could not be reached")
+
+// withTempLeaf logs id in with a throwaway leaf (through cache, if not nil,
+// then the seeds) and runs fn with it once it is online, with the claim
+// difficulty the leaf checks. It returns errOffline if the leaf could not
+// log in within 30 s or a round of logins failed.
+func withTempLeaf(ctx context.Context, id *overlay.Identity, opts Options, cache overlay.HostCache, fn func(*overlay.Leaf, int) error) error {
 	if opts.Seeds == nil {
 		opts.Seeds = overlay.MustParseSeeds(overlay.DefaultSeeds)
 	}
@@ -110,6 +115,7 @@ func claimAtInit(ctx context.Context, id *overlay.Identity, name string, opts Op
 		Identity: id,
 		Network:  opts.Network,
 		Seeds:    opts.Seeds,
+		Cache:    cache,
 		OnChange: func() {
 			select {
 			case changed <- struct{}{}:
@@ -122,36 +128,45 @@ func claimAtInit(ctx context.Context, id *overlay.Identity, name string, opts Op
 	}
 	leaf, err := overlay.NewLeaf(lc)
 	if err != nil {
-		return 0, "", err
+		return err
 	}
 	lctx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); leaf.Run(lctx) }()
 	defer func() { stop(); <-done }()
-	const offline = "the network could not be reached: the name will be claimed when the daemon first connects"
 	for {
 		st := leaf.Status()
 		if st.Primary != nil {
 			break
 		}
 		if st.FailedRounds > 0 {
-			return 0, offline, nil
+			return errOffline
 		}
 		select {
 		case <-changed:
 		case <-ctx.Done():
-			return 0, offline, nil
+			return errOffline
 		}
 	}
 	difficulty := lc.ClaimDifficulty
 	if difficulty == 0 {
 		difficulty = overlay.DefaultClaimDifficulty
 	}
+	return fn(leaf, difficulty)
+}
+
+// claimAtInit logs in with a throwaway leaf and claims name. It returns the
+// claim's sequence number, or 0 and a note when the network was out of reach.
+func claimAtInit(ctx context.Context, id *overlay.Identity, name string, opts Options) (uint64, string, error) {
 	seq := uint64(time.Now().UnixMilli())
-	err = claimOnce(ctx, leaf, id, name, seq, difficulty)
+	err := withTempLeaf(ctx, id, opts, nil, func(leaf *overlay.Leaf, difficulty int) error {
+		return claimOnce(ctx, leaf, id, name, seq, difficulty)
+	})
 	switch {
 	case err == nil:
 		return seq, "", nil
+	case errors.Is(err, errOffline):
+		return 0, "the network could not be reached: the name will be claimed when the daemon first connects", nil
 	case errors.Is(err, ErrNameTaken):
 		return 0, "", err
 	}
