@@ -35,12 +35,23 @@
 //   - host_cache: up to MaxHostCache known peers (node ID and address) with
 //     connection statistics, used to rejoin the network on start-up; see
 //     Hosts for how entries are ranked.
-//   - contacts: people the user talks to, with their public key, state and
-//     whether their key has been verified.
-//   - messages: chat history per contact; (sender, msg_id) identifies a
-//     message so that redelivery is idempotent.
-//   - calls: call history per contact.
+//   - contacts: people the user talks to or who asked to, with their pinned
+//     public key and its node ID, a new key awaiting the user's acceptance,
+//     the state of the relationship and whether the key has been verified.
+//     A removed contact keeps its row and history but no longer counts:
+//     usernames and node IDs are unique among the other contacts.
+//   - messages: chat history per contact; (author, msg_id) identifies a
+//     message, so that redelivery is idempotent. Message states only move
+//     forward. Conversations are read newest first with keyset pagination
+//     on (sent_at, id).
+//   - outbox: the durable send queue. An outgoing message is written to
+//     messages and queued here in one transaction before it is sent; items
+//     are retried until removed (acknowledged) or expired.
+//   - seen_envelopes: (sender, envelope ID) of envelopes already accepted,
+//     until they expire, so that replays are dropped.
+//   - calls: the call log per contact.
 //
-// Deleting a contact deletes its messages and calls. All times are stored as
-// unix milliseconds, with 0 meaning "never" (the zero time.Time).
+// Deleting a contact row deletes its messages, outbox items and calls. All
+// times are stored as unix milliseconds, with 0 meaning "never" (the zero
+// time.Time); the calls table's answered_at and ended_at use NULL instead.
 package store

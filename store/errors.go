@@ -23,6 +23,12 @@ var ErrNotFound = errors.New("store: not found")
 // already has an identity. A profile's identity is never replaced.
 var ErrIdentityExists = errors.New("store: identity already exists")
 
+// ErrExists is returned (wrapped) when a record cannot be added or changed
+// because it would duplicate one that already exists: a second contact with
+// the same username or node ID, a second message with the same author and
+// message ID, or a second call with the same call ID.
+var ErrExists = errors.New("store: already exists")
+
 // storeError is an error with its own message that also matches one or more
 // sentinel and cause errors with errors.Is and errors.As.
 type storeError struct {

@@ -108,8 +108,8 @@ func TestMigrationsCreateSchema(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v != len(migrations) || v != 1 {
-		t.Errorf("SchemaVersion = %d, want %d (= number of migrations, 1)", v, len(migrations))
+	if v != len(migrations) || v != 2 {
+		t.Errorf("SchemaVersion = %d, want %d (= number of migrations, 2)", v, len(migrations))
 	}
 
 	rows, err := db.r.QueryContext(ctx,
@@ -128,12 +128,22 @@ func TestMigrationsCreateSchema(t *testing.T) {
 	}
 	want := []string{
 		"index calls_contact_started",
+		"index calls_started",
+		"index contacts_node_id",
+		"index contacts_username",
 		"index messages_contact_sent",
+		"index messages_unread",
+		"index outbox_contact",
+		"index outbox_expires",
+		"index outbox_next_attempt",
+		"index seen_envelopes_expires",
 		"table calls",
 		"table contacts",
 		"table host_cache",
 		"table identity",
 		"table messages",
+		"table outbox",
+		"table seen_envelopes",
 		"table settings",
 	}
 	if !slices.Equal(got, want) {
@@ -167,17 +177,19 @@ func TestMigrationsCreateSchema(t *testing.T) {
 func TestSchemaConstraints(t *testing.T) {
 	db := openTemp(t)
 	ctx := context.Background()
-	mustExec(t, db.w, `INSERT INTO contacts (id, username, state, created_at, updated_at) VALUES (1, 'bob', 'accepted', 1, 1)`)
-	mustExec(t, db.w, `INSERT INTO messages (contact_id, sender, msg_id, outgoing, body, sent_at, state) VALUES (1, x'01', x'02', 0, 'hi', 5, 'received')`)
-	mustExec(t, db.w, `INSERT INTO calls (contact_id, outgoing, started_at, outcome) VALUES (1, 1, 5, 'missed')`)
+	blob := func(b byte) []byte { id := nodeID(b); return id[:] }
+	key, node := blob(1), blob(2)
+	mustExec(t, db.w, `INSERT INTO contacts (id, username, public_key, node_id, state, created_at, updated_at) VALUES (1, 'bob', ?, ?, 'accepted', 1, 1)`, key, node)
+	mustExec(t, db.w, `INSERT INTO messages (contact_id, author, msg_id, direction, body, sent_at, received_at, state, state_at) VALUES (1, ?, x'02020202020202020202020202020202', 'in', 'hi', 5, 5, 'received', 5)`, node)
+	mustExec(t, db.w, `INSERT INTO calls (contact_id, call_id, direction, started_at) VALUES (1, x'03030303030303030303030303030303', 'out', 5)`)
 
-	if _, err := db.w.ExecContext(ctx, `INSERT INTO messages (contact_id, sender, msg_id, outgoing, body, sent_at, state) VALUES (1, x'01', x'02', 0, 'dup', 6, 'received')`); err == nil {
-		t.Error("duplicate (sender, msg_id) accepted")
+	if _, err := db.w.ExecContext(ctx, `INSERT INTO messages (contact_id, author, msg_id, direction, body, sent_at, received_at, state, state_at) VALUES (1, ?, x'02020202020202020202020202020202', 'in', 'dup', 6, 6, 'received', 6)`, node); err == nil {
+		t.Error("duplicate (author, msg_id) accepted")
 	}
-	if _, err := db.w.ExecContext(ctx, `INSERT INTO messages (contact_id, sender, msg_id, outgoing, body, sent_at, state) VALUES (99, x'01', x'03', 0, 'x', 6, 'received')`); err == nil {
+	if _, err := db.w.ExecContext(ctx, `INSERT INTO messages (contact_id, author, msg_id, direction, body, sent_at, received_at, state, state_at) VALUES (99, ?, x'04040404040404040404040404040404', 'in', 'x', 6, 6, 'received', 6)`, node); err == nil {
 		t.Error("message for a nonexistent contact accepted: foreign keys not enforced")
 	}
-	if _, err := db.w.ExecContext(ctx, `INSERT INTO contacts (username, state, created_at, updated_at) VALUES ('bob', 'x', 1, 1)`); err == nil {
+	if _, err := db.w.ExecContext(ctx, `INSERT INTO contacts (username, public_key, node_id, state, created_at, updated_at) VALUES ('bob', ?, ?, 'incoming', 1, 1)`, blob(3), blob(4)); err == nil {
 		t.Error("duplicate contact username accepted")
 	}
 	if _, err := db.w.ExecContext(ctx, `INSERT INTO identity (id, private_key, username, created_at) VALUES (2, x'00', 'x', 1)`); err == nil {
@@ -641,7 +653,7 @@ func TestNewerSchemaLeavesFileUntouched(t *testing.T) {
 		if errors.Is(err, ErrCorrupt) {
 			t.Errorf("err %v also matches ErrCorrupt", err)
 		}
-		if msg := err.Error(); !strings.Contains(msg, "version 7") || !strings.Contains(msg, "knows 1") || !strings.Contains(msg, "upgrade Parley") {
+		if msg := err.Error(); !strings.Contains(msg, "version 7") || !strings.Contains(msg, fmt.Sprintf("knows %d", len(migrations))) || !strings.Contains(msg, "upgrade Parley") {
 			t.Errorf("message %q", msg)
 		}
 		assertDirUnchanged(t, dir, before)
