@@ -431,6 +431,7 @@ func (s *Supernode) dirLoop(ctx context.Context) {
 		for _, key := range gone {
 			s.notifySubscribers(key, nil)
 		}
+		s.sweepMail(now)
 		if len(subKeys) > 0 {
 			s.subscribeAtHolders(subKeys)
 		}

@@ -294,9 +294,22 @@ func (s *Supernode) movePending() {
 		break
 	}
 	s.mu.Unlock()
-	for _, l := range moves {
-		l.Send(&wire.Move{Supernode: target})
+	if len(moves) == 0 {
+		return
 	}
+	// Spread the moves so that the new supernode's login rate takes them:
+	// a burst past it would be turned away and tried again.
+	per := time.Second / time.Duration(max(1, s.cfg.LoginRate/2))
+	go func() {
+		for _, l := range moves {
+			l.Send(&wire.Move{Supernode: target})
+			select {
+			case <-s.ctx.Done():
+				return
+			case <-s.cfg.Clock.After(per):
+			}
+		}
+	}()
 }
 
 // demote moves every leaf to the least loaded other supernodes, then stops

@@ -63,6 +63,12 @@ type LeafConfig struct {
 	// OnPromote, if set, is called when the primary supernode elects this
 	// peer; the endorsements go into its announcement.
 	OnPromote func(endorsements []wire.Endorsement)
+	// OnEnvelope, if set, takes the sealed envelopes that reach this peer,
+	// pushed by a supernode or fetched from its mailboxes. from is the
+	// sender as its supernode saw it: a hint, not proof (the envelope's
+	// signature is). An error refuses the envelope (a mailbox keeps it).
+	// Called from a link's goroutine; an envelope may come more than once.
+	OnEnvelope func(from NodeID, data []byte) error
 }
 
 func (c *LeafConfig) setDefaults() {
@@ -147,6 +153,11 @@ type Leaf struct {
 	known    map[NodeID]wire.Supernode // supernodes heard of, in memory
 	avoid    map[NodeID]time.Time      // redirected: not before this time
 	dialing  bool                      // a standby dial is in flight
+	// standbyFails counts standby dials failed in a row; no standby dial
+	// starts before nextStandby (full-jitter backoff), so that a leaf whose
+	// candidates are all full or gone does not cycle through them.
+	standbyFails int
+	nextStandby  time.Time
 
 	events chan leafEvent
 
@@ -156,6 +167,8 @@ type Leaf struct {
 	subs     map[[32]byte]bool // guarded by mu: subscribed keys
 	presence uint8             // guarded by mu: status to publish
 	seq      uint64            // guarded by mu: last presence sequence number
+
+	fetchMu sync.Mutex // one FetchMail at a time
 }
 
 // leafLink is one supernode link of the leaf.
@@ -174,11 +187,19 @@ type leafEvent struct {
 	learned  []wire.Supernode // a supernode pushed addresses
 	failed   bool             // a standby dial failed
 	failedID NodeID           // the supernode it was to, if known
+	wait     time.Duration    // how long it asked us to stay away (redirect)
 }
 
 // standbyRetry is about how long a supernode that failed a standby dial is
 // left alone (randomised between half and one and a half times this).
 const standbyRetry = 20 * time.Second
+
+// seedStagger is how long a login waits for a seed to answer before it
+// dials the next one as well.
+const seedStagger = 750 * time.Millisecond
+
+// standbyBackoff spaces a leaf's standby dials after failures in a row.
+var standbyBackoff = Backoff{Base: 2 * time.Second, Cap: 2 * time.Minute}
 
 // NewLeaf returns a leaf; Run logs it in.
 func NewLeaf(cfg LeafConfig) (*Leaf, error) {
@@ -336,6 +357,7 @@ func (l *Leaf) handle(ev leafEvent) {
 		}
 	case ev.standby != nil:
 		l.dialing = l.dialing && ev.primary
+		l.standbyFails = 0
 		l.learn(ev.standby.learned)
 		// A seed is taken only to fill a gap; a non-seed supernode is
 		// taken in place of a seed standby (trimStandbys drops seeds
@@ -356,10 +378,17 @@ func (l *Leaf) handle(ev leafEvent) {
 		l.moveTo(*ev.move)
 	case ev.failed:
 		l.dialing = false
-		l.failed(ev.failedID)
+		if ev.wait == 0 {
+			l.failed(ev.failedID)
+		}
 		// Leave it alone for a while: it may be the only candidate, and
-		// redialling a dead supernode at once would be a dial storm.
-		l.avoid[ev.failedID] = l.cfg.Clock.Now().Add(standbyRetry/2 + time.Duration(l.cfg.Rand.Int64N(int64(standbyRetry))))
+		// redialling a dead supernode at once would be a dial storm. Leave
+		// the others alone for a while too: when every supernode is full,
+		// trying the next at once only adds to their load.
+		now := l.cfg.Clock.Now()
+		l.avoid[ev.failedID] = now.Add(max(ev.wait, standbyRetry/2+time.Duration(l.cfg.Rand.Int64N(int64(standbyRetry)))))
+		l.nextStandby = now.Add(standbyBackoff.Delay(l.standbyFails, l.cfg.Rand))
+		l.standbyFails++
 	}
 	l.learn(ev.learned)
 }
@@ -430,7 +459,7 @@ func (l *Leaf) linkedTo(id NodeID) bool {
 // logged in through a seed may keep that link as a standby, but one whose
 // host cache answered leaves the seeds alone.
 func (l *Leaf) maintain(ctx context.Context) {
-	if l.dialing || l.primary == nil {
+	if l.dialing || l.primary == nil || l.cfg.Clock.Now().Before(l.nextStandby) {
 		return
 	}
 	nonSeed := 0
@@ -451,7 +480,11 @@ func (l *Leaf) maintain(ctx context.Context) {
 			ll, err := l.dial(ctx, c, true)
 			if err != nil {
 				l.log.Debug("standby dial failed", "addr", c.Addr, "err", err)
-				l.send(ctx, leafEvent{failed: true, failedID: c.ID})
+				ev := leafEvent{failed: true, failedID: c.ID}
+				if r, ok := errors.AsType[*redirectError](err); ok {
+					ev.wait = max(time.Millisecond, time.Duration(r.r.RetryAfterMS)*time.Millisecond)
+				}
+				l.send(ctx, ev)
 				return
 			}
 			l.send(ctx, leafEvent{standby: ll})
@@ -618,15 +651,25 @@ func (l *Leaf) tryAll(ctx context.Context, cands []candidate) (won *leafLink, an
 	tried := make(map[string]bool)
 	results := make(chan attempt)
 	inflight := 0
+	// Seeds are dialled one at a time, the next one after seedStagger
+	// without an answer: every seed link a leaf holds is one that another
+	// brand-new peer cannot have.
+	seedsInflight, seedLimit := 0, 1
 	for {
 		for inflight < l.cfg.Parallel && len(queue) > 0 && won == nil {
 			c := queue[0]
+			if c.Seed && seedsInflight >= seedLimit {
+				break
+			}
 			queue = queue[1:]
 			if tried[c.Addr] || l.linkedTo(c.ID) && !c.ID.IsZero() {
 				continue
 			}
 			tried[c.Addr] = true
 			inflight++
+			if c.Seed {
+				seedsInflight++
+			}
 			go func() {
 				ll, err := l.dial(ctx, c, false)
 				a := attempt{c: c, ll: ll, err: err}
@@ -639,8 +682,21 @@ func (l *Leaf) tryAll(ctx context.Context, cands []candidate) (won *leafLink, an
 		if inflight == 0 {
 			return won, answered, retryAfter
 		}
-		a := <-results
+		var stagger <-chan time.Time
+		if len(queue) > 0 && queue[0].Seed && seedsInflight >= seedLimit {
+			stagger = l.cfg.Clock.After(seedStagger)
+		}
+		var a attempt
+		select {
+		case a = <-results:
+		case <-stagger:
+			seedLimit++
+			continue
+		}
 		inflight--
+		if a.c.Seed {
+			seedsInflight--
+		}
 		switch {
 		case a.ll != nil:
 			answered = true
@@ -787,7 +843,13 @@ func (l *Leaf) serve(ctx context.Context, ll *leafLink) {
 			if l.cfg.OnPromote != nil {
 				go l.cfg.OnPromote(m.Endorsements)
 			}
-		case *wire.StoreResult, *wire.LookupResult, *wire.Endorsed:
+		case *wire.Deliver:
+			if m.Mode != wire.DeliverToLeaf {
+				ll.link.Send(&wire.DeliverResult{ReqID: m.ReqID, Code: wire.DeliverRefused, Reason: "a leaf only takes envelopes for itself"})
+				break
+			}
+			go l.envelopeIn(ll.link, m)
+		case *wire.StoreResult, *wire.LookupResult, *wire.Endorsed, *wire.DeliverResult, *wire.MailResult:
 			ll.link.deliver(m)
 		case *wire.Bye:
 			l.log.Info("supernode said bye", "supernode", ll.info.ID.Short(), "reason", m.Reason)

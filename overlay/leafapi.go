@@ -225,6 +225,7 @@ func (l *Leaf) onNewPrimary(primary *Link) {
 		if err := l.publishPresence(ctx); err != nil {
 			l.log.Debug("presence not published", "err", err)
 		}
+		l.fetchMailQuietly(ctx)
 		l.offerCandidacy(ctx, primary)
 	}()
 }
@@ -264,6 +265,7 @@ func (l *Leaf) refreshLoop(ctx context.Context) {
 		}
 		pctx, cancel := context.WithTimeout(ctx, 4*holderTimeout)
 		l.publishPresence(pctx)
+		l.fetchMailQuietly(pctx)
 		if now := l.cfg.Clock.Now(); !now.Before(nextCand) {
 			nextCand = now.Add(l.cfg.CandidacyEvery)
 			l.offerCandidacy(pctx, links[0])

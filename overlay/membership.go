@@ -104,6 +104,7 @@ func (s *Supernode) viewChanged() {
 	if newRing != nil {
 		s.log.Debug("view changed", "supernodes", newRing.Len())
 		s.rereplicate(oldRing, newRing)
+		s.rereplicateMail(oldRing, newRing)
 		s.tellLeaves(oldRing, newRing)
 	}
 }

@@ -25,6 +25,10 @@ func reqIDOf(m wire.Message) (uint64, bool) {
 		return m.ReqID, true
 	case *wire.Endorsed:
 		return m.ReqID, true
+	case *wire.DeliverResult:
+		return m.ReqID, true
+	case *wire.MailResult:
+		return m.ReqID, true
 	}
 	return 0, false
 }

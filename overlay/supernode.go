@@ -41,9 +41,13 @@ type SupernodeConfig struct {
 	// which this supernode joins the supernode mesh.
 	Join []SeedAddr
 
-	// MaxLeaves is the number of leaf links held before new logins are
-	// redirected. Default 10000.
+	// MaxLeaves is the number of leaves whose primary link this supernode
+	// holds before new primary logins are redirected. Default 10000.
 	MaxLeaves int
+	// MaxStandbys is the number of standby links (a leaf's reserve, which
+	// carries only heartbeats until a failover) held before new standby
+	// logins are redirected. Default MaxLeaves.
+	MaxStandbys int
 	// LoginRate is the sustained logins per second accepted before new
 	// logins are redirected; LoginBurst the burst above it. Defaults 500, 1000.
 	LoginRate  float64
@@ -103,6 +107,8 @@ type SupernodeConfig struct {
 	// SweepInterval is how often expired records are dropped and their
 	// subscribers told. Default 15 s.
 	SweepInterval time.Duration
+	// Mail bounds the mailboxes kept for offline peers.
+	Mail MailLimits
 }
 
 func (c *SupernodeConfig) setDefaults() {
@@ -120,6 +126,9 @@ func (c *SupernodeConfig) setDefaults() {
 	}
 	if c.MaxLeaves == 0 {
 		c.MaxLeaves = 10000
+	}
+	if c.MaxStandbys == 0 {
+		c.MaxStandbys = c.MaxLeaves
 	}
 	if c.LoginRate == 0 {
 		c.LoginRate = 500
@@ -161,6 +170,7 @@ func (c *SupernodeConfig) setDefaults() {
 	def(&c.AnnounceInterval, 5*time.Minute)
 	def(&c.AnnounceTTL, 15*time.Minute)
 	def(&c.SweepInterval, 15*time.Second)
+	c.Mail.setDefaults()
 }
 
 // SupernodeStats are a supernode's counters, for status and metrics.
@@ -202,6 +212,7 @@ type Supernode struct {
 	holderSubs   map[[32]byte]map[NodeID]time.Time // guarded by dirMu: supernodes subscribed here
 	leafSubs     map[[32]byte]map[NodeID]struct{}  // guarded by dirMu: own leaves' subscriptions
 	lastNotified map[[32]byte]uint64               // guarded by dirMu: last seq passed to leaves
+	mail         mailStore
 
 	mu        sync.Mutex
 	advertise string             // guarded by mu
@@ -267,6 +278,7 @@ func NewSupernode(cfg SupernodeConfig) (*Supernode, error) {
 		joinKick: make(chan struct{}, 1),
 
 		records:      make(map[[32]byte]*wire.Record),
+		mail:         mailStore{boxes: make(map[NodeID]*mailbox)},
 		holderSubs:   make(map[[32]byte]map[NodeID]time.Time),
 		leafSubs:     make(map[[32]byte]map[NodeID]struct{}),
 		lastNotified: make(map[[32]byte]uint64),
@@ -498,9 +510,13 @@ func (s *Supernode) handle(conn net.Conn) {
 
 // admit decides a leaf login: nil to accept, or the Redirect to send.
 // s.mu must be held.
-func (s *Supernode) admitLocked(id NodeID) *wire.Redirect {
+func (s *Supernode) admitLocked(id NodeID, standby bool) *wire.Redirect {
 	_, relogin := s.leaves[id]
-	if !relogin && len(s.leaves) >= s.cfg.MaxLeaves {
+	full := s.primaries >= s.cfg.MaxLeaves
+	if standby {
+		full = len(s.leaves)-s.primaries >= s.cfg.MaxStandbys
+	}
+	if !relogin && full {
 		return &wire.Redirect{RetryAfterMS: 30_000 + uint32(s.rng.IntN(30_000)), Reason: "supernode at leaf capacity"}
 	}
 	if r := s.limiter.Reserve(); !r.OK() || r.Delay() > 0 {
@@ -519,7 +535,7 @@ func (s *Supernode) admitLocked(id NodeID) *wire.Redirect {
 func (s *Supernode) serveLeaf(l *Link, hello *wire.Hello) {
 	id := l.Peer()
 	s.mu.Lock()
-	if red := s.admitLocked(id); red != nil {
+	if red := s.admitLocked(id, hello.Standby); red != nil {
 		red.Supernodes = s.supernodesLocked(16)
 		s.mu.Unlock()
 		s.loginsRedirected.Add(1)
@@ -571,7 +587,7 @@ func (s *Supernode) serveLeaf(l *Link, hello *wire.Hello) {
 		case *wire.Candidacy:
 			s.handleCandidacy(l, m)
 		default:
-			if !s.handleDirectory(l, m, false) {
+			if !s.handleMail(l, m, false) && !s.handleDirectory(l, m, false) {
 				return fmt.Errorf("%w: leaf sent %T", ErrProtocol, m)
 			}
 		}

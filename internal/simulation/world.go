@@ -164,6 +164,7 @@ func (w *World) startPeer(pr *peer) {
 			Rand:             rand.New(rand.NewPCG(pr.rng.Uint64(), 1)),
 			Heartbeat:        heartbeat,
 			MaxLeaves:        maxLeaves,
+			MaxStandbys:      maxLeaves,
 			LoginRate:        loginRate,
 			TargetLeaves:     w.p.TargetLeaves,
 			MinUptime:        minUptime,

@@ -27,6 +27,12 @@ const (
 	TypeProbe        Type = 19
 	TypePromote      Type = 20
 	TypeMove         Type = 21
+
+	TypeDeliver       Type = 22
+	TypeDeliverResult Type = 23
+	TypeMailFetch     Type = 24
+	TypeMailResult    Type = 25
+	TypeMailAck       Type = 26
 )
 
 // Role is what a peer says it is in Hello.
@@ -170,6 +176,16 @@ func newMessage(t Type) Message {
 		return new(Probe)
 	case TypePromote:
 		return new(Promote)
+	case TypeDeliver:
+		return new(Deliver)
+	case TypeDeliverResult:
+		return new(DeliverResult)
+	case TypeMailFetch:
+		return new(MailFetch)
+	case TypeMailResult:
+		return new(MailResult)
+	case TypeMailAck:
+		return new(MailAck)
 	case TypeMove:
 		return new(Move)
 	}
