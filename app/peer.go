@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"github.com/parleynet/parley/chat"
 	"log/slog"
 	"sync"
 	"time"
@@ -58,6 +59,11 @@ type Options struct {
 	// TuneSupernode and TuneLeaf adjust the overlay configuration (tests).
 	TuneSupernode func(*overlay.SupernodeConfig)
 	TuneLeaf      func(*overlay.LeafConfig)
+	// OnEvent, if set, is told of every change to contacts, messages,
+	// presence and typing (from the peer's goroutines; it must not block).
+	OnEvent func(chat.Event)
+	// TuneChat adjusts the chat configuration (tests).
+	TuneChat func(*chat.Config)
 }
 
 // Role is a peer's role in the network.
@@ -96,6 +102,7 @@ type Peer struct {
 	log  *slog.Logger
 	node *overlay.Node
 	leaf *overlay.Leaf // nil for a seed
+	chat *chat.Service // nil for a seed
 
 	mu      sync.Mutex
 	claim   string          // guarded by mu: claim state for Status
@@ -152,6 +159,12 @@ func NewPeer(prof *Profile, opts Options) (*Peer, error) {
 	if opts.TuneSupernode != nil {
 		opts.TuneSupernode(&cfg.Supernode)
 	}
+	if !opts.Seed {
+		// The chat service and the leaf need each other: envelopes and
+		// presence go from the leaf to chat, letters from chat to the leaf.
+		cfg.Leaf.OnEnvelope = func(from overlay.NodeID, data []byte) error { return p.chat.HandleEnvelope(from, data) }
+		cfg.Leaf.OnNotify = func(key [32]byte, rec *wire.Record) { p.chat.OnPresence(key, rec) }
+	}
 	if opts.TuneLeaf != nil {
 		opts.TuneLeaf(&cfg.Leaf)
 	}
@@ -160,6 +173,22 @@ func NewPeer(prof *Profile, opts Options) (*Peer, error) {
 		return nil, err
 	}
 	p.node, p.leaf = node, node.Leaf()
+	if !opts.Seed {
+		ccfg := chat.Config{
+			Identity: prof.Identity,
+			Username: func() string { return prof.Username },
+			DB:       prof.DB,
+			Net:      p.leaf,
+			Logger:   opts.Logger,
+			OnEvent:  opts.OnEvent,
+		}
+		if opts.TuneChat != nil {
+			opts.TuneChat(&ccfg)
+		}
+		if p.chat, err = chat.New(ccfg); err != nil {
+			return nil, err
+		}
+	}
 	return p, nil
 }
 
@@ -176,6 +205,9 @@ func (p *Peer) Addr() string {
 
 // Supernode returns the peer's supernode, or nil while it is not one.
 func (p *Peer) Supernode() *overlay.Supernode { return p.node.Supernode() }
+
+// Chat returns the peer's contacts and conversations, or nil for a seed.
+func (p *Peer) Chat() *chat.Service { return p.chat }
 
 // Leaf returns the peer's leaf, or nil for a seed.
 func (p *Peer) Leaf() *overlay.Leaf { return p.leaf }
@@ -195,8 +227,9 @@ func (p *Peer) Run(ctx context.Context) error {
 		go func() { defer wg.Done(); ctl.serve(ctx) }()
 	}
 	if p.leaf != nil {
-		wg.Add(1)
+		wg.Add(2)
 		go func() { defer wg.Done(); p.claimLoop(ctx) }()
+		go func() { defer wg.Done(); p.chat.Run(ctx) }()
 	}
 	err := p.node.Run(ctx)
 	cancel()

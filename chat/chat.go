@@ -1,0 +1,461 @@
+package chat
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha512"
+	"errors"
+	"fmt"
+	"log/slog"
+	mrand "math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/parleynet/parley/overlay"
+	"github.com/parleynet/parley/overlay/envelope"
+	"github.com/parleynet/parley/overlay/wire"
+	"github.com/parleynet/parley/store"
+)
+
+// Errors of the chat API.
+var (
+	ErrMalformed    = errors.New("chat: malformed payload")
+	ErrNotContact   = errors.New("chat: not an accepted contact")
+	ErrTooLong      = errors.New("chat: message too long")
+	ErrEmpty        = errors.New("chat: empty message")
+	ErrSelf         = errors.New("chat: that is your own username")
+	ErrKeyChanged   = errors.New("chat: the contact's key changed; accept the new key first")
+	ErrNameNotFound = errors.New("chat: no such username")
+	ErrBlocked      = errors.New("chat: contact is blocked")
+)
+
+// Network is what chat needs of the overlay; *overlay.Leaf has it.
+type Network interface {
+	Deliver(ctx context.Context, to overlay.NodeID, data []byte) (overlay.Delivery, error)
+	Lookup(ctx context.Context, key [32]byte) (*wire.Record, int, error)
+	Subscribe(keys ...[32]byte)
+	Unsubscribe(keys ...[32]byte)
+}
+
+// Config configures a Service.
+type Config struct {
+	Identity *overlay.Identity
+	// Username returns the user's own username (sent with requests).
+	Username func() string
+	DB       *store.DB
+	Net      Network
+	// Now is the clock; default time.Now.
+	Now    func() time.Time
+	Logger *slog.Logger
+	// OnEvent, if set, is told of every change (from chat's goroutines; it
+	// must not block for long).
+	OnEvent func(Event)
+	// Retry is the backoff of the outbox between failed attempts. Default
+	// 2 s base, 5 min cap.
+	Retry overlay.Backoff
+	// ResendDelivered and ResendStored are how long a message handed to
+	// the peer, or to its mailboxes, waits for a receipt before it is sent
+	// again. Defaults 2 min and 6 h.
+	ResendDelivered, ResendStored time.Duration
+	// TTL is how long an unacknowledged item is retried. Default 30 days.
+	TTL time.Duration
+}
+
+// Event is something that changed: one of the fields is set.
+type Event struct {
+	Contact  *store.Contact  // added or changed (state, key, verified)
+	Message  *store.Message  // new, or its state changed
+	Presence *PresenceChange // an accepted contact's presence changed
+	Typing   *TypingChange
+}
+
+// PresenceChange is a contact's new presence.
+type PresenceChange struct {
+	ContactID int64
+	Status    uint8 // wire.StatusOnline, StatusAway, StatusOffline
+}
+
+// TypingChange says a contact started or stopped typing.
+type TypingChange struct {
+	ContactID int64
+	On        bool
+}
+
+// Service is the user's contacts and conversations: it sends through a
+// durable outbox, receives sealed envelopes, and keeps everything in the
+// profile's database.
+type Service struct {
+	cfg Config
+	log *slog.Logger
+	me  overlay.NodeID
+
+	kick chan struct{}
+	in   sync.Mutex // one envelope at a time
+
+	mu       sync.Mutex
+	presence map[int64]uint8 // guarded by mu: accepted contacts' presence
+}
+
+// Outbox item kinds (store.OutboxItem.Kind): the letter kind it is sent as.
+// Messages and requests stay queued until the contact acknowledges them;
+// the rest until the network took them.
+
+// New returns a Service; Run sends its outbox.
+func New(cfg Config) (*Service, error) {
+	if cfg.Identity == nil || cfg.DB == nil || cfg.Net == nil {
+		return nil, errors.New("chat: identity, database and network are required")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Username == nil {
+		cfg.Username = func() string { return "" }
+	}
+	if cfg.Retry == (overlay.Backoff{}) {
+		cfg.Retry = overlay.Backoff{Base: 2 * time.Second, Cap: 5 * time.Minute}
+	}
+	if cfg.ResendDelivered == 0 {
+		cfg.ResendDelivered = 2 * time.Minute
+	}
+	if cfg.ResendStored == 0 {
+		cfg.ResendStored = 6 * time.Hour
+	}
+	if cfg.TTL == 0 {
+		cfg.TTL = 30 * 24 * time.Hour
+	}
+	return &Service{
+		cfg:      cfg,
+		log:      cfg.Logger.With("part", "chat"),
+		me:       cfg.Identity.NodeID(),
+		kick:     make(chan struct{}, 1),
+		presence: make(map[int64]uint8),
+	}, nil
+}
+
+func (s *Service) emit(ev Event) {
+	if s.cfg.OnEvent != nil {
+		s.cfg.OnEvent(ev)
+	}
+}
+
+func (s *Service) emitContact(ctx context.Context, id int64) {
+	if c, err := s.cfg.DB.Contact(ctx, id); err == nil {
+		s.emit(Event{Contact: &c})
+	}
+}
+
+// SafetyNumber returns the number two users compare out of band to know
+// that each has the other's real key: 60 digits from both keys, the same
+// on both sides.
+func SafetyNumber(a, b ed25519.PublicKey) string {
+	keys := [][]byte{a, b}
+	slices.SortFunc(keys, func(x, y []byte) int { return slices.Compare(x, y) })
+	h := sha512.New()
+	h.Write([]byte("parley safety number v1\x00"))
+	h.Write(keys[0])
+	h.Write(keys[1])
+	sum := h.Sum(nil)
+	var out strings.Builder
+	for i := range 12 {
+		// 5 digits from 40 bits each: 12 groups use 60 of the 64 bytes.
+		var v uint64
+		for _, b := range sum[i*5 : i*5+5] {
+			v = v<<8 | uint64(b)
+		}
+		fmt.Fprintf(&out, "%05d", v%100000)
+		if i < 11 {
+			out.WriteByte(' ')
+		}
+	}
+	return out.String()
+}
+
+// lookupName returns the key that holds name's claim in the directory.
+func (s *Service) lookupName(ctx context.Context, name string) (ed25519.PublicKey, error) {
+	n, err := overlay.NormalizeName(name)
+	if err != nil {
+		return nil, err
+	}
+	rec, _, err := s.cfg.Net.Lookup(ctx, overlay.ClaimKey(n))
+	if errors.Is(err, overlay.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %s", ErrNameNotFound, n)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return ed25519.PublicKey(rec.Owner), nil
+}
+
+// AddContact looks name up in the directory, pins the key found and sends
+// a contact request with message. If they had asked first, this accepts.
+func (s *Service) AddContact(ctx context.Context, name, message string) (store.Contact, error) {
+	n, err := overlay.NormalizeName(name)
+	if err != nil {
+		return store.Contact{}, err
+	}
+	if len(message) > MaxRequestMessage {
+		return store.Contact{}, fmt.Errorf("%w: request message over %d bytes", ErrTooLong, MaxRequestMessage)
+	}
+	key, err := s.lookupName(ctx, n)
+	if err != nil {
+		return store.Contact{}, err
+	}
+	if overlay.NodeIDOf(key) == s.me {
+		return store.Contact{}, ErrSelf
+	}
+	now := s.cfg.Now()
+	c, err := s.cfg.DB.ContactByUsername(ctx, n)
+	switch {
+	case err == nil:
+		if !c.PublicKey.Equal(key) {
+			if err := s.cfg.DB.SetPendingKey(ctx, c.ID, key, now); err != nil {
+				return c, err
+			}
+			s.emitContact(ctx, c.ID)
+			return c, ErrKeyChanged
+		}
+		switch c.State {
+		case store.ContactIncoming:
+			return c, s.Accept(ctx, c.ID)
+		case store.ContactAccepted:
+			return c, nil
+		}
+		if err := s.cfg.DB.SetContactState(ctx, c.ID, store.ContactOutgoing, now); err != nil {
+			return c, err
+		}
+	case errors.Is(err, store.ErrNotFound):
+		id, err := s.cfg.DB.AddContact(ctx, store.Contact{Username: n, PublicKey: key, State: store.ContactOutgoing, Created: now, Updated: now})
+		if err != nil {
+			return store.Contact{}, err
+		}
+		c.ID = id
+	default:
+		return store.Contact{}, err
+	}
+	payload, err := encode(Request{Name: s.cfg.Username(), Message: message})
+	if err != nil {
+		return store.Contact{}, err
+	}
+	if err := s.enqueue(ctx, c.ID, KindRequest, [16]byte{}, payload); err != nil {
+		return store.Contact{}, err
+	}
+	c, err = s.cfg.DB.Contact(ctx, c.ID)
+	if err == nil {
+		s.emit(Event{Contact: &c})
+	}
+	return c, err
+}
+
+// Accept accepts a contact's request.
+func (s *Service) Accept(ctx context.Context, id int64) error {
+	return s.answer(ctx, id, true)
+}
+
+// Decline declines a contact's request.
+func (s *Service) Decline(ctx context.Context, id int64) error {
+	return s.answer(ctx, id, false)
+}
+
+func (s *Service) answer(ctx context.Context, id int64, accept bool) error {
+	c, err := s.cfg.DB.Contact(ctx, id)
+	if err != nil {
+		return err
+	}
+	state := store.ContactDeclined
+	if accept {
+		state = store.ContactAccepted
+	}
+	if err := s.cfg.DB.SetContactState(ctx, id, state, s.cfg.Now()); err != nil {
+		return err
+	}
+	payload, err := encode(Response{Accepted: accept, Name: s.cfg.Username()})
+	if err != nil {
+		return err
+	}
+	if err := s.enqueue(ctx, id, KindResponse, [16]byte{}, payload); err != nil {
+		return err
+	}
+	if accept {
+		s.watch(c)
+	}
+	s.emitContact(ctx, id)
+	return nil
+}
+
+// Block blocks a contact: nothing from them is taken any more, and they
+// are told they were removed (not that they were blocked).
+func (s *Service) Block(ctx context.Context, id int64) error {
+	return s.drop(ctx, id, store.ContactBlocked)
+}
+
+// Remove removes a contact on both sides; the history stays.
+func (s *Service) Remove(ctx context.Context, id int64) error {
+	return s.drop(ctx, id, store.ContactRemoved)
+}
+
+func (s *Service) drop(ctx context.Context, id int64, state store.ContactState) error {
+	c, err := s.cfg.DB.Contact(ctx, id)
+	if err != nil {
+		return err
+	}
+	was := c.State
+	if err := s.cfg.DB.SetContactState(ctx, id, state, s.cfg.Now()); err != nil {
+		return err
+	}
+	s.unwatch(c)
+	if was == store.ContactAccepted || was == store.ContactOutgoing {
+		if err := s.enqueue(ctx, id, KindRemoved, [16]byte{}, nil); err != nil {
+			return err
+		}
+	}
+	s.emitContact(ctx, id)
+	return nil
+}
+
+// AcceptNewKey pins the contact's new key in place of the old one, after
+// the user saw the warning. The contact is no longer marked verified.
+func (s *Service) AcceptNewKey(ctx context.Context, id int64) error {
+	c, err := s.cfg.DB.Contact(ctx, id)
+	if err != nil {
+		return err
+	}
+	s.unwatch(c)
+	if err := s.cfg.DB.AcceptPendingKey(ctx, id, s.cfg.Now()); err != nil {
+		return err
+	}
+	if c, err = s.cfg.DB.Contact(ctx, id); err == nil && c.State == store.ContactAccepted {
+		s.watch(c)
+	}
+	s.emitContact(ctx, id)
+	return nil
+}
+
+// SetVerified marks the contact's key as checked out of band (or not).
+func (s *Service) SetVerified(ctx context.Context, id int64, verified bool) error {
+	if err := s.cfg.DB.SetContactVerified(ctx, id, verified, s.cfg.Now()); err != nil {
+		return err
+	}
+	s.emitContact(ctx, id)
+	return nil
+}
+
+// Send writes a message to the conversation with contact id and queues it;
+// it is in the database before Send returns.
+func (s *Service) Send(ctx context.Context, id int64, text string) (store.Message, error) {
+	if strings.TrimSpace(text) == "" {
+		return store.Message{}, ErrEmpty
+	}
+	if len(text) > MaxBody {
+		return store.Message{}, fmt.Errorf("%w: %d bytes (limit %d)", ErrTooLong, len(text), MaxBody)
+	}
+	c, err := s.cfg.DB.Contact(ctx, id)
+	if err != nil {
+		return store.Message{}, err
+	}
+	if c.State != store.ContactAccepted {
+		return store.Message{}, ErrNotContact
+	}
+	if c.PendingKey != nil {
+		return store.Message{}, ErrKeyChanged
+	}
+	now := s.cfg.Now()
+	var msgID [16]byte
+	rand.Read(msgID[:])
+	payload, err := encode(Message{ID: msgID[:], Body: text, Sent: now.UnixMilli()})
+	if err != nil {
+		return store.Message{}, err
+	}
+	m := store.Message{ContactID: id, MsgID: msgID, Author: s.me, Direction: store.Outgoing, Body: text,
+		Sent: time.UnixMilli(now.UnixMilli()), Received: now, State: store.MessagePending}
+	m.ID, _, err = s.cfg.DB.AddMessageWithOutbox(ctx, m, store.OutboxItem{
+		ContactID: id, Kind: KindMessage, MsgID: msgID, Payload: payload, Created: now, Expires: now.Add(s.cfg.TTL),
+	})
+	if err != nil {
+		return store.Message{}, err
+	}
+	s.poke()
+	s.emit(Event{Message: &m})
+	return m, nil
+}
+
+// MarkRead marks the conversation read and sends read receipts.
+func (s *Service) MarkRead(ctx context.Context, id int64) error {
+	refs, err := s.cfg.DB.MarkRead(ctx, id, s.cfg.Now(), s.cfg.Now())
+	if err != nil || len(refs) == 0 {
+		return err
+	}
+	ids := make([][]byte, len(refs))
+	for i, r := range refs {
+		ids[i] = slices.Clone(r.MsgID[:])
+	}
+	payload, err := encode(Receipt{IDs: ids, Read: true})
+	if err != nil {
+		return err
+	}
+	return s.enqueue(ctx, id, KindReceipt, [16]byte{}, payload)
+}
+
+// SetTyping tells an online contact that the user is or stopped typing.
+// It is best effort: never queued.
+func (s *Service) SetTyping(ctx context.Context, id int64, on bool) error {
+	c, err := s.cfg.DB.Contact(ctx, id)
+	if err != nil {
+		return err
+	}
+	if c.State != store.ContactAccepted || s.Presence(id) == wire.StatusOffline {
+		return nil
+	}
+	payload, _ := encode(Typing{On: on})
+	go s.sendNow(context.WithoutCancel(ctx), c, KindTyping, payload)
+	return nil
+}
+
+// Presence returns an accepted contact's last known presence.
+func (s *Service) Presence(id int64) uint8 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st, ok := s.presence[id]; ok {
+		return st
+	}
+	return wire.StatusOffline
+}
+
+func (s *Service) enqueue(ctx context.Context, id int64, kind uint8, ref [16]byte, payload []byte) error {
+	now := s.cfg.Now()
+	if _, err := s.cfg.DB.Enqueue(ctx, store.OutboxItem{ContactID: id, Kind: kind, MsgID: ref, Payload: payload, Created: now, Expires: now.Add(s.cfg.TTL)}); err != nil {
+		return err
+	}
+	s.poke()
+	return nil
+}
+
+func (s *Service) poke() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// seal seals a letter to contact c.
+func (s *Service) seal(c store.Contact, kind uint8, payload []byte) ([]byte, error) {
+	data, _, err := envelope.Seal(s.cfg.Identity, c.PublicKey, kind, payload, s.cfg.Now(), nil)
+	return data, err
+}
+
+// sendNow seals and delivers one letter, not queued.
+func (s *Service) sendNow(ctx context.Context, c store.Contact, kind uint8, payload []byte) (overlay.Delivery, error) {
+	data, err := s.seal(c, kind, payload)
+	if err != nil {
+		return overlay.Delivery{}, err
+	}
+	return s.cfg.Net.Deliver(ctx, overlay.NodeID(c.NodeID), data)
+}
+
+// rng returns a fresh random source for backoff jitter.
+func rng() *mrand.Rand { return mrand.New(mrand.NewPCG(mrand.Uint64(), mrand.Uint64())) }
