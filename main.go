@@ -6,6 +6,11 @@
 //	parley [--profile DIR] status [--json]
 //	parley [--profile DIR] lookup NAME
 //	parley [--profile DIR] supernode [on|off]
+//	parley [--profile DIR] contacts [--json]
+//	parley [--profile DIR] add NAME [--message TEXT]
+//	parley [--profile DIR] accept|decline|block|remove|verify|accept-key NAME
+//	parley [--profile DIR] send NAME TEXT...
+//	parley [--profile DIR] messages NAME [--limit N] [--json]
 //	parley --version
 //
 // --profile and --seeds can also come from PARLEY_PROFILE and PARLEY_SEEDS.
@@ -91,6 +96,161 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	statusFS := flag.NewFlagSet("parley status", flag.ContinueOnError)
 	statusFS.SetOutput(stderr)
 	asJSON := statusFS.Bool("json", false, "print the status as JSON")
+
+	addFS := flag.NewFlagSet("parley add", flag.ContinueOnError)
+	addFS.SetOutput(stderr)
+	addMessage := addFS.String("message", "", "a short message to go with the request")
+	contactsFS := flag.NewFlagSet("parley contacts", flag.ContinueOnError)
+	contactsFS.SetOutput(stderr)
+	contactsJSON := contactsFS.Bool("json", false, "print as JSON")
+	messagesFS := flag.NewFlagSet("parley messages", flag.ContinueOnError)
+	messagesFS.SetOutput(stderr)
+	messagesLimit := messagesFS.Int("limit", 50, "how many of the last messages")
+	messagesJSON := messagesFS.Bool("json", false, "print as JSON")
+
+	// client runs fn with the daemon's control socket.
+	client := func(fn func(*app.Client) error) error {
+		dir, err := g.profileDir()
+		if err != nil {
+			return err
+		}
+		c, err := app.Dial(dir)
+		if err != nil {
+			return err
+		}
+		return fn(c)
+	}
+	printJSON := func(v any) error {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	contactCmds := []*ffcli.Command{
+		{
+			Name:       "contacts",
+			ShortUsage: "parley [--profile DIR] contacts [--json]",
+			ShortHelp:  "list contacts and requests, with presence and unread messages",
+			FlagSet:    contactsFS,
+			Exec: func(ctx context.Context, args []string) error {
+				return client(func(c *app.Client) error {
+					cs, err := c.Contacts()
+					if err != nil {
+						return err
+					}
+					if *contactsJSON {
+						return printJSON(cs)
+					}
+					for _, ci := range cs {
+						extra := ""
+						if ci.KeyChanged {
+							extra += "  KEY CHANGED (parley accept-key " + ci.Username + " after checking)"
+						}
+						if ci.Unread > 0 {
+							extra += fmt.Sprintf("  %d unread", ci.Unread)
+						}
+						if ci.Request != "" && ci.State == "incoming" {
+							extra += fmt.Sprintf("  %q", ci.Request)
+						}
+						fmt.Fprintf(stdout, "%-20s %-9s %-8s%s\n", ci.Username, ci.State, ci.Presence, extra)
+					}
+					return nil
+				})
+			},
+		},
+		{
+			Name:       "add",
+			ShortUsage: "parley [--profile DIR] add NAME [--message TEXT]",
+			ShortHelp:  "look NAME up and send a contact request",
+			FlagSet:    addFS,
+			Exec: func(ctx context.Context, args []string) error {
+				args, err := interspersed(addFS, args)
+				if err != nil {
+					return err
+				}
+				if len(args) != 1 {
+					return cli.UsageError{Err: errors.New("add: give exactly one NAME")}
+				}
+				return client(func(c *app.Client) error {
+					ci, err := c.AddContact(args[0], *addMessage)
+					if err != nil {
+						return err
+					}
+					fmt.Fprintf(stdout, "%s: %s\nfingerprint:   %s\nsafety number: %s\n", ci.Username, ci.State, ci.Fingerprint, ci.SafetyNumber)
+					return nil
+				})
+			},
+		},
+		{
+			Name:       "send",
+			ShortUsage: "parley [--profile DIR] send NAME TEXT...",
+			ShortHelp:  "send a message; it is stored when this returns and delivered as soon as possible",
+			Exec: func(ctx context.Context, args []string) error {
+				if len(args) < 2 {
+					return cli.UsageError{Err: errors.New("send: give NAME and the text")}
+				}
+				return client(func(c *app.Client) error {
+					m, err := c.Send(args[0], strings.Join(args[1:], " "))
+					if err != nil {
+						return err
+					}
+					fmt.Fprintf(stdout, "%s %s\n", m.ID, m.State)
+					return nil
+				})
+			},
+		},
+		{
+			Name:       "messages",
+			ShortUsage: "parley [--profile DIR] messages NAME [--limit N] [--json]",
+			ShortHelp:  "print the last messages with NAME, oldest first, and mark them read",
+			FlagSet:    messagesFS,
+			Exec: func(ctx context.Context, args []string) error {
+				args, err := interspersed(messagesFS, args)
+				if err != nil {
+					return err
+				}
+				if len(args) != 1 {
+					return cli.UsageError{Err: errors.New("messages: give exactly one NAME")}
+				}
+				return client(func(c *app.Client) error {
+					ms, err := c.Messages(args[0], *messagesLimit)
+					if err != nil {
+						return err
+					}
+					if *messagesJSON {
+						return printJSON(ms)
+					}
+					for _, m := range ms {
+						who := "me"
+						if m.Incoming {
+							who = args[0]
+						}
+						fmt.Fprintf(stdout, "%s %-10s %-9s %s\n", m.Sent.Local().Format("2006-01-02 15:04:05"), who, m.State, m.Body)
+					}
+					return nil
+				})
+			},
+		},
+	}
+	for _, a := range []app.ContactAction{app.ActionAccept, app.ActionDecline, app.ActionBlock, app.ActionRemove, app.ActionVerify, app.ActionAcceptKey} {
+		contactCmds = append(contactCmds, &ffcli.Command{
+			Name:       string(a),
+			ShortUsage: "parley [--profile DIR] " + string(a) + " NAME",
+			ShortHelp:  map[app.ContactAction]string{app.ActionAccept: "accept NAME's contact request", app.ActionDecline: "decline NAME's contact request", app.ActionBlock: "block NAME: nothing from them is taken any more", app.ActionRemove: "remove NAME as a contact, on both sides", app.ActionVerify: "mark NAME's key as checked (you compared the safety number)", app.ActionAcceptKey: "accept NAME's new key after a key-change warning"}[a],
+			Exec: func(ctx context.Context, args []string) error {
+				if len(args) != 1 {
+					return cli.UsageError{Err: fmt.Errorf("%s: give exactly one NAME", a)}
+				}
+				return client(func(c *app.Client) error {
+					ci, err := c.Act(args[0], a)
+					if err != nil {
+						return err
+					}
+					fmt.Fprintf(stdout, "%s: %s\n", ci.Username, ci.State)
+					return nil
+				})
+			},
+		})
+	}
 
 	root := &ffcli.Command{
 		Name:       "parley",
@@ -248,7 +408,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		},
 		Exec: func(ctx context.Context, args []string) error {
 			if len(args) > 0 {
-				return cli.UsageError{Err: fmt.Errorf("unknown subcommand %q (init, daemon, status)", args[0])}
+				return cli.UsageError{Err: fmt.Errorf("unknown subcommand %q (see parley --help)", args[0])}
 			}
 			dir, err := g.profileDir()
 			if err != nil {
@@ -265,6 +425,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return ui.Run(ctx, ui.Config{ProfileDir: dir, Options: app.Options{Seeds: seeds, Control: true, Logger: log}})
 		},
 	}
+	root.Subcommands = append(root.Subcommands, contactCmds...)
 	if err := root.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -335,4 +496,27 @@ func printStatus(w io.Writer, st app.Status) {
 		fmt.Fprintf(w, "directory:   %d records, view of %d supernodes\n", sn.Records, sn.View)
 		fmt.Fprintf(w, "supernodes:  %s\n", strings.Join(st.Supernodes, ", "))
 	}
+}
+
+// interspersed parses the flags of fs that follow positional arguments
+// (the flag package stops at the first one), so that "add NAME --message
+// TEXT" works as well as "add --message TEXT NAME". It returns the
+// positional arguments.
+func interspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for len(args) > 0 {
+		if args[0] == "--" {
+			return append(pos, args[1:]...), nil
+		}
+		if !strings.HasPrefix(args[0], "-") {
+			pos = append(pos, args[0])
+			args = args[1:]
+			continue
+		}
+		if err := fs.Parse(args); err != nil {
+			return nil, cli.UsageError{Err: err}
+		}
+		args = fs.Args()
+	}
+	return pos, nil
 }

@@ -2,6 +2,7 @@ package app
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -23,8 +24,11 @@ import (
 // connection, one JSON response.
 
 type controlRequest struct {
-	Cmd  string `json:"cmd"`
-	Name string `json:"name,omitempty"`
+	Cmd    string        `json:"cmd"`
+	Name   string        `json:"name,omitempty"`
+	Text   string        `json:"text,omitempty"`
+	Action ContactAction `json:"action,omitempty"`
+	Limit  int           `json:"limit,omitempty"`
 }
 
 type controlResponse struct {
@@ -32,6 +36,10 @@ type controlResponse struct {
 	NotFound bool          `json:"not_found,omitempty"`
 	Status   *Status       `json:"status,omitempty"`
 	Lookup   *LookupResult `json:"lookup,omitempty"`
+	Contacts []ContactInfo `json:"contacts,omitempty"`
+	Contact  *ContactInfo  `json:"contact,omitempty"`
+	Messages []MessageInfo `json:"messages,omitempty"`
+	Message  *MessageInfo  `json:"message,omitempty"`
 }
 
 type controlServer struct {
@@ -70,6 +78,7 @@ func (c *controlServer) serve(ctx context.Context) {
 			conn.SetDeadline(time.Now().Add(10 * time.Second))
 			var req controlRequest
 			var resp controlResponse
+			var err error
 			if err := json.NewDecoder(io.LimitReader(conn, 1<<20)).Decode(&req); err != nil {
 				resp.Error = "bad request: " + err.Error()
 			} else {
@@ -89,9 +98,30 @@ func (c *controlServer) serve(ctx context.Context) {
 					default:
 						resp.Lookup = &r
 					}
+				case "contacts":
+					resp.Contacts, err = c.peer.Contacts(ctx)
+				case "add":
+					lctx, cancel := context.WithTimeout(ctx, 8*time.Second)
+					var ci ContactInfo
+					ci, err = c.peer.AddContact(lctx, req.Name, req.Text)
+					cancel()
+					resp.Contact = &ci
+				case "contact":
+					var ci ContactInfo
+					ci, err = c.peer.Act(ctx, req.Name, req.Action)
+					resp.Contact = &ci
+				case "send":
+					var m MessageInfo
+					m, err = c.peer.Send(ctx, req.Name, req.Text)
+					resp.Message = &m
+				case "messages":
+					resp.Messages, err = c.peer.Messages(ctx, req.Name, max(1, min(req.Limit, 1000)))
 				default:
 					resp.Error = fmt.Sprintf("unknown command %q", req.Cmd)
 				}
+			}
+			if err != nil {
+				resp = controlResponse{Error: err.Error()}
 			}
 			json.NewEncoder(conn).Encode(&resp)
 		}()
@@ -162,4 +192,50 @@ func (c *Client) Status() (Status, error) {
 		return Status{}, errors.New("app: daemon sent no status")
 	}
 	return *resp.Status, nil
+}
+
+// Contacts asks the daemon for the contact list.
+func (c *Client) Contacts() ([]ContactInfo, error) {
+	resp, err := c.call(controlRequest{Cmd: "contacts"})
+	if err != nil {
+		return nil, err
+	}
+	return resp.Contacts, nil
+}
+
+// AddContact asks the daemon to send name a contact request.
+func (c *Client) AddContact(name, message string) (ContactInfo, error) {
+	resp, err := c.call(controlRequest{Cmd: "add", Name: name, Text: message})
+	if err != nil || resp.Contact == nil {
+		return ContactInfo{}, cmp.Or(err, errors.New("app: daemon sent no contact"))
+	}
+	return *resp.Contact, nil
+}
+
+// Act asks the daemon to apply action to the contact name.
+func (c *Client) Act(name string, action ContactAction) (ContactInfo, error) {
+	resp, err := c.call(controlRequest{Cmd: "contact", Name: name, Action: action})
+	if err != nil || resp.Contact == nil {
+		return ContactInfo{}, cmp.Or(err, errors.New("app: daemon sent no contact"))
+	}
+	return *resp.Contact, nil
+}
+
+// Send asks the daemon to send text to the contact name. When it returns
+// without error, the message is stored and will be delivered.
+func (c *Client) Send(name, text string) (MessageInfo, error) {
+	resp, err := c.call(controlRequest{Cmd: "send", Name: name, Text: text})
+	if err != nil || resp.Message == nil {
+		return MessageInfo{}, cmp.Or(err, errors.New("app: daemon sent no message"))
+	}
+	return *resp.Message, nil
+}
+
+// Messages asks the daemon for the last limit messages with name.
+func (c *Client) Messages(name string, limit int) ([]MessageInfo, error) {
+	resp, err := c.call(controlRequest{Cmd: "messages", Name: name, Limit: limit})
+	if err != nil {
+		return nil, err
+	}
+	return resp.Messages, nil
 }

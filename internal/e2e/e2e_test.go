@@ -450,3 +450,130 @@ func TestSeedImportsNoGUIOrAudio(t *testing.T) {
 		t.Error("parley-seed is dynamically linked")
 	}
 }
+
+// TestChatSurvivesSIGKILL: alice writes to bob while each of them is
+// SIGKILLed and restarted at moments of the test's choosing. Every message
+// whose 'parley send' returned success reaches bob exactly once, and alice
+// sees each delivered.
+func TestChatSurvivesSIGKILL(t *testing.T) {
+	build(t)
+	seedAddr := freeAddr(t)
+	start(t, bin.seed, "--listen", seedAddr, "--data", t.TempDir(), "--http", "")
+	seeds := "--seeds=" + seedAddr
+	snDir := initProfile(t, "sn-one", seedAddr)
+	start(t, bin.parley, "--profile", snDir, seeds, "daemon", "--supernode", "--listen", freeAddr(t))
+
+	dirs := map[string]string{"alice": initProfile(t, "alice", seedAddr), "bob": initProfile(t, "bob", seedAddr)}
+	procs := map[string]*proc{}
+	up := func(name string) {
+		procs[name] = start(t, bin.parley, "--profile", dirs[name], seeds, "daemon", "--no-supernode", "--listen", "127.0.0.1:0")
+		waitStatus(t, dirs[name], 10*time.Second, name+" online", func(st app.Status) bool { return st.Primary != nil })
+	}
+	kills := 0
+	kill := func(name string) {
+		kills++
+		procs[name].cmd.Process.Signal(syscall.SIGKILL)
+		<-procs[name].done
+	}
+	cli := func(name string, args ...string) (string, int) {
+		return runCmd(t, bin.parley, append([]string{"--profile", dirs[name]}, args...)...)
+	}
+	until := func(what string, timeout time.Duration, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(timeout)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	up("alice")
+	up("bob")
+	until("bob's claim", 10*time.Second, func() bool { _, code := cli("alice", "lookup", "bob"); return code == 0 })
+	if out, code := cli("alice", "add", "bob", "--message", "it's alice"); code != 0 {
+		t.Fatalf("add: exit %d\n%s", code, out)
+	}
+	until("bob sees the request", 10*time.Second, func() bool { out, _ := cli("bob", "contacts"); return strings.Contains(out, "incoming") })
+	if out, code := cli("bob", "accept", "alice"); code != 0 {
+		t.Fatalf("accept: exit %d\n%s", code, out)
+	}
+	until("alice sees the acceptance", 10*time.Second, func() bool { out, _ := cli("alice", "contacts"); return strings.Contains(out, "accepted") })
+
+	var sent []string
+	send := func(i int) {
+		text := fmt.Sprintf("message %d", i)
+		if _, code := cli("alice", "send", "bob", text); code == 0 {
+			sent = append(sent, text)
+		}
+	}
+	for i := range 40 {
+		switch i {
+		case 8:
+			kill("bob")
+		case 16:
+			up("bob")
+		case 20:
+			kill("alice") // the next sends fail: alice is not running
+		case 23:
+			up("alice")
+		case 30:
+			kill("bob")
+			kill("alice")
+			up("alice")
+		case 34:
+			up("bob")
+		}
+		send(i)
+		if i%5 == 0 {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	if len(sent) < 30 {
+		t.Fatalf("only %d sends succeeded", len(sent))
+	}
+	// SIGKILL alice right after a send, before anything could be delivered.
+	send(40)
+	kill("alice")
+	up("alice")
+
+	messages := func(name, with string) []app.MessageInfo {
+		out, _, code := runCmd2(t, bin.parley, "--profile", dirs[name], "messages", with, "--json", "--limit", "1000")
+		if code != 0 {
+			return nil
+		}
+		var ms []app.MessageInfo
+		json.Unmarshal([]byte(out), &ms)
+		return ms
+	}
+	until("every sent message at bob", 60*time.Second, func() bool {
+		got := map[string]int{}
+		for _, m := range messages("bob", "alice") {
+			got[m.Body]++
+		}
+		for _, s := range sent {
+			if got[s] == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	got := map[string]int{}
+	for _, m := range messages("bob", "alice") {
+		got[m.Body]++
+	}
+	for body, n := range got {
+		if n != 1 {
+			t.Errorf("bob shows %q %d times", body, n)
+		}
+	}
+	until("alice sees every message delivered", 60*time.Second, func() bool {
+		for _, m := range messages("alice", "bob") {
+			if m.State != "delivered" && m.State != "read" {
+				return false
+			}
+		}
+		return true
+	})
+	t.Logf("%d messages sent across %d SIGKILLs, each shown once at bob", len(sent), kills)
+}

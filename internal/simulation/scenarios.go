@@ -219,7 +219,7 @@ func Bootstorm(p Params) Report {
 	r.add("worst_findable_pct", 100*worst, "% of running peers")
 	r.add("seed_login_share_pct", pct64(end.seedLogins-base.seedLogins, end.allLogins-base.allLogins), "%")
 	r.add("logins_during_storm", float64(end.allLogins-base.allLogins), "")
-	r.add("max_supernode_login_rate", float64(lr.max), fmt.Sprintf("/s (admission limit %d/s)", loginRate))
+	r.add("max_supernode_login_rate", float64(lr.max), fmt.Sprintf("/s (admission limit %d/s, seeds %d/s)", loginRate, seedLoginRate))
 	r.add("supernodes_failed", float64(end.failed), "")
 	r.add("supernodes_after", float64(end.supernodes), "")
 	return r

@@ -46,10 +46,13 @@ type Params struct {
 // Timings of the simulated network: the production defaults, except where
 // noted, so that a virtual hour covers promotions and demotions.
 const (
-	heartbeat     = 15 * time.Second
-	presenceTTL   = 3 * time.Minute
-	loginRate     = 200  // per supernode per second (admission limit)
-	maxLeaves     = 2000 // per supernode
+	heartbeat   = 15 * time.Second
+	presenceTTL = 3 * time.Minute
+	loginRate   = 200  // per elected supernode per second (admission limit)
+	maxLeaves   = 2000 // primary (and standby) leaves per elected supernode
+	// Seeds run parley-seed on servers, with its defaults.
+	seedLoginRate = 500
+	seedMaxLeaves = 10000
 	minUptime     = 3 * time.Minute
 	simDifficulty = 4 // claim proof of work: its cost is not what is simulated
 	port          = "4717"
@@ -183,6 +186,9 @@ func (w *World) startPeer(pr *peer) {
 			PresenceTTL:     presenceTTL,
 			CandidacyEvery:  2 * time.Minute,
 		},
+	}
+	if pr.seed {
+		cfg.Supernode.MaxLeaves, cfg.Supernode.MaxStandbys, cfg.Supernode.LoginRate = seedMaxLeaves, seedMaxLeaves, seedLoginRate
 	}
 	node, err := overlay.NewNode(cfg)
 	if err != nil {
