@@ -849,7 +849,7 @@ func (l *Leaf) serve(ctx context.Context, ll *leafLink) {
 				break
 			}
 			go l.envelopeIn(ll.link, m)
-		case *wire.StoreResult, *wire.LookupResult, *wire.Endorsed, *wire.DeliverResult, *wire.MailResult:
+		case *wire.StoreResult, *wire.LookupResult, *wire.Endorsed, *wire.DeliverResult, *wire.MailResult, *wire.TurnResult:
 			ll.link.deliver(m)
 		case *wire.Bye:
 			l.log.Info("supernode said bye", "supernode", ll.info.ID.Short(), "reason", m.Reason)

@@ -29,6 +29,8 @@ func reqIDOf(m wire.Message) (uint64, bool) {
 		return m.ReqID, true
 	case *wire.MailResult:
 		return m.ReqID, true
+	case *wire.TurnResult:
+		return m.ReqID, true
 	}
 	return 0, false
 }

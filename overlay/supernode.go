@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/parleynet/parley/overlay/relay"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -109,6 +110,10 @@ type SupernodeConfig struct {
 	SweepInterval time.Duration
 	// Mail bounds the mailboxes kept for offline peers.
 	Mail MailLimits
+	// NoRelay turns the STUN/TURN service off (the simulator, which has no
+	// media). TuneRelay adjusts its configuration (tests).
+	NoRelay   bool
+	TuneRelay func(*relay.Config)
 }
 
 func (c *SupernodeConfig) setDefaults() {
@@ -205,7 +210,12 @@ type Supernode struct {
 	handshakeErrors  atomic.Uint64
 	promotions       atomic.Uint64
 	demotions        atomic.Uint64
-	pc               net.PacketConn // UDP on the overlay port: probes (later STUN/TURN)
+	pc               net.PacketConn // UDP on the overlay port: probes, STUN and TURN
+	mux              *udpMux        // splits pc; nil without UDP
+
+	relayMu  sync.Mutex
+	relay    *relay.Server // guarded by relayMu: started on first use
+	relayErr error         // guarded by relayMu
 
 	dirMu        sync.Mutex
 	records      map[[32]byte]*wire.Record         // guarded by dirMu: records held here
@@ -289,6 +299,7 @@ func NewSupernode(cfg SupernodeConfig) (*Supernode, error) {
 	}
 	if pc, err := cfg.Network.ListenPacket(ln.Addr().String()); err == nil {
 		s.pc = pc
+		s.mux = newUDPMux(pc)
 	} else {
 		s.log.Warn("no UDP on the overlay port: this supernode cannot be verified by dial-back", "err", err)
 	}
@@ -321,7 +332,7 @@ func (s *Supernode) Serve(ctx context.Context) error {
 		func() { s.selfVerifyLoop(s.ctx) },
 	}
 	if s.pc != nil {
-		loops = append(loops, func() { udpEcho(s.pc) })
+		loops = append(loops, s.mux.run)
 	}
 	for _, f := range loops {
 		s.wg.Add(1)
@@ -378,6 +389,12 @@ func (s *Supernode) shutdown() {
 	s.mu.Unlock()
 	s.cancel()
 	s.ln.Close()
+	s.relayMu.Lock()
+	if s.relay != nil {
+		s.relay.Close()
+	}
+	s.relayErr = ErrClosed // no relay starts after this
+	s.relayMu.Unlock()
 	if s.pc != nil {
 		s.pc.Close()
 	}
@@ -586,6 +603,10 @@ func (s *Supernode) serveLeaf(l *Link, hello *wire.Hello) {
 			s.mu.Unlock()
 		case *wire.Candidacy:
 			s.handleCandidacy(l, m)
+		case *wire.TurnRequest:
+			r := s.iceServers(id)
+			r.ReqID = m.ReqID
+			l.Send(r)
 		default:
 			if !s.handleMail(l, m, false) && !s.handleDirectory(l, m, false) {
 				return fmt.Errorf("%w: leaf sent %T", ErrProtocol, m)

@@ -91,3 +91,24 @@ func (*MailResult) Type() Type { return TypeMailResult }
 
 // Type implements Message.
 func (*MailAck) Type() Type { return TypeMailAck }
+
+// TurnRequest asks a leaf's supernode for STUN/TURN servers and
+// credentials.
+type TurnRequest struct {
+	ReqID uint64 `cbor:"1,keyasint"`
+}
+
+// TurnResult answers a TurnRequest: no URLs when the supernode offers none.
+type TurnResult struct {
+	ReqID    uint64   `cbor:"1,keyasint"`
+	URLs     []string `cbor:"2,keyasint,omitempty"`
+	Username string   `cbor:"3,keyasint,omitempty"`
+	Password string   `cbor:"4,keyasint,omitempty"`
+	Expires  int64    `cbor:"5,keyasint,omitempty"` // unix ms
+}
+
+// Type implements Message.
+func (*TurnRequest) Type() Type { return TypeTurnRequest }
+
+// Type implements Message.
+func (*TurnResult) Type() Type { return TypeTurnResult }

@@ -33,6 +33,8 @@ const (
 	TypeMailFetch     Type = 24
 	TypeMailResult    Type = 25
 	TypeMailAck       Type = 26
+	TypeTurnRequest   Type = 27
+	TypeTurnResult    Type = 28
 )
 
 // Role is what a peer says it is in Hello.
@@ -186,6 +188,10 @@ func newMessage(t Type) Message {
 		return new(MailResult)
 	case TypeMailAck:
 		return new(MailAck)
+	case TypeTurnRequest:
+		return new(TurnRequest)
+	case TypeTurnResult:
+		return new(TurnResult)
 	case TypeMove:
 		return new(Move)
 	}
