@@ -17,9 +17,11 @@
 // a username whose expiry has passed, that does not parse, that names no
 // user, or whose realm is not the server's; a wrong password fails the STUN
 // message-integrity check. Credentials live ten minutes unless asked
-// otherwise: an allocation, once made, is kept alive by refreshes, which
-// pion authenticates with the same username, so a call longer than the TTL
-// needs fresh credentials only to allocate anew.
+// otherwise, and a new allocation needs unexpired ones. Requests on an
+// allocation already made (refreshes, permissions, channel bindings) are
+// accepted for RefreshGrace (12 h) past the expiry: the TURN client inside a
+// running call cannot change its credentials, and the call must not drop
+// when they expire.
 //
 // # Quotas and peers
 //

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha1" //nolint:gosec // TURN REST credentials are defined with HMAC-SHA1
 	"encoding/base64"
+	"encoding/binary"
 	"fmt"
 	"log/slog"
 	"net"
@@ -24,6 +25,9 @@ const DefaultRealm = "parley"
 // DefaultTTL is how long credentials from Credentials live when no TTL is
 // given.
 const DefaultTTL = 10 * time.Minute
+
+// DefaultRefreshGrace is Config.RefreshGrace's default.
+const DefaultRefreshGrace = 12 * time.Hour
 
 // Default quotas.
 const (
@@ -73,6 +77,14 @@ type Config struct {
 	// Now is the clock credentials are checked against; default time.Now.
 	Now func() time.Time
 
+	// RefreshGrace is how long after its expiry a username still
+	// authenticates requests on an allocation it made (refreshes,
+	// permissions, channel bindings), so that a call outlives its
+	// credentials: a TURN client cannot change them mid-call. A new
+	// allocation always needs an unexpired username. Default
+	// DefaultRefreshGrace.
+	RefreshGrace time.Duration
+
 	// Logger receives the server's log; default discards.
 	Logger *slog.Logger
 }
@@ -83,6 +95,7 @@ type Server struct {
 	secret   []byte
 	realm    string
 	now      func() time.Time
+	grace    time.Duration
 	maxUser  int
 	maxTotal int
 	turn     *turn.Server
@@ -97,6 +110,9 @@ type Server struct {
 	// reads the next one. current is reset at each read, so a generator
 	// call always sees the user of its own request, or none.
 	current string // guarded by mu
+	// allocating reports whether the datagram being handled is an
+	// Allocate request, set at each read like current.
+	allocating bool // guarded by mu
 }
 
 // NewServer starts a STUN and TURN server on cfg.PacketConn.
@@ -109,6 +125,7 @@ func NewServer(cfg Config) (*Server, error) {
 		secret:   cfg.Secret,
 		realm:    cfg.Realm,
 		now:      cfg.Now,
+		grace:    cfg.RefreshGrace,
 		maxUser:  cfg.MaxAllocationsPerUser,
 		maxTotal: cfg.MaxAllocations,
 		perUser:  make(map[string]int),
@@ -121,6 +138,9 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if s.grace <= 0 {
+		s.grace = DefaultRefreshGrace
 	}
 	if s.maxUser <= 0 {
 		s.maxUser = DefaultMaxAllocationsPerUser
@@ -246,8 +266,9 @@ func (s *Server) password(username string) string {
 }
 
 // checkUsername returns the user a TURN REST username names, or why it is
-// refused.
-func (s *Server) checkUsername(username, realm string) (string, error) {
+// refused. allocating says whether the request is an Allocate; others may
+// use a username up to the refresh grace past its expiry.
+func (s *Server) checkUsername(username, realm string, allocating bool) (string, error) {
 	if realm != s.realm {
 		return "", fmt.Errorf("realm %q", realm)
 	}
@@ -259,8 +280,12 @@ func (s *Server) checkUsername(username, realm string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("expiry: %w", err)
 	}
-	if s.now().Unix() >= expiry {
+	now := s.now().Unix()
+	switch {
+	case allocating && now >= expiry:
 		return "", fmt.Errorf("expired at %d", expiry)
+	case now >= expiry && now-expiry >= int64(s.grace/time.Second):
+		return "", fmt.Errorf("expired at %d, past the refresh grace", expiry)
 	}
 	return user, nil
 }
@@ -269,7 +294,10 @@ func (s *Server) checkUsername(username, realm string) (string, error) {
 // valid username. Pion checks the request's message integrity with it, so a
 // password not made with our secret fails there.
 func (s *Server) authenticate(username, realm string, src net.Addr) ([]byte, bool) {
-	user, err := s.checkUsername(username, realm)
+	s.mu.Lock()
+	allocating := s.allocating
+	s.mu.Unlock()
+	user, err := s.checkUsername(username, realm, allocating)
 	if err != nil {
 		s.log.Debug("relay: credentials refused", "username", username, "from", src.String(), "err", err)
 		return nil, false
@@ -322,7 +350,7 @@ func PublicPeer(ip net.IP) bool {
 var cgnat = netip.MustParsePrefix("100.64.0.0/10")
 
 // readConn is the server's socket as pion sees it: each read forgets the
-// user of the previous request.
+// user of the previous request and notes whether this one is an Allocate.
 type readConn struct {
 	net.PacketConn
 	s *Server
@@ -330,10 +358,19 @@ type readConn struct {
 
 func (c *readConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	n, addr, err := c.PacketConn.ReadFrom(p)
+	allocating := err == nil && isAllocateRequest(p[:n])
 	c.s.mu.Lock()
-	c.s.current = ""
+	c.s.current, c.s.allocating = "", allocating
 	c.s.mu.Unlock()
 	return n, addr, err
+}
+
+// isAllocateRequest reports whether b is a STUN Allocate request (RFC 8656:
+// type 0x0003, magic cookie 0x2112A442).
+func isAllocateRequest(b []byte) bool {
+	return len(b) >= 20 &&
+		binary.BigEndian.Uint16(b[0:2]) == 0x0003 &&
+		binary.BigEndian.Uint32(b[4:8]) == 0x2112A442
 }
 
 // quotaGenerator counts allocations per user around the real generator.

@@ -118,23 +118,30 @@ func TestCheckUsername(t *testing.T) {
 	s, _ := startServer(t, Config{Now: func() time.Time { return now }})
 	exp := func(d time.Duration) string { return strconv.FormatInt(now.Add(d).Unix(), 10) }
 	for _, tc := range []struct {
-		username, realm, user string
+		username, realm string
+		allocating      bool
+		user            string
 	}{
-		{exp(time.Minute) + ":alice", DefaultRealm, "alice"},
-		{exp(time.Minute) + ":a:b", DefaultRealm, "a:b"},
-		{exp(0) + ":alice", DefaultRealm, ""}, // expires now
-		{exp(-time.Second) + ":alice", DefaultRealm, ""},
-		{exp(time.Minute) + ":", DefaultRealm, ""},
-		{exp(time.Minute), DefaultRealm, ""},
-		{"soon:alice", DefaultRealm, ""},
-		{":alice", DefaultRealm, ""},
-		{"", DefaultRealm, ""},
-		{"99999999999999999999:alice", DefaultRealm, ""},
-		{exp(time.Minute) + ":alice", "other", ""},
+		{exp(time.Minute) + ":alice", DefaultRealm, true, "alice"},
+		{exp(time.Minute) + ":a:b", DefaultRealm, true, "a:b"},
+		{exp(0) + ":alice", DefaultRealm, true, ""}, // expires now
+		{exp(-time.Second) + ":alice", DefaultRealm, true, ""},
+		{exp(time.Minute) + ":", DefaultRealm, true, ""},
+		{exp(time.Minute), DefaultRealm, true, ""},
+		{"soon:alice", DefaultRealm, true, ""},
+		{":alice", DefaultRealm, true, ""},
+		{"", DefaultRealm, true, ""},
+		{"99999999999999999999:alice", DefaultRealm, true, ""},
+		{exp(time.Minute) + ":alice", "other", true, ""},
+		// Requests on an existing allocation: the refresh grace.
+		{exp(-time.Minute) + ":alice", DefaultRealm, false, "alice"},
+		{exp(-DefaultRefreshGrace+time.Minute) + ":alice", DefaultRealm, false, "alice"},
+		{exp(-DefaultRefreshGrace) + ":alice", DefaultRealm, false, ""},
+		{exp(-time.Minute) + ":alice", "other", false, ""},
 	} {
-		user, err := s.checkUsername(tc.username, tc.realm)
+		user, err := s.checkUsername(tc.username, tc.realm, tc.allocating)
 		if user != tc.user || (err == nil) != (tc.user != "") {
-			t.Errorf("checkUsername(%q, %q) = %q, %v; want %q", tc.username, tc.realm, user, err, tc.user)
+			t.Errorf("checkUsername(%q, %q, %v) = %q, %v; want %q", tc.username, tc.realm, tc.allocating, user, err, tc.user)
 		}
 	}
 }
@@ -264,6 +271,42 @@ func TestExpiryFollowsServerClock(t *testing.T) {
 		t.Fatalf("allocation within the TTL: %v", err)
 	}
 	conn.Close()
+}
+
+// TestCallOutlivesCredentials lets the credentials of two allocations
+// expire on the server's clock: the allocations go on relaying, with new
+// permissions (authenticated requests) made after the expiry, but the same
+// credentials make no new allocation.
+func TestCallOutlivesCredentials(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	s, addr := startServer(t, Config{PermitPeer: anyPeer, Now: clock})
+	ua, pa := s.Credentials("alice", time.Minute, now)
+	ub, pb := s.Credentials("bob", time.Minute, now)
+	ca, _ := newClient(t, addr, ua, pa)
+	cb, _ := newClient(t, addr, ub, pb)
+	ra, err := ca.Allocate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ra.Close()
+	rb, err := cb.Allocate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rb.Close()
+
+	mu.Lock()
+	now = now.Add(time.Hour)
+	mu.Unlock()
+	exchange(t, ra, rb) // the first datagrams each way create permissions
+
+	c2, _ := newClient(t, addr, ua, pa)
+	if conn, err := c2.Allocate(); err == nil {
+		conn.Close()
+		t.Fatal("expired credentials made a new allocation")
+	}
 }
 
 func TestQuotas(t *testing.T) {

@@ -1,0 +1,327 @@
+package rtc
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/parleynet/parley/overlay/relay"
+	"github.com/pion/transport/v2/vnet"
+	"github.com/pion/webrtc/v3"
+)
+
+func testLogger(t testing.TB) *slog.Logger {
+	if os.Getenv("PARLEY_TEST_LOG") == "" {
+		return slog.New(slog.DiscardHandler)
+	}
+	level := slog.LevelDebug
+	if os.Getenv("PARLEY_TEST_LOG") == "trace" {
+		level = levelTrace
+	}
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: level}))
+}
+
+type tWriter struct{ t testing.TB }
+
+func (w tWriter) Write(b []byte) (int, error) { w.t.Log(string(b)); return len(b), nil }
+
+// natKind is a kind of NAT in front of a peer, in RFC 4787 terms.
+type natKind int
+
+const (
+	natNone           natKind = iota // the peer is on the public network
+	natFullCone                      // EI mapping, EI filtering
+	natAddrRestricted                // EI mapping, address-dependent filtering
+	natPortRestricted                // EI mapping, address-and-port-dependent filtering
+	natSymmetric                     // address-and-port-dependent mapping and filtering
+)
+
+var natKinds = []natKind{natNone, natFullCone, natAddrRestricted, natPortRestricted, natSymmetric}
+
+func (k natKind) String() string {
+	return [...]string{"none", "full-cone", "addr-restricted", "port-restricted", "symmetric"}[k]
+}
+
+func (k natKind) natType() *vnet.NATType {
+	ei, ad, apd := vnet.EndpointIndependent, vnet.EndpointAddrDependent, vnet.EndpointAddrPortDependent
+	switch k {
+	case natFullCone:
+		return &vnet.NATType{MappingBehavior: ei, FilteringBehavior: ei}
+	case natAddrRestricted:
+		return &vnet.NATType{MappingBehavior: ei, FilteringBehavior: ad}
+	case natPortRestricted:
+		return &vnet.NATType{MappingBehavior: ei, FilteringBehavior: apd}
+	case natSymmetric:
+		return &vnet.NATType{MappingBehavior: apd, FilteringBehavior: apd}
+	}
+	return nil
+}
+
+const serverIP = "1.2.3.4"
+
+// world is a virtual internet, 1.2.3.0/24, with a supernode's STUN/TURN
+// server at 1.2.3.4:3478 and two peers, each either on it (1.2.3.10,
+// 1.2.3.20) or on a LAN behind a NAT with that public address.
+type world struct {
+	wan    *vnet.Router
+	server *relay.Server
+	nets   [2]*vnet.Net
+	public [2]string
+}
+
+// vnetMu serializes building vnets: vnet hands out MAC addresses from a
+// package counter without a lock, a data race between parallel tests.
+var vnetMu sync.Mutex
+
+func newWorld(t testing.TB, kinds [2]natKind) *world {
+	t.Helper()
+	vnetMu.Lock()
+	defer vnetMu.Unlock()
+	lf := pionLogger{testLogger(t), slog.LevelWarn}
+	wan, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "1.2.3.0/24", LoggerFactory: lf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	serverNet, err := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{serverIP}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := wan.AddNet(serverNet); err != nil {
+		t.Fatal(err)
+	}
+	w := &world{wan: wan}
+	for i, k := range kinds {
+		w.public[i] = fmt.Sprintf("1.2.3.%d", 10*(i+1))
+		if k == natNone {
+			n, err := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{w.public[i]}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := wan.AddNet(n); err != nil {
+				t.Fatal(err)
+			}
+			w.nets[i] = n
+			continue
+		}
+		lan, err := vnet.NewRouter(&vnet.RouterConfig{
+			CIDR:          fmt.Sprintf("10.0.%d.0/24", i+1),
+			StaticIPs:     []string{w.public[i]},
+			NATType:       k.natType(),
+			LoggerFactory: lf,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{fmt.Sprintf("10.0.%d.2", i+1)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := lan.AddNet(n); err != nil {
+			t.Fatal(err)
+		}
+		if err := wan.AddRouter(lan); err != nil {
+			t.Fatal(err)
+		}
+		w.nets[i] = n
+	}
+	if err := wan.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { wan.Stop() })
+
+	pc, err := serverNet.ListenPacket("udp4", serverIP+":3478")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := relay.NewServer(relay.Config{PacketConn: pc, Net: serverNet, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	w.server = srv
+	return w
+}
+
+// iceServers is what the supernode would hand the leaf named user.
+func (w *world) iceServers(user string) []webrtc.ICEServer {
+	u, p := w.server.Credentials(user, 0, time.Now())
+	return []webrtc.ICEServer{{
+		URLs:       []string{"stun:" + serverIP + ":3478", "turn:" + serverIP + ":3478?transport=udp"},
+		Username:   u,
+		Credential: p,
+	}}
+}
+
+// udp4Only is a SettingEngine hook for vnet, which has no IPv6.
+func udp4Only(se *webrtc.SettingEngine) {
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+}
+
+// peer is a Session with its callbacks turned into channels.
+type peer struct {
+	*Session
+	opened   chan struct{}
+	msgs     chan []byte
+	closedAt chan time.Time
+	reasons  chan error // OnClose's reason; one only
+	order    []string   // callbacks in the order they ran; read after Done
+}
+
+// peerConfig makes a Config whose callbacks feed p.
+func (p *peer) config(cfg Config) Config {
+	p.opened = make(chan struct{})
+	p.msgs = make(chan []byte, 16)
+	p.closedAt = make(chan time.Time, 1)
+	p.reasons = make(chan error, 1)
+	cfg.OnOpen = func() {
+		p.order = append(p.order, "open")
+		close(p.opened)
+	}
+	cfg.OnMessage = func(b []byte) {
+		p.order = append(p.order, "message")
+		p.msgs <- b
+	}
+	cfg.OnClose = func(reason error) {
+		p.order = append(p.order, "close")
+		p.closedAt <- time.Now()
+		p.reasons <- reason
+	}
+	return cfg
+}
+
+// link carries signals from one session to another through a function,
+// as envelopes would, and keeps the errors HandleSignal returned.
+type link struct {
+	mu         sync.Mutex
+	to         *Session
+	cut        bool
+	delayRelay time.Duration // relay candidates arrive this late
+	errs       []error
+}
+
+func (l *link) send(sig Signal) error {
+	l.mu.Lock()
+	to, cut, delay := l.to, l.cut, l.delayRelay
+	l.mu.Unlock()
+	if cut || to == nil {
+		return nil // lost on the way
+	}
+	if delay > 0 && sig.Kind == KindCandidate && strings.Contains(sig.Candidate, " typ relay") {
+		time.AfterFunc(delay, func() { l.deliver(to, sig) })
+		return nil
+	}
+	l.deliver(to, sig)
+	return nil
+}
+
+func (l *link) deliver(to *Session, sig Signal) {
+	if err := to.HandleSignal(sig); err != nil && !errors.Is(err, ErrClosed) {
+		l.mu.Lock()
+		l.errs = append(l.errs, fmt.Errorf("%s: %w", sig.Kind, err))
+		l.mu.Unlock()
+	}
+}
+
+func (l *link) errors() []error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]error(nil), l.errs...)
+}
+
+// pair is two connected sessions: a offers, b answers.
+type pair struct {
+	a, b   *peer
+	ab, ba *link // signaling a→b and b→a
+}
+
+// newPair makes the two sessions of a pair on w and starts the offerer.
+// tweak, if set, adjusts both Configs.
+func newPair(t testing.TB, w *world, tweak func(*Config)) *pair {
+	t.Helper()
+	p := &pair{a: &peer{}, b: &peer{}, ab: &link{}, ba: &link{}}
+	mk := func(pe *peer, i int, offerer bool, out *link) *Session {
+		cfg := pe.config(Config{
+			Offerer:       offerer,
+			ICEServers:    w.iceServers(fmt.Sprintf("peer%d", i)),
+			Send:          out.send,
+			Net:           w.nets[i],
+			SettingEngine: udp4Only,
+			Logger:        testLogger(t).With("peer", i),
+		})
+		if tweak != nil {
+			tweak(&cfg)
+		}
+		s, err := NewSession(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pe.Session = s
+		t.Cleanup(func() {
+			s.Close()
+			select {
+			case <-s.Done():
+			case <-time.After(10 * time.Second):
+				t.Errorf("peer %d: Done not closed 10 s after Close", i)
+			}
+		})
+		return s
+	}
+	sa := mk(p.a, 0, true, p.ab)
+	sb := mk(p.b, 1, false, p.ba)
+	p.ab.to, p.ba.to = sb, sa
+	if err := sa.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func waitOpen(t testing.TB, p *peer, d time.Duration) {
+	t.Helper()
+	select {
+	case <-p.opened:
+	case r := <-p.reasons:
+		t.Fatalf("closed before opening: %v", r)
+	case <-time.After(d):
+		t.Fatalf("data channel not open after %v", d)
+	}
+}
+
+func recv(t testing.TB, p *peer, d time.Duration) []byte {
+	t.Helper()
+	select {
+	case m := <-p.msgs:
+		return m
+	case <-time.After(d):
+		t.Fatalf("no message within %v", d)
+		return nil
+	}
+}
+
+func waitClosed(t testing.TB, p *peer, d time.Duration) (error, time.Time) {
+	t.Helper()
+	select {
+	case at := <-p.closedAt:
+		return <-p.reasons, at
+	case <-time.After(d):
+		t.Fatalf("OnClose not called within %v", d)
+		return nil, time.Time{}
+	}
+}
+
+// publicIP reports whether c comes from or goes to ip.
+func touches(c vnet.Chunk, ip string) bool {
+	return addrIP(c.SourceAddr()) == ip || addrIP(c.DestinationAddr()) == ip
+}
+
+func addrIP(a net.Addr) string {
+	if u, ok := a.(*net.UDPAddr); ok {
+		return u.IP.String()
+	}
+	return ""
+}
