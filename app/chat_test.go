@@ -152,6 +152,25 @@ func TestContactsAndChatOnlineAndOffline(t *testing.T) {
 	waitUntil(t, 10*time.Second, "alice sees it read", func() bool { return stateOf(alice.messages("bob"), "hello bob") == store.MessageRead })
 	waitUntil(t, 10*time.Second, "alice sees bob online", func() bool { return alice.sawPresence(bobID, wire.StatusOnline) })
 
+	// Talking while both are online moves the conversation to a direct
+	// WebRTC data channel.
+	waitUntil(t, 15*time.Second, "a direct link", func() bool { l, ok := alice.chat().Link(bobID); return ok && l.Open })
+	before := alice.chat().Stats().Direct
+	if _, err := alice.chat().Send(ctx, bobID, "over the data channel"); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 10*time.Second, "delivered directly", func() bool {
+		return stateOf(alice.messages("bob"), "over the data channel") == store.MessageDelivered
+	})
+	if alice.chat().Stats().Direct == before {
+		t.Fatal("the message did not go over the direct link")
+	}
+	if l, _ := alice.chat().Link(bobID); l.Path.Local == "" {
+		t.Fatalf("direct link has no path: %+v", l)
+	} else {
+		t.Logf("direct link: %s (relayed %v)", l.Path, l.Relayed)
+	}
+
 	// Bob goes offline; alice writes, then goes offline too.
 	bob.stop()
 	waitUntil(t, 10*time.Second, "alice sees bob offline", func() bool { return alice.sawPresence(bobID, wire.StatusOffline) })
@@ -180,8 +199,8 @@ func TestContactsAndChatOnlineAndOffline(t *testing.T) {
 		return stateOf(ms, "one") == store.MessageDelivered && stateOf(ms, "two") == store.MessageDelivered && stateOf(ms, "three") == store.MessageDelivered
 	})
 	time.Sleep(3 * time.Second) // let any resends arrive
-	if n := len(bob.messages("alice")); n != 4 {
-		t.Fatalf("bob has %d messages, want 4 (each exactly once)", n)
+	if n := len(bob.messages("alice")); n != 5 {
+		t.Fatalf("bob has %d messages, want 5 (each exactly once)", n)
 	}
 
 	// Removal works both ways.

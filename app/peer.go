@@ -181,6 +181,7 @@ func NewPeer(prof *Profile, opts Options) (*Peer, error) {
 			Net:      p.leaf,
 			Logger:   opts.Logger,
 			OnEvent:  opts.OnEvent,
+			RTC:      &chat.RTC{ICEServers: p.leaf.ICEServers},
 		}
 		if opts.TuneChat != nil {
 			opts.TuneChat(&ccfg)

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/parleynet/parley/overlay"
@@ -62,6 +63,9 @@ type Config struct {
 	ResendDelivered, ResendStored time.Duration
 	// TTL is how long an unacknowledged item is retried. Default 30 days.
 	TTL time.Duration
+	// RTC configures direct links over WebRTC data channels; nil: envelopes
+	// only.
+	RTC *RTC
 }
 
 // Event is something that changed: one of the fields is set.
@@ -96,8 +100,21 @@ type Service struct {
 	in   sync.Mutex // one envelope at a time
 
 	mu       sync.Mutex
-	presence map[int64]uint8 // guarded by mu: accepted contacts' presence
+	presence map[int64]uint8     // guarded by mu: accepted contacts' presence
+	links    map[int64]*link     // guarded by mu: direct links by contact
+	invited  map[int64]time.Time // guarded by mu: last link invitation sent
+
+	direct atomic.Uint64 // letters sent over direct links
 }
+
+// Stats are counters of a Service.
+type Stats struct {
+	// Direct counts letters sent over direct links rather than envelopes.
+	Direct uint64
+}
+
+// Stats returns the service's counters.
+func (s *Service) Stats() Stats { return Stats{Direct: s.direct.Load()} }
 
 // Outbox item kinds (store.OutboxItem.Kind): the letter kind it is sent as.
 // Messages and requests stay queued until the contact acknowledges them;
@@ -135,6 +152,8 @@ func New(cfg Config) (*Service, error) {
 		me:       cfg.Identity.NodeID(),
 		kick:     make(chan struct{}, 1),
 		presence: make(map[int64]uint8),
+		links:    make(map[int64]*link),
+		invited:  make(map[int64]time.Time),
 	}, nil
 }
 
@@ -412,7 +431,11 @@ func (s *Service) SetTyping(ctx context.Context, id int64, on bool) error {
 		return nil
 	}
 	payload, _ := encode(Typing{On: on})
+	if s.sendDirect(id, KindTyping, payload) {
+		return nil
+	}
 	go s.sendNow(context.WithoutCancel(ctx), c, KindTyping, payload)
+	s.ensureLink(c)
 	return nil
 }
 

@@ -9,13 +9,14 @@ import (
 // Kinds of sealed letters (the envelope's Kind). Values are part of the
 // protocol; never reuse one. Kinds from 64 up belong to the call package.
 const (
-	KindRequest  uint8 = 1 // a contact request
-	KindResponse uint8 = 2 // the answer to one: accepted or declined
-	KindRemoved  uint8 = 3 // the sender removed or blocked us
-	KindMessage  uint8 = 4 // a chat message
-	KindReceipt  uint8 = 5 // delivery or read receipts
-	KindTyping   uint8 = 6 // typing indicator
-	KindSignal   uint8 = 7 // WebRTC signaling for the chat data channel
+	KindRequest    uint8 = 1 // a contact request
+	KindResponse   uint8 = 2 // the answer to one: accepted or declined
+	KindRemoved    uint8 = 3 // the sender removed or blocked us
+	KindMessage    uint8 = 4 // a chat message
+	KindReceipt    uint8 = 5 // delivery or read receipts
+	KindTyping     uint8 = 6 // typing indicator
+	KindSignal     uint8 = 7 // WebRTC signaling for the chat data channel
+	KindLinkInvite uint8 = 8 // please offer a data channel (from the higher node ID)
 )
 
 // Request asks the recipient to become a contact. Name is the sender's

@@ -24,12 +24,17 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 		}
 	}
-	prune := s.cfg.Now()
+	defer s.closeLinks()
+	prune, idle := s.cfg.Now(), s.cfg.Now()
 	for {
 		next := s.flush(ctx)
 		if now := s.cfg.Now(); now.Sub(prune) > time.Hour {
 			s.cfg.DB.PruneSeen(ctx, now)
 			prune = now
+		}
+		if now := s.cfg.Now(); now.Sub(idle) > time.Minute {
+			s.closeIdleLinks()
+			idle = now
 		}
 		wait := time.Until(next)
 		if next.IsZero() || wait > time.Minute {
@@ -88,7 +93,15 @@ func (s *Service) attempt(ctx context.Context, it store.OutboxItem) {
 		s.cfg.DB.RemoveOutbox(ctx, it.ID)
 		return
 	}
-	d, err := s.sendNow(ctx, c, it.Kind, it.Payload)
+	var d overlay.Delivery
+	if (it.Kind == KindMessage || it.Kind == KindReceipt) && s.sendDirect(c.ID, it.Kind, it.Payload) {
+		d.Delivered = true
+	} else {
+		d, err = s.sendNow(ctx, c, it.Kind, it.Payload)
+		if err == nil && d.Delivered && it.Kind == KindMessage {
+			go s.ensureLink(c) // a conversation: take it direct
+		}
+	}
 	if err != nil {
 		if errors.Is(err, overlay.ErrDeliveryRefused) && it.Attempts > 5 {
 			s.log.Info("outbox: refused", "contact", c.Username, "err", err)
@@ -187,8 +200,15 @@ func (s *Service) take(ctx context.Context, l *envelope.Letter) error {
 			return err
 		}
 		return s.takeRequest(ctx, l.From, r, c, known)
-	case KindSignal, KindTyping:
+	case KindSignal, KindTyping, KindLinkInvite:
 		if !known || c.State != store.ContactAccepted {
+			return nil
+		}
+		if l.Kind == KindSignal {
+			return s.takeSignal(c, l.Payload)
+		}
+		if l.Kind == KindLinkInvite {
+			go s.takeInvite(c)
 			return nil
 		}
 		if l.Kind == KindTyping {
@@ -260,6 +280,7 @@ func (s *Service) take(ctx context.Context, l *envelope.Letter) error {
 		if !dup {
 			msg.ID = id
 			s.emit(Event{Message: &msg})
+			go s.ensureLink(c) // a conversation: take it direct
 		}
 	case KindReceipt:
 		var r Receipt
@@ -370,7 +391,12 @@ func (s *Service) unwatch(c store.Contact) {
 	s.cfg.Net.Unsubscribe(overlay.PresenceKey(c.NodeID))
 	s.mu.Lock()
 	delete(s.presence, c.ID)
+	l := s.links[c.ID]
+	delete(s.links, c.ID)
 	s.mu.Unlock()
+	if l != nil {
+		l.sess.Close()
+	}
 }
 
 // OnPresence takes a validated presence change from the overlay (the
