@@ -66,6 +66,10 @@ type Config struct {
 	// RTC configures direct links over WebRTC data channels; nil: envelopes
 	// only.
 	RTC *RTC
+	// OnCallLetter, if set, takes letters of the call kinds (KindCallFirst
+	// and up) from accepted contacts: call signaling. It is called with the
+	// letter's time, from chat's receive path; it must not block for long.
+	OnCallLetter func(c store.Contact, kind uint8, payload []byte, sent time.Time)
 }
 
 // Event is something that changed: one of the fields is set.
@@ -482,3 +486,20 @@ func (s *Service) sendNow(ctx context.Context, c store.Contact, kind uint8, payl
 
 // rng returns a fresh random source for backoff jitter.
 func rng() *mrand.Rand { return mrand.New(mrand.NewPCG(mrand.Uint64(), mrand.Uint64())) }
+
+// SendCallLetter seals a letter of a call kind to accepted contact id and
+// delivers it now (not queued: call signaling is live, and the call
+// package times out and retries itself).
+func (s *Service) SendCallLetter(ctx context.Context, id int64, kind uint8, payload []byte) (overlay.Delivery, error) {
+	if kind < KindCallFirst {
+		return overlay.Delivery{}, fmt.Errorf("chat: kind %d is not a call kind", kind)
+	}
+	c, err := s.cfg.DB.Contact(ctx, id)
+	if err != nil {
+		return overlay.Delivery{}, err
+	}
+	if c.State != store.ContactAccepted || c.PendingKey != nil {
+		return overlay.Delivery{}, ErrNotContact
+	}
+	return s.sendNow(ctx, c, kind, payload)
+}

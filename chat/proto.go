@@ -17,6 +17,10 @@ const (
 	KindTyping     uint8 = 6 // typing indicator
 	KindSignal     uint8 = 7 // WebRTC signaling for the chat data channel
 	KindLinkInvite uint8 = 8 // please offer a data channel (from the higher node ID)
+
+	// KindCallFirst is the first kind of the call package's letters; chat
+	// hands letters of this kind and up to Config.OnCallLetter.
+	KindCallFirst uint8 = 64
 )
 
 // Request asks the recipient to become a contact. Name is the sender's

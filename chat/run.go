@@ -223,6 +223,13 @@ func (s *Service) take(ctx context.Context, l *envelope.Letter) error {
 	if !known {
 		return nil // strangers may only ask
 	}
+	if l.Kind >= KindCallFirst {
+		// Only accepted contacts can call.
+		if c.State == store.ContactAccepted && c.PendingKey == nil && s.cfg.OnCallLetter != nil {
+			s.cfg.OnCallLetter(c, l.Kind, l.Payload, l.Time)
+		}
+		return nil
+	}
 	now := s.cfg.Now()
 	switch l.Kind {
 	case KindResponse:
