@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs what building and testing Parley needs on Debian or Ubuntu:
 # a C compiler and pkg-config (cgo), the GL/X11 headers Fyne's window needs,
-# ALSA and Opus headers for calls, and Go 1.21 or newer (which fetches the
+# ALSA and Opus headers for calls, iproute2 and iptables for the kernel-NAT
+# test (network namespaces; it runs as root only), and Go 1.21 or newer (which fetches the
 # exact Go release go.mod asks for through the module proxy by itself).
 # Run as root it installs what is missing; otherwise it prints the command.
 set -euo pipefail
 
 PKGS=(gcc pkg-config libgl1-mesa-dev libx11-dev libxcursor-dev libxrandr-dev
-      libxinerama-dev libxi-dev libxxf86vm-dev libasound2-dev libopus-dev libopusfile-dev)
+      libxinerama-dev libxi-dev libxxf86vm-dev libasound2-dev libopus-dev libopusfile-dev
+      iproute2 iptables)
 
 # Go from /usr/local/go counts even when it is not on PATH yet.
 if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
