@@ -153,9 +153,9 @@ type Leaf struct {
 	known    map[NodeID]wire.Supernode // supernodes heard of, in memory
 	avoid    map[NodeID]time.Time      // redirected: not before this time
 	dialing  bool                      // a standby dial is in flight
-	// standbyFails counts standby dials failed in a row; no standby dial
-	// starts before nextStandby (full-jitter backoff), so that a leaf whose
-	// candidates are all full or gone does not cycle through them.
+	// standbyFails counts standby dials redirected in a row; no standby
+	// dial starts before nextStandby (full-jitter backoff), so that a leaf
+	// whose candidates are all full does not cycle through them.
 	standbyFails int
 	nextStandby  time.Time
 
@@ -198,8 +198,10 @@ const standbyRetry = 20 * time.Second
 // dials the next one as well.
 const seedStagger = 750 * time.Millisecond
 
-// standbyBackoff spaces a leaf's standby dials after failures in a row.
-var standbyBackoff = Backoff{Base: 2 * time.Second, Cap: 2 * time.Minute}
+// standbyBackoff spaces a leaf's standby dials after redirects in a row:
+// supernodes that are full or over their login rate. A supernode that is
+// down costs nothing to try, and the next one is tried at once.
+var standbyBackoff = Backoff{Base: 2 * time.Second, Cap: 30 * time.Second}
 
 // NewLeaf returns a leaf; Run logs it in.
 func NewLeaf(cfg LeafConfig) (*Leaf, error) {
@@ -387,8 +389,10 @@ func (l *Leaf) handle(ev leafEvent) {
 		// trying the next at once only adds to their load.
 		now := l.cfg.Clock.Now()
 		l.avoid[ev.failedID] = now.Add(max(ev.wait, standbyRetry/2+time.Duration(l.cfg.Rand.Int64N(int64(standbyRetry)))))
-		l.nextStandby = now.Add(standbyBackoff.Delay(l.standbyFails, l.cfg.Rand))
-		l.standbyFails++
+		if ev.wait > 0 {
+			l.nextStandby = now.Add(standbyBackoff.Delay(l.standbyFails, l.cfg.Rand))
+			l.standbyFails++
+		}
 	}
 	l.learn(ev.learned)
 }
