@@ -1,5 +1,6 @@
-// Package rtc is a WebRTC data-channel session between two peers (pion/webrtc
-// v3), set up through signaling the caller carries. In Parley the signals
+// Package rtc is a WebRTC session between two peers (pion/webrtc v3): a
+// data channel and, for calls, an Opus audio track each way, set up
+// through signaling the caller carries. In Parley the signals
 // travel inside end-to-end encrypted envelopes routed by supernodes; in the
 // tests they go through a function.
 //
@@ -14,23 +15,49 @@
 // # Signaling
 //
 // A Signal is a plain CBOR-taggable struct: the offer, the answer, one
-// trickled ICE candidate, or end-of-candidates, each stamped with the
-// 16-byte session ID. Candidates are sent as pion gathers them, never
-// before the offer or answer they belong to; candidates that arrive before
-// the remote description are kept (at most 64 in all) and applied with it.
-// HandleSignal refuses, with an error and never a panic, a signal of
-// another session, one out of place (a second offer, an answer to the
-// answerer, a candidate to an answerer that has had no offer and so knows
-// no session), an SDP that does not parse or has no data-channel section,
-// ICE username or DTLS fingerprint, and a candidate that does not parse, is
-// not an IP literal (no DNS or mDNS look-ups on the other side's say-so) or
-// belongs to another ICE username.
+// trickled ICE candidate, end-of-candidates, or an answerer's request for
+// an ICE restart, each stamped with the 16-byte session ID and its ICE
+// generation (0, then one more per restart). Candidates are sent as pion
+// gathers them, never before the offer or answer they belong to;
+// candidates that arrive before the remote description are kept (at most
+// 64 per generation) and applied with it. HandleSignal refuses, with an
+// error and never a panic, a signal of another session, one out of place
+// (a second offer, an answer to the answerer, a candidate to an answerer
+// that has had no offer and so knows no session), an SDP that does not
+// parse, has no data-channel section (or, with audio, no Opus section),
+// ICE username or DTLS fingerprint, or whose fingerprint lines disagree, a
+// candidate of an earlier ICE generation, and a candidate that does not
+// parse, is not an IP literal (no DNS or mDNS look-ups on the other side's
+// say-so) or belongs to another ICE username.
 //
 // Each end's DTLS certificate is made per session; LocalFingerprint is what
-// the caller signs inside its envelope and RemoteFingerprint what it checks
-// the other end's signature against. Pion then refuses a DTLS peer whose
-// certificate does not match the remote SDP, so a supernode that rewrote
-// the SDP could not sit in the middle.
+// the caller signs inside its envelope. The fingerprint the other end
+// signed goes into Config.ExpectRemoteFingerprint (an answerer) or
+// ExpectFingerprint (an offerer, before the answer). The session does not
+// rely on pion alone, which only compares the certificate with the first
+// fingerprint of the remote SDP, and only unless its SettingEngine says
+// otherwise: every fingerprint line of a remote SDP must agree and be the
+// expected one, a later description (an ICE restart) must keep it, and
+// once DTLS is up the certificate it actually presented is hashed and
+// compared (PresentedFingerprint). Any mismatch ends the session with
+// ErrSecurity, and until the check has passed no open, message or audio
+// packet of the other end reaches a callback (see security.go).
+//
+// # Audio
+//
+// With Config.Audio the session negotiates one Opus track each way
+// (48 kHz, mono, 20 ms, in-band FEC and DTX on, "opus/48000/2" as RFC 7587
+// requires), beside the data channel, which stays: it tells when the call
+// is through, carries keepalives and the hang-up, and says at once when
+// the other end closed. WriteAudio sends one Opus packet as one RTP
+// packet; AudioConfig.OnPacket gets the other end's (see audio.go).
+//
+// # ICE restart
+//
+// RestartICE gathers new candidates and finds a new pair while DTLS, SCTP
+// and SRTP go on: the offerer sends a restart offer, the answerer asks the
+// offerer for one. OnInterrupted says when the path was lost and when it
+// is back (see restart.go).
 //
 // # Connectivity
 //

@@ -52,3 +52,16 @@ var ErrUnexpectedSignal = errors.New("rtc: unexpected signal")
 
 // ErrConfig is returned by NewSession for a configuration it cannot run.
 var ErrConfig = errors.New("rtc: bad configuration")
+
+// ErrSecurity is the reason given to OnClose, and the error HandleSignal
+// returns, when the other end's DTLS certificate is not the one expected:
+// the fingerprint in its SDP differs from Config.ExpectRemoteFingerprint
+// (or from the one it had before), or the certificate DTLS presented does
+// not match. Someone on the signaling path may be trying to sit in the
+// middle; the session ends at once and no message or audio packet of the
+// other end reaches the callbacks.
+var ErrSecurity = errors.New("rtc: DTLS certificate does not match the expected fingerprint")
+
+// ErrNoAudio is returned by WriteAudio on a session made without
+// Config.Audio.
+var ErrNoAudio = errors.New("rtc: session has no audio track")

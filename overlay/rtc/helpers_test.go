@@ -201,16 +201,20 @@ type link struct {
 	mu         sync.Mutex
 	to         *Session
 	cut        bool
-	delayRelay time.Duration // relay candidates arrive this late
+	delayRelay time.Duration       // relay candidates arrive this late
+	rewrite    func(Signal) Signal // a hostile relay on the way
 	errs       []error
 }
 
 func (l *link) send(sig Signal) error {
 	l.mu.Lock()
-	to, cut, delay := l.to, l.cut, l.delayRelay
+	to, cut, delay, rewrite := l.to, l.cut, l.delayRelay, l.rewrite
 	l.mu.Unlock()
 	if cut || to == nil {
 		return nil // lost on the way
+	}
+	if rewrite != nil {
+		sig = rewrite(sig)
 	}
 	if delay > 0 && sig.Kind == KindCandidate && strings.Contains(sig.Candidate, " typ relay") {
 		time.AfterFunc(delay, func() { l.deliver(to, sig) })
@@ -244,6 +248,13 @@ type pair struct {
 // tweak, if set, adjusts both Configs.
 func newPair(t testing.TB, w *world, tweak func(*Config)) *pair {
 	t.Helper()
+	return newPairWith(t, w, tweak, nil)
+}
+
+// newPairWith is newPair with prepare, if set, called with the pair
+// before the offerer starts.
+func newPairWith(t testing.TB, w *world, tweak func(*Config), prepare func(*pair)) *pair {
+	t.Helper()
 	p := &pair{a: &peer{}, b: &peer{}, ab: &link{}, ba: &link{}}
 	mk := func(pe *peer, i int, offerer bool, out *link) *Session {
 		cfg := pe.config(Config{
@@ -275,6 +286,9 @@ func newPair(t testing.TB, w *world, tweak func(*Config)) *pair {
 	sa := mk(p.a, 0, true, p.ab)
 	sb := mk(p.b, 1, false, p.ba)
 	p.ab.to, p.ba.to = sb, sa
+	if prepare != nil {
+		prepare(p)
+	}
 	if err := sa.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/ice/v2"
@@ -47,7 +48,8 @@ const (
 
 // Bounds on what the other side can make a Session hold.
 const (
-	maxRemoteCandidates = 64
+	maxRemoteCandidates = 64  // per ICE generation
+	maxKnownCandidates  = 256 // remembered for Path, over all generations
 )
 
 // Config configures a Session.
@@ -98,6 +100,26 @@ type Config struct {
 
 	// Logger receives the session's log; default discards.
 	Logger *slog.Logger
+
+	// Audio, when set, adds one Opus track each way to the session (see
+	// AudioConfig); nil makes a data-channel-only session.
+	Audio *AudioConfig
+
+	// ExpectRemoteFingerprint is the fingerprint ("sha-256 AB:CD:…", as
+	// LocalFingerprint gives it) the other end's DTLS certificate must
+	// have, from signaling the other end signed. A remote SDP with another
+	// fingerprint, or a DTLS peer presenting another certificate, ends the
+	// session with ErrSecurity. An offerer learns it with the answer and
+	// sets it with ExpectFingerprint instead. Empty: the SDP's fingerprint
+	// is the expected one.
+	ExpectRemoteFingerprint string
+
+	// OnInterrupted, if set, is called with true when the connection is
+	// lost after it had been up (ICE disconnected, or an ICE restart is
+	// under way) and with false when a path works again. It is called from
+	// the goroutine that calls OnOpen and OnMessage, and never after
+	// OnClose.
+	OnInterrupted func(interrupted bool)
 }
 
 // CandidateType is the type of an ICE candidate.
@@ -125,9 +147,9 @@ func (p Path) String() string {
 	return fmt.Sprintf("%s %s → %s %s", p.Local, p.LocalAddr, p.Remote, p.RemoteAddr)
 }
 
-// Session is a WebRTC data-channel session with one other peer: one
-// PeerConnection carrying one ordered, reliable data channel labelled
-// Label.
+// Session is a WebRTC session with one other peer: one PeerConnection
+// carrying one ordered, reliable data channel labelled Label and, with
+// Config.Audio, one Opus track each way.
 type Session struct {
 	cfg     Config
 	log     *slog.Logger
@@ -135,6 +157,13 @@ type Session struct {
 	localFP string
 	timer   *time.Timer // connect timeout
 	filter  *peerFilter
+	audio   *audioState // nil without Config.Audio
+
+	// verified is set once the certificate the DTLS peer presented was
+	// checked against the expected fingerprint; until then nothing of the
+	// other end reaches a callback, and WriteAudio sends nothing.
+	verified   atomic.Bool
+	verifiedCh chan struct{} // closed when verified is set
 
 	// sigMu serializes Start and HandleSignal, which call into pion. It is
 	// never taken by pion's callbacks.
@@ -145,16 +174,26 @@ type Session struct {
 	mu          sync.Mutex
 	id          SessionID
 	started     bool                     // offerer: Start ran
-	remoteSet   bool                     // the remote description is applied
+	remoteSet   bool                     // a remote description is applied
 	remoteUfrag string                   // from the remote description
-	remoteFP    string                   // from the remote description
-	remoteDone  bool                     // the other side sent end-of-candidates
+	remoteFP    string                   // from the first remote description
+	expectFP    string                   // the fingerprint the remote certificate must have; "" for remoteFP
+	presentedFP string                   // the fingerprint of the certificate DTLS presented
+	gen         uint16                   // the ICE generation in force or being set up
+	descGen     uint16                   // the generation of the remote description applied
+	restartAt   time.Time                // offerer: when the restart awaiting its answer began
+	remoteDone  bool                     // the other side sent end-of-candidates for eocGen
+	eocGen      uint16                   // the generation of that end-of-candidates
 	remoteCount int                      // how many candidates it says it sent
-	added       int                      // candidates handed to pion
-	opening     bool                     // the filter is (being) opened
-	sentCands   int                      // candidates queued for sending
-	queued      []remoteCandidate        // candidates before the remote description
+	added       int                      // candidates of gen handed to pion
+	genCands    int                      // candidates of gen taken
+	opening     bool                     // the filter is (being) opened for gen
+	sentCands   int                      // candidates of gen queued for sending
+	queued      []remoteCandidate        // candidates before their remote description
 	remoteCands map[string]CandidateType // host:port → type of candidates signalled to us
+	connected   bool                     // the connection has been up
+	interrupted bool                     // it was lost since (OnInterrupted(true) queued)
+	readersDone bool                     // no more audio read loops may start
 	localUfrag  string                   // from the local description
 	descQueued  bool                     // our offer or answer is in out
 	pendingOut  []Signal                 // candidates gathered before descQueued
@@ -169,6 +208,7 @@ type Session struct {
 	done        chan struct{}            // closed after OnClose returned
 	endOnce     sync.Once
 	openOnce    sync.Once
+	readers     sync.WaitGroup // audio read loops; OnClose waits for them
 }
 
 // NewSession creates a session. Nothing goes on the network until Start
@@ -186,6 +226,12 @@ func NewSession(cfg Config) (*Session, error) {
 	}
 	if cfg.Offerer && cfg.ID.IsZero() {
 		cfg.ID = NewSessionID()
+	}
+	expect := ""
+	if cfg.ExpectRemoteFingerprint != "" {
+		if expect = normalizeFingerprint(cfg.ExpectRemoteFingerprint); !fingerprintHashOK(expect) {
+			return nil, fmt.Errorf("%w: expected fingerprint %q", ErrConfig, cfg.ExpectRemoteFingerprint)
+		}
 	}
 	log = log.With("offerer", cfg.Offerer)
 
@@ -220,13 +266,28 @@ func NewSession(cfg Config) (*Session, error) {
 	if cfg.SettingEngine != nil {
 		cfg.SettingEngine(&se)
 	}
-	api := webrtc.NewAPI(webrtc.WithSettingEngine(se))
+	opts := []func(*webrtc.API){webrtc.WithSettingEngine(se)}
+	if cfg.Audio != nil {
+		m, err := opusMediaEngine()
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+		opts = append(opts, webrtc.WithMediaEngine(m))
+	}
+	api := webrtc.NewAPI(opts...)
 	pc, err := api.NewPeerConnection(webrtc.Configuration{
 		ICEServers:   cfg.ICEServers,
 		Certificates: []webrtc.Certificate{*cert},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	var audio *audioState
+	if cfg.Audio != nil {
+		if audio, err = addAudio(pc); err != nil {
+			pc.Close()
+			return nil, err
+		}
 	}
 
 	s := &Session{
@@ -235,8 +296,11 @@ func NewSession(cfg Config) (*Session, error) {
 		pc:          pc,
 		localFP:     normalizeFingerprint(fps[0].Algorithm + " " + fps[0].Value),
 		filter:      filter,
+		audio:       audio,
 		id:          cfg.ID,
+		expectFP:    expect,
 		remoteCands: make(map[string]CandidateType),
+		verifiedCh:  make(chan struct{}),
 		outReady:    make(chan struct{}, 1),
 		events:      make(chan func(), 64),
 		ended:       make(chan struct{}),
@@ -254,6 +318,11 @@ func NewSession(cfg Config) (*Session, error) {
 	pc.OnICECandidate(s.onCandidate)
 	pc.OnConnectionStateChange(s.onState)
 	pc.OnDataChannel(s.onDataChannel)
+	dtls := pc.SCTP().Transport()
+	dtls.OnStateChange(func(st webrtc.DTLSTransportState) { s.onDTLSState(dtls, st) })
+	if audio != nil {
+		pc.OnTrack(s.onTrack)
+	}
 	go s.sendLoop()
 	go s.dispatch()
 	return s, nil
@@ -275,8 +344,10 @@ func (s *Session) LocalFingerprint() string { return s.localFP }
 
 // RemoteFingerprint returns the fingerprint in the other end's SDP, in the
 // form of LocalFingerprint, or "" before the remote description. Pion
-// refuses a DTLS peer whose certificate does not match it; the caller
-// compares it with the one the other end signed.
+// refuses a DTLS peer whose certificate does not match it; the session
+// also checks it against the expected fingerprint (see
+// ExpectRemoteFingerprint) and checks the certificate DTLS presented
+// itself (see PresentedFingerprint).
 func (s *Session) RemoteFingerprint() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -353,21 +424,28 @@ func (s *Session) HandleSignal(sig Signal) error {
 	case KindCandidate:
 		return s.handleCandidate(sig)
 	case KindEndOfCandidates:
-		s.log.Debug("rtc: remote end of candidates", "count", sig.Count)
+		s.log.Debug("rtc: remote end of candidates", "count", sig.Count, "generation", sig.Generation)
 		s.mu.Lock()
-		s.remoteDone, s.remoteCount = true, int(sig.Count)
+		if sig.Generation < s.gen {
+			s.mu.Unlock()
+			return fmt.Errorf("%w: end of candidates of ICE generation %d, now %d", ErrBadSignal, sig.Generation, s.gen)
+		}
+		s.remoteDone, s.eocGen, s.remoteCount = true, sig.Generation, int(sig.Count)
 		s.mu.Unlock()
 		s.maybeOpenFilter()
 		return nil
+	case KindRestart:
+		return s.handleRestartRequest(sig)
 	}
 	return fmt.Errorf("%w: unknown kind %d", ErrBadSignal, sig.Kind)
 }
 
 func (s *Session) handleDescription(sig Signal) error {
 	s.mu.Lock()
-	started, remoteSet := s.started, s.remoteSet
+	started, remoteSet, gen, descGen, pending := s.started, s.remoteSet, s.gen, s.descGen, !s.restartAt.IsZero()
 	s.mu.Unlock()
 	isOffer := sig.Kind == KindOffer
+	restart := false
 	switch {
 	case isOffer && s.cfg.Offerer:
 		return fmt.Errorf("%w: offer to the offerer", ErrUnexpectedSignal)
@@ -375,31 +453,77 @@ func (s *Session) handleDescription(sig Signal) error {
 		return fmt.Errorf("%w: answer to the answerer", ErrUnexpectedSignal)
 	case !isOffer && !started:
 		return fmt.Errorf("%w: answer before Start", ErrUnexpectedSignal)
-	case remoteSet:
-		return fmt.Errorf("%w: second %s", ErrUnexpectedSignal, sig.Kind)
 	case len(sig.SDP) > MaxSDP:
 		return fmt.Errorf("%w: SDP of %d bytes", ErrBadSignal, len(sig.SDP))
+	case remoteSet && isOffer && sig.Generation > descGen:
+		restart = true // an ICE restart offer
+	case remoteSet && !isOffer && pending && sig.Generation == gen:
+		restart = true // the answer to our ICE restart
+	case remoteSet:
+		return fmt.Errorf("%w: second %s (ICE generation %d)", ErrUnexpectedSignal, sig.Kind, sig.Generation)
+	case sig.Generation != gen:
+		return fmt.Errorf("%w: first %s of ICE generation %d", ErrUnexpectedSignal, sig.Kind, sig.Generation)
 	}
-	ufrag, fp, err := checkSDP(sig.SDP)
+	ufrag, fp, err := checkSDP(sig.SDP, s.audio != nil)
 	if err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrBadSignal, sig.Kind, err)
 	}
+	s.mu.Lock()
+	want := s.expectFP
+	if remoteSet {
+		want = s.remoteFP // a certificate never changes within a session
+	}
+	s.mu.Unlock()
+	if want != "" && fp != want {
+		err := fmt.Errorf("%w: the %s's DTLS fingerprint is %s, not %s", ErrSecurity, sig.Kind, fp, want)
+		s.end(err)
+		return err
+	}
 
+	if restart && isOffer {
+		s.log.Info("rtc: ICE restart", "generation", sig.Generation)
+		s.mu.Lock()
+		s.gen = sig.Generation
+		s.descQueued, s.sentCands = false, 0
+		s.newRemoteGeneration()
+		s.mu.Unlock()
+	}
 	desc := webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sig.SDP}
 	if isOffer {
 		desc.Type = webrtc.SDPTypeOffer
 	}
 	if err := s.pc.SetRemoteDescription(desc); err != nil {
+		if restart && isOffer {
+			s.mu.Lock()
+			s.gen = gen
+			s.flushPendingOut()
+			s.mu.Unlock()
+		}
 		return fmt.Errorf("%w: %s: %w", ErrBadSignal, sig.Kind, err)
 	}
 	s.mu.Lock()
 	s.remoteSet = true
-	s.remoteUfrag, s.remoteFP = ufrag, fp
+	s.remoteUfrag, s.descGen = ufrag, sig.Generation
+	if s.remoteFP == "" {
+		s.remoteFP = fp
+	}
+	if !isOffer {
+		s.restartAt = time.Time{}
+	}
 	if s.id.IsZero() {
 		s.id = sig.Session
 	}
-	queued := s.queued
-	s.queued = nil
+	var now []remoteCandidate
+	later := s.queued[:0:0]
+	for _, c := range s.queued {
+		switch {
+		case c.sig.Generation == sig.Generation:
+			now = append(now, c)
+		case c.sig.Generation > sig.Generation:
+			later = append(later, c)
+		}
+	}
+	s.queued = later
 	s.mu.Unlock()
 
 	if isOffer {
@@ -412,13 +536,42 @@ func (s *Session) handleDescription(sig Signal) error {
 		}
 		s.queueDescription(KindAnswer, answer.SDP)
 	}
-	for _, c := range queued {
+	for _, c := range now {
 		if err := s.addCandidate(c); err != nil {
 			s.log.Debug("rtc: early candidate refused", "err", err)
 		}
 	}
 	s.maybeOpenFilter()
 	return nil
+}
+
+// newRemoteGeneration forgets what the other side said about its
+// candidates of earlier ICE generations and closes the filter again until
+// all those of gen are in (or restartFilterFallback has passed). Call with
+// mu held, after gen was set.
+func (s *Session) newRemoteGeneration() {
+	if s.eocGen < s.gen {
+		s.remoteDone, s.remoteCount = false, 0
+	}
+	s.added, s.genCands, s.opening = 0, 0, false
+	s.filter.open.Store(false)
+	g := s.gen
+	time.AfterFunc(restartFilterFallback, func() { s.openFilterIf(g) })
+}
+
+// restartFilterFallback is how long after an ICE restart the filter lets
+// everything through even if the other side's end-of-candidates has not
+// come: its checks must not stay dropped because one signal was lost.
+const restartFilterFallback = 3 * time.Second
+
+// openFilterIf opens the filter if ICE generation g is still the one in
+// force.
+func (s *Session) openFilterIf(g uint16) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.gen == g {
+		s.filter.open.Store(true)
+	}
 }
 
 // maybeOpenFilter lets every check through once pion has every candidate
@@ -428,13 +581,15 @@ func (s *Session) handleDescription(sig Signal) error {
 // path.
 func (s *Session) maybeOpenFilter() {
 	s.mu.Lock()
-	ready := s.remoteSet && s.remoteDone && s.added >= s.remoteCount && !s.opening
+	ready := s.remoteSet && s.descGen == s.gen && s.remoteDone && s.eocGen == s.gen &&
+		s.added >= s.remoteCount && !s.opening
+	g := s.gen
 	if ready {
 		s.opening = true
 	}
 	s.mu.Unlock()
 	if ready {
-		time.AfterFunc(relayLearnDelay, func() { s.filter.open.Store(true) })
+		time.AfterFunc(relayLearnDelay, func() { s.openFilterIf(g) })
 	}
 }
 
@@ -459,15 +614,25 @@ func (s *Session) handleCandidate(sig Signal) error {
 	}
 
 	s.mu.Lock()
-	if len(s.remoteCands) >= maxRemoteCandidates {
+	gen := sig.Generation
+	switch {
+	case gen < s.gen:
+		s.mu.Unlock()
+		return fmt.Errorf("%w: candidate of ICE generation %d, now %d", ErrBadSignal, gen, s.gen)
+	case gen == s.gen && s.genCands >= maxRemoteCandidates, gen > s.gen && len(s.queued) >= maxRemoteCandidates:
 		s.mu.Unlock()
 		return fmt.Errorf("%w: more than %d candidates", ErrBadSignal, maxRemoteCandidates)
 	}
-	s.remoteCands[rc.ap.String()] = rc.typ
+	if gen == s.gen {
+		s.genCands++
+	}
+	if len(s.remoteCands) < maxKnownCandidates {
+		s.remoteCands[rc.ap.String()] = rc.typ
+	}
 	if rc.typ != Relay {
 		s.filter.learn(rc.ap, rc.typ)
 	}
-	if !s.remoteSet {
+	if !s.remoteSet || gen > s.descGen {
 		s.queued = append(s.queued, rc)
 		s.mu.Unlock()
 		return nil
@@ -522,8 +687,12 @@ func (s *Session) addCandidate(rc remoteCandidate) error {
 }
 
 // checkSDP parses an offer or answer far enough to know it is one Parley
-// can use, and returns its ICE username fragment and DTLS fingerprint.
-func checkSDP(text string) (ufrag, fingerprint string, err error) {
+// can use (with an Opus audio section if audio is set), and returns its ICE
+// username fragment and DTLS fingerprint. Every fingerprint line, at
+// session or media level, must give the same fingerprint: pion checks the
+// certificate against the first it finds, and a second one would be a
+// place to hide another.
+func checkSDP(text string, audio bool) (ufrag, fingerprint string, err error) {
 	var d sdp.SessionDescription
 	if err := d.UnmarshalString(text); err != nil {
 		return "", "", err
@@ -539,14 +708,48 @@ func checkSDP(text string) (ufrag, fingerprint string, err error) {
 		}
 		return ""
 	}
-	app := false
-	for _, m := range d.MediaDescriptions {
-		app = app || m.MediaName.Media == "application"
+	fps := 0
+	each := func(attrs []sdp.Attribute) error {
+		for _, a := range attrs {
+			if a.Key != "fingerprint" {
+				continue
+			}
+			fp := normalizeFingerprint(a.Value)
+			switch {
+			case fp == "":
+				return fmt.Errorf("malformed DTLS fingerprint %q", a.Value)
+			case fingerprint == "":
+				fingerprint = fp
+			case fp != fingerprint:
+				return errors.New("more than one DTLS fingerprint")
+			}
+			fps++
+		}
+		return nil
 	}
-	ufrag, fingerprint = attr("ice-ufrag"), normalizeFingerprint(attr("fingerprint"))
+	if err := each(d.Attributes); err != nil {
+		return "", "", err
+	}
+	app, opus := false, false
+	for _, m := range d.MediaDescriptions {
+		if err := each(m.Attributes); err != nil {
+			return "", "", err
+		}
+		switch m.MediaName.Media {
+		case "application":
+			app = true
+		case "audio":
+			for _, a := range m.Attributes {
+				opus = opus || a.Key == "rtpmap" && strings.Contains(strings.ToLower(a.Value), "opus/48000")
+			}
+		}
+	}
+	ufrag = attr("ice-ufrag")
 	switch {
 	case !app:
 		return "", "", errors.New("no application (data channel) section")
+	case audio && !opus:
+		return "", "", errors.New("no Opus audio section")
 	case ufrag == "":
 		return "", "", errors.New("no ICE username fragment")
 	case fingerprint == "":
@@ -583,8 +786,14 @@ func (s *Session) queueDescription(kind Kind, text string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.localUfrag = ufrag
-	s.descQueued = true
 	s.pushOut(Signal{Kind: kind, SDP: text})
+	s.flushPendingOut()
+}
+
+// flushPendingOut queues the candidates gathered while no description was
+// queued. Call with mu held.
+func (s *Session) flushPendingOut() {
+	s.descQueued = true
 	for _, p := range s.pendingOut {
 		s.pushOut(p)
 	}
@@ -595,6 +804,7 @@ func (s *Session) queueDescription(kind Kind, text string) {
 // candidate) our ICE username fragment. Call with mu held.
 func (s *Session) pushOut(sig Signal) {
 	sig.Session = s.id
+	sig.Generation = s.gen
 	switch sig.Kind {
 	case KindCandidate:
 		sig.UsernameFragment = s.localUfrag
@@ -646,7 +856,7 @@ func (s *Session) sendLoop() {
 				return
 			}
 			if err := s.cfg.Send(sig); err != nil {
-				if sig.Kind == KindOffer || sig.Kind == KindAnswer {
+				if (sig.Kind == KindOffer || sig.Kind == KindAnswer) && sig.Generation == 0 {
 					s.end(fmt.Errorf("%w: %s: %w", ErrSignaling, sig.Kind, err))
 					return
 				}
@@ -667,10 +877,29 @@ func (s *Session) onState(st webrtc.PeerConnectionState) {
 		if p, ok := s.Path(); ok {
 			s.log.Debug("rtc: connected", "path", p.String())
 		}
-	case webrtc.PeerConnectionStateDisconnected:
-		s.log.Info("rtc: connection interrupted")
+		s.mu.Lock()
+		resumed := s.interrupted
+		s.connected, s.interrupted = true, false
+		s.mu.Unlock()
+		if resumed {
+			s.log.Info("rtc: connection resumed")
+			if f := s.cfg.OnInterrupted; f != nil {
+				s.emit(func() { f(false) })
+			}
+		}
+	case webrtc.PeerConnectionStateDisconnected, webrtc.PeerConnectionStateConnecting:
+		s.mu.Lock()
+		lost := s.connected && !s.interrupted
+		s.interrupted = s.interrupted || lost
+		s.mu.Unlock()
+		if lost {
+			s.log.Info("rtc: connection interrupted", "state", st.String())
+			if f := s.cfg.OnInterrupted; f != nil {
+				s.emit(func() { f(true) })
+			}
+		}
 	case webrtc.PeerConnectionStateFailed:
-		s.end(ErrConnectionFailed)
+		s.end(s.failReason())
 	case webrtc.PeerConnectionStateClosed:
 		s.end(ErrRemoteClosed) // after a local Close, end has already run
 	}
@@ -701,6 +930,9 @@ func (s *Session) onDataChannel(dc *webrtc.DataChannel) {
 func (s *Session) attach(dc *webrtc.DataChannel) {
 	dc.OnOpen(s.markOpen)
 	dc.OnMessage(func(m webrtc.DataChannelMessage) {
+		if !s.awaitVerified() {
+			return
+		}
 		// Pion runs OnOpen on a goroutine of its own, which may come after
 		// the first message: open here too, so OnOpen is first.
 		s.markOpen()
@@ -713,6 +945,9 @@ func (s *Session) attach(dc *webrtc.DataChannel) {
 }
 
 func (s *Session) markOpen() {
+	if !s.awaitVerified() {
+		return
+	}
 	s.openOnce.Do(func() {
 		s.mu.Lock()
 		s.opened = true
@@ -747,8 +982,13 @@ run:
 		}
 	}
 	// Pion's goroutines may still be handing over messages they had
-	// received; once the PeerConnection is closed there are no more.
+	// received; once the PeerConnection is closed there are no more, and
+	// the audio read loops see the end of their tracks.
 	<-s.pcClosed
+	s.mu.Lock()
+	s.readersDone = true
+	s.mu.Unlock()
+	s.readers.Wait()
 drain:
 	for {
 		select {

@@ -446,8 +446,9 @@ func TestSignalCBOR(t *testing.T) {
 	}
 }
 
-// TestNoGoroutinesLeft runs a relayed session to its end and checks that
-// pion, the vnet and the session leave no goroutine behind. It is not
+// TestNoGoroutinesLeft runs a relayed session and an audio session to
+// their end and checks that pion, the vnet and the sessions leave no
+// goroutine behind. It is not
 // parallel: it counts the process's goroutines.
 func TestNoGoroutinesLeft(t *testing.T) {
 	before := runtime.NumGoroutine()
@@ -460,6 +461,19 @@ func TestNoGoroutinesLeft(t *testing.T) {
 			t.Fatal(err)
 		}
 		recv(t, p.b, 5*time.Second)
+	})
+	t.Run("audio session", func(t *testing.T) {
+		w := newWorld(t, publicPair)
+		sinkA, sinkB := newAudioSink(), newAudioSink()
+		p := newPair(t, w, audioTweak(sinkA, sinkB))
+		waitOpen(t, p.a, 10*time.Second)
+		waitOpen(t, p.b, 10*time.Second)
+		for i := range uint32(5) {
+			p.a.WriteAudio(numbered(i), FrameDuration)
+			p.b.WriteAudio(numbered(i), FrameDuration)
+		}
+		sinkA.waitFor(t, 5, 5*time.Second)
+		sinkB.waitFor(t, 5, 5*time.Second)
 	})
 	deadline := time.Now().Add(5 * time.Second)
 	for runtime.NumGoroutine() > before {

@@ -34,6 +34,7 @@ const (
 	KindAnswer          Kind = 2 // answerer → offerer: the SDP answer
 	KindCandidate       Kind = 3 // either way: one trickled ICE candidate
 	KindEndOfCandidates Kind = 4 // either way: the sender has gathered all its candidates
+	KindRestart         Kind = 5 // answerer → offerer: please restart ICE (see RestartICE)
 )
 
 // String returns the kind's name.
@@ -47,6 +48,8 @@ func (k Kind) String() string {
 		return "candidate"
 	case KindEndOfCandidates:
 		return "end-of-candidates"
+	case KindRestart:
+		return "restart"
 	}
 	return "kind(" + strconv.Itoa(int(k)) + ")"
 }
@@ -78,4 +81,10 @@ type Signal struct {
 	// so the receiver knows when it has them all even if signals overtake
 	// each other on the way.
 	Count uint16 `cbor:"8,keyasint,omitempty"`
+	// Generation is the ICE generation the signal belongs to: 0 for the
+	// first offer and answer and their candidates, one more with each ICE
+	// restart. An offer of a later generation restarts ICE; a candidate of
+	// an earlier one is stale and refused; one of a later one waits for its
+	// offer or answer.
+	Generation uint16 `cbor:"9,keyasint,omitempty"`
 }
