@@ -1,0 +1,581 @@
+package call
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/logging"
+	"github.com/pion/transport/v2/vnet"
+	"github.com/pion/webrtc/v3"
+
+	"github.com/parleynet/parley/overlay"
+	"github.com/parleynet/parley/overlay/relay"
+	"github.com/parleynet/parley/overlay/rtc"
+	"github.com/parleynet/parley/store"
+)
+
+func testLogger(t testing.TB) *slog.Logger {
+	if os.Getenv("PARLEY_TEST_LOG") == "" {
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type tWriter struct{ t testing.TB }
+
+func (w tWriter) Write(b []byte) (int, error) { w.t.Log(string(b)); return len(b), nil }
+
+// natKind is a kind of NAT in front of a peer, in RFC 4787 terms (as in
+// overlay/rtc's NAT matrix).
+type natKind int
+
+const (
+	natNone natKind = iota
+	natFullCone
+	natAddrRestricted
+	natPortRestricted
+	natSymmetric
+)
+
+func (k natKind) String() string {
+	return [...]string{"none", "full-cone", "addr-restricted", "port-restricted", "symmetric"}[k]
+}
+
+func (k natKind) natType() *vnet.NATType {
+	ei, ad, apd := vnet.EndpointIndependent, vnet.EndpointAddrDependent, vnet.EndpointAddrPortDependent
+	switch k {
+	case natFullCone:
+		return &vnet.NATType{MappingBehavior: ei, FilteringBehavior: ei}
+	case natAddrRestricted:
+		return &vnet.NATType{MappingBehavior: ei, FilteringBehavior: ad}
+	case natPortRestricted:
+		return &vnet.NATType{MappingBehavior: ei, FilteringBehavior: apd}
+	case natSymmetric:
+		return &vnet.NATType{MappingBehavior: apd, FilteringBehavior: apd}
+	}
+	return nil
+}
+
+const serverIP = "1.2.3.4"
+
+// world is a virtual internet, 1.2.3.0/24, with a supernode's STUN/TURN
+// server (overlay/relay) at 1.2.3.4:3478 and a peer per NAT kind given,
+// each on it (1.2.3.10, .20, …) or on a LAN behind a NAT with that public
+// address.
+type world struct {
+	wan    *vnet.Router
+	server *relay.Server
+	nets   []*vnet.Net
+	public []string
+}
+
+// vnetMu serializes building vnets: vnet hands out MAC addresses from a
+// package counter without a lock.
+var vnetMu sync.Mutex
+
+func newWorld(t testing.TB, kinds ...natKind) *world {
+	t.Helper()
+	vnetMu.Lock()
+	defer vnetMu.Unlock()
+	wan, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "1.2.3.0/24", LoggerFactory: quietPion()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	serverNet, err := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{serverIP}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := wan.AddNet(serverNet); err != nil {
+		t.Fatal(err)
+	}
+	w := &world{wan: wan}
+	for i, k := range kinds {
+		public := fmt.Sprintf("1.2.3.%d", 10*(i+1))
+		w.public = append(w.public, public)
+		if k == natNone {
+			n, err := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{public}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := wan.AddNet(n); err != nil {
+				t.Fatal(err)
+			}
+			w.nets = append(w.nets, n)
+			continue
+		}
+		lan, err := vnet.NewRouter(&vnet.RouterConfig{
+			CIDR:          fmt.Sprintf("10.0.%d.0/24", i+1),
+			StaticIPs:     []string{public},
+			NATType:       k.natType(),
+			LoggerFactory: quietPion(),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{fmt.Sprintf("10.0.%d.2", i+1)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := lan.AddNet(n); err != nil {
+			t.Fatal(err)
+		}
+		if err := wan.AddRouter(lan); err != nil {
+			t.Fatal(err)
+		}
+		w.nets = append(w.nets, n)
+	}
+	if err := wan.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { wan.Stop() })
+	pc, err := serverNet.ListenPacket("udp4", serverIP+":3478")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := relay.NewServer(relay.Config{PacketConn: pc, Net: serverNet, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	w.server = srv
+	return w
+}
+
+// quietPion is a pion LoggerFactory that discards.
+func quietPion() logging.LoggerFactory {
+	lf := logging.NewDefaultLoggerFactory()
+	lf.DefaultLogLevel = logging.LogLevelDisabled
+	return lf
+}
+
+// iceServers is what a supernode would hand the leaf named user.
+func (w *world) iceServers(user string) func(context.Context) ([]overlay.ICEServer, error) {
+	return func(context.Context) ([]overlay.ICEServer, error) {
+		u, p := w.server.Credentials(user, 0, time.Now())
+		return []overlay.ICEServer{{
+			URLs:       []string{"stun:" + serverIP + ":3478", "turn:" + serverIP + ":3478?transport=udp"},
+			Username:   u,
+			Credential: p,
+		}}, nil
+	}
+}
+
+// switchboard carries call letters between users, as sealed envelopes
+// through supernodes would: in order per recipient, asynchronously. It can
+// hold letters back (to make calls cross), lose them, or hand them to a
+// hostile relay first.
+type switchboard struct {
+	mu      sync.Mutex
+	users   map[overlay.NodeID]*user
+	held    bool
+	pending []func()
+	cut     map[overlay.NodeID]bool
+	// tap, if set, sees every letter and may rewrite it (a hostile relay
+	// that can change the SDP but not forge the signed fingerprint field).
+	tap func(from, to *user, kind uint8, l Letter) Letter
+}
+
+func newSwitchboard() *switchboard {
+	return &switchboard{users: make(map[overlay.NodeID]*user), cut: make(map[overlay.NodeID]bool)}
+}
+
+// hold holds letters back until release.
+func (sb *switchboard) hold() {
+	sb.mu.Lock()
+	sb.held = true
+	sb.mu.Unlock()
+}
+
+func (sb *switchboard) release() {
+	sb.mu.Lock()
+	pending := sb.pending
+	sb.pending, sb.held = nil, false
+	sb.mu.Unlock()
+	for _, f := range pending {
+		f()
+	}
+}
+
+// cutOff loses every letter to or from u.
+func (sb *switchboard) cutOff(u *user) {
+	sb.mu.Lock()
+	sb.cut[u.id.NodeID()] = true
+	sb.mu.Unlock()
+}
+
+// port is one user's Signaling.
+type port struct {
+	sb *switchboard
+	me *user
+}
+
+func (p port) SendCallLetter(ctx context.Context, contactID int64, kind uint8, payload []byte) (overlay.Delivery, error) {
+	c, err := p.me.db.Contact(ctx, contactID)
+	if err != nil {
+		return overlay.Delivery{}, err
+	}
+	sb := p.sb
+	sb.mu.Lock()
+	to := sb.users[overlay.NodeID(c.NodeID)]
+	lost := sb.cut[p.me.id.NodeID()] || to == nil || sb.cut[to.id.NodeID()]
+	tap := sb.tap
+	sb.mu.Unlock()
+	if lost {
+		return overlay.Delivery{Stored: 3}, nil
+	}
+	if tap != nil {
+		l, err := decodeLetter(kind, payload)
+		if err == nil {
+			if payload, err = encodeLetter(tap(p.me, to, kind, l)); err != nil {
+				panic(err)
+			}
+		}
+	}
+	// What the recipient knows of the sender.
+	from, err := to.db.ContactByNodeID(ctx, p.me.id.NodeID())
+	if err != nil {
+		return overlay.Delivery{Delivered: true}, nil // a stranger's letter: chat would drop it
+	}
+	deliver := func() { to.post(func() { to.m.HandleLetter(from, kind, payload, time.Now()) }) }
+	sb.mu.Lock()
+	if sb.held {
+		sb.pending = append(sb.pending, deliver)
+		sb.mu.Unlock()
+		return overlay.Delivery{Delivered: true}, nil
+	}
+	sb.mu.Unlock()
+	deliver()
+	return overlay.Delivery{Delivered: true}, nil
+}
+
+// user is one peer: a Manager with its own database, contacts and media.
+type user struct {
+	t     testing.TB
+	name  string
+	id    *overlay.Identity
+	db    *store.DB
+	m     *Manager
+	media *fakeMedia
+	inbox chan func() // letters for m, in order
+
+	inMu     sync.Mutex // guards inClosed and sending on inbox
+	inClosed bool
+
+	mu     sync.Mutex
+	events []Event
+	evKick chan struct{}
+}
+
+// post queues f for u's letter goroutine, unless u is gone.
+func (u *user) post(f func()) {
+	u.inMu.Lock()
+	defer u.inMu.Unlock()
+	if !u.inClosed {
+		u.inbox <- f
+	}
+}
+
+// userOpts adjusts a user's Config.
+type userOpts func(*Config)
+
+// newUser makes a user on network n of w (nil w: host candidates on the
+// loopback... of vnet n), registered with sb.
+func newUser(t testing.TB, sb *switchboard, w *world, i int, name string, opts ...userOpts) *user {
+	t.Helper()
+	net := w.nets[i]
+	return newUserOn(t, sb, net, name, append([]userOpts{func(c *Config) {
+		c.ICEServers = w.iceServers(name)
+	}}, opts...)...)
+}
+
+// newUserOn makes a user on vnet network net (nil: the system's).
+func newUserOn(t testing.TB, sb *switchboard, net *vnet.Net, name string, opts ...userOpts) *user {
+	t.Helper()
+	id, err := overlay.NewIdentity(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(filepath.Join(t.TempDir(), name+".db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	u := &user{t: t, name: name, id: id, db: db, media: newFakeMedia(), inbox: make(chan func(), 1024),
+		evKick: make(chan struct{}, 1)}
+	cfg := Config{
+		Signaling: port{sb, u},
+		DB:        db,
+		Identity:  id,
+		Media:     u.media,
+		Logger:    testLogger(t).With("user", name),
+		OnEvent:   u.onEvent,
+		Tune: func(c *rtc.Config) {
+			if net != nil {
+				c.Net = net
+			}
+			c.SettingEngine = func(se *webrtc.SettingEngine) {
+				se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+			}
+		},
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	u.m, err = New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for f := range u.inbox {
+			f()
+		}
+	}()
+	t.Cleanup(func() {
+		u.m.Close()
+		u.inMu.Lock()
+		u.inClosed = true
+		close(u.inbox)
+		u.inMu.Unlock()
+		<-done
+	})
+	sb.mu.Lock()
+	sb.users[id.NodeID()] = u
+	sb.mu.Unlock()
+	return u
+}
+
+func (u *user) onEvent(ev Event) {
+	u.mu.Lock()
+	u.events = append(u.events, ev)
+	u.mu.Unlock()
+	select {
+	case u.evKick <- struct{}{}:
+	default:
+	}
+}
+
+// allEvents returns the events so far.
+func (u *user) allEvents() []Event {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return slices.Clone(u.events)
+}
+
+// waitEvent waits for the first event of type typ (of call id, unless
+// zero) and returns it.
+func (u *user) waitEvent(typ EventType, id ID, d time.Duration) Event {
+	u.t.Helper()
+	deadline := time.After(d)
+	for {
+		for _, ev := range u.allEvents() {
+			if ev.Type == typ && (id == ID{} || ev.Call.ID == id) {
+				return ev
+			}
+		}
+		select {
+		case <-u.evKick:
+		case <-deadline:
+			u.t.Fatalf("%s: no %v event within %v; events: %v", u.name, typ, d, u.eventTypes())
+			return Event{}
+		}
+	}
+}
+
+// eventTypes lists the events so far, for messages.
+func (u *user) eventTypes() []string {
+	var out []string
+	for _, ev := range u.allEvents() {
+		out = append(out, fmt.Sprintf("%v(%s)", ev.Type, ev.Call.ID.short()))
+	}
+	return out
+}
+
+// contact returns u's contact row for v.
+func (u *user) contact(v *user) store.Contact {
+	u.t.Helper()
+	c, err := u.db.ContactByNodeID(context.Background(), v.id.NodeID())
+	if err != nil {
+		u.t.Fatalf("%s has no contact %s: %v", u.name, v.name, err)
+	}
+	return c
+}
+
+// dial calls v.
+func (u *user) dial(v *user) ID {
+	u.t.Helper()
+	id, err := u.m.Dial(context.Background(), u.contact(v).ID)
+	if err != nil {
+		u.t.Fatalf("%s dials %s: %v", u.name, v.name, err)
+	}
+	return id
+}
+
+// logged returns u's call log entry for id.
+func (u *user) logged(id ID) store.Call {
+	u.t.Helper()
+	calls, err := u.db.RecentCalls(context.Background(), 100)
+	if err != nil {
+		u.t.Fatal(err)
+	}
+	for _, c := range calls {
+		if c.CallID == id {
+			return c
+		}
+	}
+	u.t.Fatalf("%s: call %s not logged", u.name, id.short())
+	return store.Call{}
+}
+
+// befriend makes a and b each other's accepted contacts.
+func befriend(t testing.TB, a, b *user) {
+	t.Helper()
+	addContact(t, a, b, store.ContactAccepted)
+	addContact(t, b, a, store.ContactAccepted)
+}
+
+// addContact adds v to u's contacts in state.
+func addContact(t testing.TB, u, v *user, state store.ContactState) {
+	t.Helper()
+	if _, err := u.db.AddContact(context.Background(), store.Contact{
+		Username: v.name, PublicKey: v.id.PublicKey(), State: state, Created: time.Now(),
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// fakeMedia gives each call a source of numbered packets and a sink that
+// records what arrives.
+type fakeMedia struct {
+	mu    sync.Mutex
+	sinks map[ID]*recordSink
+	srcs  map[ID]*numberSource
+	fail  error // Open fails with it
+}
+
+func newFakeMedia() *fakeMedia {
+	return &fakeMedia{sinks: make(map[ID]*recordSink), srcs: make(map[ID]*numberSource)}
+}
+
+func (f *fakeMedia) Open(i Info) (Source, Sink, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail != nil {
+		return nil, nil, f.fail
+	}
+	src, sink := &numberSource{call: i.ID}, &recordSink{}
+	f.srcs[i.ID], f.sinks[i.ID] = src, sink
+	return src, sink, nil
+}
+
+// sink returns the sink of call id, nil if its media was never opened.
+func (f *fakeMedia) sink(id ID) *recordSink {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.sinks[id]
+}
+
+func (f *fakeMedia) opened() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.sinks)
+}
+
+// numberSource gives packets carrying the call ID and a running number.
+type numberSource struct {
+	call   ID
+	n      atomic.Uint32
+	closed atomic.Bool
+}
+
+func (s *numberSource) NextPacket() ([]byte, error) {
+	b := make([]byte, 4, 4+len(s.call))
+	binary.BigEndian.PutUint32(b, s.n.Add(1)-1)
+	return append(b, s.call[:]...), nil
+}
+
+func (s *numberSource) Close() error { s.closed.Store(true); return nil }
+
+// recordSink records the packets pushed to it.
+type recordSink struct {
+	mu     sync.Mutex
+	pkts   []recorded
+	closed bool
+	late   int // packets pushed after Close
+}
+
+type recorded struct {
+	seq     uint16
+	ts      uint32
+	payload []byte
+}
+
+func (s *recordSink) Push(seq uint16, ts uint32, payload []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		s.late++
+	}
+	s.pkts = append(s.pkts, recorded{seq, ts, payload})
+}
+
+func (s *recordSink) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *recordSink) packets() []recorded {
+	if s == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.pkts)
+}
+
+// waitAudio waits until u's sink of call id has n packets, and checks
+// they are the other end's numbered packets of this call, in order.
+func waitAudio(t testing.TB, u *user, id ID, n int, d time.Duration) []recorded {
+	t.Helper()
+	return waitMoreAudio(t, u, id, 0, n, d)
+}
+
+// waitMoreAudio is waitAudio for n packets after the first skip ones.
+func waitMoreAudio(t testing.TB, u *user, id ID, skip, n int, d time.Duration) []recorded {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		got := u.media.sink(id).packets()
+		if len(got) >= skip+n {
+			got = got[skip:]
+			for i, p := range got {
+				if len(p.payload) != 4+len(id) || ID(p.payload[4:]) != id {
+					t.Fatalf("%s: packet %d is not of call %s: % x", u.name, i, id.short(), p.payload)
+				}
+				if i > 0 && (p.seq != got[i-1].seq+1 || p.ts-got[i-1].ts != 960 ||
+					binary.BigEndian.Uint32(p.payload) != binary.BigEndian.Uint32(got[i-1].payload)+1) {
+					t.Fatalf("%s: packet %d (seq %d ts %d #%d) does not follow (seq %d ts %d #%d)", u.name, i,
+						p.seq, p.ts, binary.BigEndian.Uint32(p.payload),
+						got[i-1].seq, got[i-1].ts, binary.BigEndian.Uint32(got[i-1].payload))
+				}
+			}
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %d audio packets of call %s within %v, want %d", u.name, len(got), id.short(), d, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -1,0 +1,37 @@
+package call
+
+// Media makes the audio of established calls. The audio pipeline
+// (call/audio's Sender and Receiver) is one; tests use fakes.
+type Media interface {
+	// Open is called once a call is established (DTLS up, the other end's
+	// certificate checked), with a description of it. The call then sends
+	// what the Source gives and pushes what arrives into the Sink, until it
+	// ends; then it closes each of them that is an io.Closer. An error
+	// ends the call (ErrFailed).
+	Open(Info) (Source, Sink, error)
+}
+
+// MediaFunc is a function that is a Media.
+type MediaFunc func(Info) (Source, Sink, error)
+
+// Open calls f.
+func (f MediaFunc) Open(i Info) (Source, Sink, error) { return f(i) }
+
+// Source gives the Opus packets to send.
+type Source interface {
+	// NextPacket returns the next 20 ms Opus packet. The call's send loop
+	// calls it every 20 ms, from one goroutine; a source that blocks until
+	// its frame is captured paces the loop itself. An empty packet is a
+	// frame DTX left out (the RTP timestamp moves on, nothing is sent);
+	// io.EOF ends the sending (the call goes on, silent); another error
+	// skips the frame.
+	NextPacket() ([]byte, error)
+}
+
+// Sink takes the RTP packets received.
+type Sink interface {
+	// Push takes one RTP packet of the other end: sequence number,
+	// timestamp (48 kHz) and Opus payload, which it may keep. It is called
+	// from one goroutine, as packets arrive, and must not block.
+	Push(seq uint16, ts uint32, payload []byte)
+}
