@@ -3,6 +3,7 @@
 //
 //	parley [--profile DIR] [--seeds ADDR,...] init --username NAME
 //	parley [--profile DIR] [--seeds ADDR,...] daemon [--supernode --listen HOST:PORT]
+//	        [--auto-answer] [--play IN.wav] [--record OUT.wav] [--input MIC]
 //	parley [--profile DIR] status [--json]
 //	parley [--profile DIR] lookup NAME
 //	parley [--profile DIR] supernode [on|off]
@@ -10,6 +11,7 @@
 //	parley [--profile DIR] add NAME [--message TEXT]
 //	parley [--profile DIR] accept|decline|block|remove|verify|accept-key NAME
 //	parley [--profile DIR] send NAME TEXT...
+//	parley [--profile DIR] call NAME [--play IN.wav] [--record OUT.wav] [--duration 10s]
 //	parley [--profile DIR] messages NAME [--limit N] [--json]
 //	parley --version
 //
@@ -17,6 +19,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -25,6 +28,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -92,6 +96,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	noSupernode := daemonFS.Bool("no-supernode", false, "never serve as a supernode, even if elected")
 	listen := daemonFS.String("listen", fmt.Sprintf(":%d", overlay.DefaultPort), "overlay address, TCP and UDP, to serve on or to offer as a supernode, host:port")
 	advertise := daemonFS.String("advertise", "", "supernode address peers should dial, if not the listen address")
+	var ca callAudio
+	autoAnswer := daemonFS.Bool("auto-answer", false, "answer every call from a contact")
+	daemonFS.StringVar(&ca.play, "play", "", "a WAV file to play as the microphone in calls (looped)")
+	daemonFS.StringVar(&ca.record, "record", "", "a WAV file to record what calls bring in (48 kHz mono)")
+	daemonFS.StringVar(&ca.input, "input", "", "the microphone to use (a name or part of one; default: the system's)")
+
+	callFS := flag.NewFlagSet("parley call", flag.ContinueOnError)
+	callFS.SetOutput(stderr)
+	callPlay := callFS.String("play", "", "a WAV file to play as the microphone")
+	callRecord := callFS.String("record", "", "a WAV file to record what is heard")
+	callDuration := callFS.Duration("duration", 10*time.Second, "how long to talk once connected")
 
 	statusFS := flag.NewFlagSet("parley status", flag.ContinueOnError)
 	statusFS.SetOutput(stderr)
@@ -177,6 +192,43 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 					}
 					fmt.Fprintf(stdout, "%s: %s\nfingerprint:   %s\nsafety number: %s\n", ci.Username, ci.State, ci.Fingerprint, ci.SafetyNumber)
 					return nil
+				})
+			},
+		},
+		{
+			Name:       "call",
+			ShortUsage: "parley [--profile DIR] call NAME [--play IN.wav] [--record OUT.wav] [--duration 10s]",
+			ShortHelp:  "call a contact from the running daemon, talk for the duration, hang up",
+			FlagSet:    callFS,
+			Exec: func(ctx context.Context, args []string) error {
+				args, err := interspersed(callFS, args)
+				if err != nil {
+					return err
+				}
+				if len(args) != 1 {
+					return cli.UsageError{Err: errors.New("call: give exactly one NAME")}
+				}
+				abs := func(p string) (string, error) {
+					if p == "" {
+						return "", nil
+					}
+					return filepath.Abs(p)
+				}
+				play, err := abs(*callPlay)
+				if err != nil {
+					return err
+				}
+				record, err := abs(*callRecord)
+				if err != nil {
+					return err
+				}
+				return client(func(c *app.Client) error {
+					ci, err := c.CallFor(args[0], play, record, *callDuration)
+					if ci.ID != "" {
+						fmt.Fprintf(stdout, "call %s with %s: %s, %.1f s, path %s (relayed %v), packets sent %d, received %d\n",
+							ci.ID, ci.Username, cmp.Or(ci.Outcome, ci.State), ci.Seconds, cmp.Or(ci.Path, "none"), ci.Relayed, ci.Sent, ci.Received)
+					}
+					return err
 				})
 			},
 		},
@@ -301,7 +353,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 					if *supernode && *noSupernode {
 						return cli.UsageError{Err: errors.New("daemon: --supernode and --no-supernode contradict each other")}
 					}
-					return daemon(ctx, &g, app.Options{Supernode: *supernode, NoSupernode: *noSupernode, Listen: *listen, Advertise: *advertise, Control: true}, stderr)
+					return daemon(ctx, &g, app.Options{Supernode: *supernode, NoSupernode: *noSupernode, Listen: *listen, Advertise: *advertise, Control: true, AutoAnswer: *autoAnswer}, &ca, stderr)
 				},
 			},
 			{
@@ -439,7 +491,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return root.Run(ctx)
 }
 
-func daemon(ctx context.Context, g *globals, opts app.Options, stderr io.Writer) error {
+func daemon(ctx context.Context, g *globals, opts app.Options, ca *callAudio, stderr io.Writer) error {
 	dir, err := g.profileDir()
 	if err != nil {
 		return err
@@ -455,6 +507,10 @@ func daemon(ctx context.Context, g *globals, opts app.Options, stderr io.Writer)
 		return err
 	}
 	defer prof.Close()
+	opts.Media, opts.PrepareCall, opts.AudioReady = ca.media(), ca.prepare, ca.ready
+	if err := ca.ready(); err != nil {
+		opts.Logger.Warn("calls need an audio device", "why", err)
+	}
 	peer, err := app.NewPeer(prof, opts)
 	if err != nil {
 		return err

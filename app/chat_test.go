@@ -23,6 +23,7 @@ type chatUser struct {
 
 	mu     sync.Mutex
 	events []chat.Event
+	extra  func(*Options) // more options, for the next start
 }
 
 func (u *chatUser) options() Options {
@@ -34,6 +35,14 @@ func (u *chatUser) options() Options {
 			c.Retry = overlay.Backoff{Base: 100 * time.Millisecond, Cap: time.Second}
 			c.ResendDelivered, c.ResendStored = 2*time.Second, 3*time.Second
 		}}
+}
+
+func (u *chatUser) opts() Options {
+	o := u.options()
+	if u.extra != nil {
+		u.extra(&o)
+	}
+	return o
 }
 
 func newChatUser(t *testing.T, seed, name string) *chatUser {
@@ -56,7 +65,7 @@ func (u *chatUser) start() {
 		}
 		u.prof = prof
 	}
-	p, err := NewPeer(u.prof, u.options())
+	p, err := NewPeer(u.prof, u.opts())
 	if err != nil {
 		t.Fatal(err)
 	}

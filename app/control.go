@@ -29,6 +29,10 @@ type controlRequest struct {
 	Text   string        `json:"text,omitempty"`
 	Action ContactAction `json:"action,omitempty"`
 	Limit  int           `json:"limit,omitempty"`
+	Play   string        `json:"play,omitempty"`
+	Record string        `json:"record,omitempty"`
+	// Duration of a call, in milliseconds.
+	Duration int64 `json:"duration_ms,omitempty"`
 }
 
 type controlResponse struct {
@@ -40,6 +44,7 @@ type controlResponse struct {
 	Contact  *ContactInfo  `json:"contact,omitempty"`
 	Messages []MessageInfo `json:"messages,omitempty"`
 	Message  *MessageInfo  `json:"message,omitempty"`
+	Call     *CallInfo     `json:"call,omitempty"`
 }
 
 type controlServer struct {
@@ -114,6 +119,16 @@ func (c *controlServer) serve(ctx context.Context) {
 					var m MessageInfo
 					m, err = c.peer.Send(ctx, req.Name, req.Text)
 					resp.Message = &m
+				case "call":
+					d := time.Duration(req.Duration) * time.Millisecond
+					conn.SetDeadline(time.Now().Add(d + 2*time.Minute))
+					var ci CallInfo
+					ci, err = c.peer.CallFor(ctx, req.Name, req.Play, req.Record, d)
+					resp.Call = &ci
+					if err != nil {
+						resp = controlResponse{Error: err.Error(), Call: &ci}
+						err = nil
+					}
 				case "messages":
 					resp.Messages, err = c.peer.Messages(ctx, req.Name, max(1, min(req.Limit, 1000)))
 				default:
@@ -148,12 +163,16 @@ func Dial(dir string) (*Client, error) {
 }
 
 func (c *Client) call(req controlRequest) (*controlResponse, error) {
+	return c.callTimeout(req, 15*time.Second)
+}
+
+func (c *Client) callTimeout(req controlRequest, timeout time.Duration) (*controlResponse, error) {
 	conn, err := net.DialTimeout("unix", c.path, 2*time.Second)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNotRunning, err)
 	}
 	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(15 * time.Second))
+	conn.SetDeadline(time.Now().Add(timeout))
 	if err := json.NewEncoder(conn).Encode(req); err != nil {
 		return nil, fmt.Errorf("app: control request: %w", err)
 	}
@@ -162,7 +181,7 @@ func (c *Client) call(req controlRequest) (*controlResponse, error) {
 		return nil, fmt.Errorf("app: control response: %w", err)
 	}
 	if resp.Error != "" {
-		return nil, fmt.Errorf("app: daemon: %s", resp.Error)
+		return &resp, fmt.Errorf("app: daemon: %s", resp.Error)
 	}
 	return &resp, nil
 }
@@ -238,4 +257,15 @@ func (c *Client) Messages(name string, limit int) ([]MessageInfo, error) {
 		return nil, err
 	}
 	return resp.Messages, nil
+}
+
+// CallFor asks the daemon to call name for d, playing and recording the
+// given WAV files (empty: the daemon's own audio), and returns the call as
+// it ended.
+func (c *Client) CallFor(name, play, record string, d time.Duration) (CallInfo, error) {
+	resp, err := c.callTimeout(controlRequest{Cmd: "call", Name: name, Play: play, Record: record, Duration: d.Milliseconds()}, d+3*time.Minute)
+	if resp != nil && resp.Call != nil {
+		return *resp.Call, err
+	}
+	return CallInfo{}, cmp.Or(err, errors.New("app: daemon sent no call"))
 }

@@ -3,7 +3,9 @@ package app
 import (
 	"context"
 	"fmt"
+	"github.com/parleynet/parley/call"
 	"github.com/parleynet/parley/chat"
+	"github.com/parleynet/parley/store"
 	"log/slog"
 	"sync"
 	"time"
@@ -64,6 +66,23 @@ type Options struct {
 	OnEvent func(chat.Event)
 	// TuneChat adjusts the chat configuration (tests).
 	TuneChat func(*chat.Config)
+	// Media is the audio of calls (call/audio.Media with devices or
+	// files); nil: the peer cannot call, and says calls need an audio
+	// device.
+	Media call.Media
+	// AutoAnswer accepts every incoming call from a contact.
+	AutoAnswer bool
+	// AudioReady, if set, says whether Media can make audio now (a
+	// microphone is there); Call refuses with its error wrapped in
+	// ErrNoAudio.
+	AudioReady func() error
+	// PrepareCall, if set, is told before CallFor dials contactID which
+	// WAV files the call should play and record (Media's business).
+	PrepareCall func(contactID int64, play, record string) error
+	// OnCallEvent, if set, is told of every change of every call.
+	OnCallEvent func(call.Event)
+	// TuneCall adjusts the call configuration (tests).
+	TuneCall func(*call.Config)
 }
 
 // Role is a peer's role in the network.
@@ -97,16 +116,18 @@ type Status struct {
 // username claim and the control socket. It is the API the UI, the CLI and
 // the seed use.
 type Peer struct {
-	prof *Profile
-	opts Options
-	log  *slog.Logger
-	node *overlay.Node
-	leaf *overlay.Leaf // nil for a seed
-	chat *chat.Service // nil for a seed
+	prof  *Profile
+	opts  Options
+	log   *slog.Logger
+	node  *overlay.Node
+	leaf  *overlay.Leaf // nil for a seed
+	chat  *chat.Service // nil for a seed
+	calls *call.Manager // nil for a seed
 
-	mu      sync.Mutex
-	claim   string          // guarded by mu: claim state for Status
-	watches []chan struct{} // guarded by mu: Watch subscribers
+	mu        sync.Mutex
+	claim     string                // guarded by mu: claim state for Status
+	watches   []chan struct{}       // guarded by mu: Watch subscribers
+	lastCalls map[call.ID]call.Info // guarded by mu: calls as their last event told
 }
 
 // NewPeer prepares a peer on an open profile. A seed or pinned supernode
@@ -182,11 +203,33 @@ func NewPeer(prof *Profile, opts Options) (*Peer, error) {
 			Logger:   opts.Logger,
 			OnEvent:  opts.OnEvent,
 			RTC:      &chat.RTC{ICEServers: p.leaf.ICEServers},
+			OnCallLetter: func(c store.Contact, kind uint8, payload []byte, sent time.Time) {
+				p.calls.HandleLetter(c, kind, payload, sent)
+			},
 		}
 		if opts.TuneChat != nil {
 			opts.TuneChat(&ccfg)
 		}
 		if p.chat, err = chat.New(ccfg); err != nil {
+			return nil, err
+		}
+		media := opts.Media
+		if media == nil {
+			media = noAudio{}
+		}
+		kcfg := call.Config{
+			Signaling:  p.chat,
+			DB:         prof.DB,
+			Identity:   prof.Identity,
+			ICEServers: p.leaf.ICEServers,
+			Media:      media,
+			Logger:     opts.Logger,
+			OnEvent:    p.onCallEvent,
+		}
+		if opts.TuneCall != nil {
+			opts.TuneCall(&kcfg)
+		}
+		if p.calls, err = call.New(kcfg); err != nil {
 			return nil, err
 		}
 	}
@@ -235,6 +278,9 @@ func (p *Peer) Run(ctx context.Context) error {
 	err := p.node.Run(ctx)
 	cancel()
 	wg.Wait()
+	if p.calls != nil {
+		p.calls.Close()
+	}
 	return err
 }
 

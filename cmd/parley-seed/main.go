@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -52,6 +53,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		loginRate = fs.Float64("login-rate", 500, "logins per second accepted before new logins are redirected")
 		heartbeat = fs.Duration("heartbeat", 15*time.Second, "heartbeat interval asked of leaves")
 		logLevel  = fs.String("log-level", "info", "debug, info, warn or error")
+		echoName  = fs.String("echo-username", "", "also run a sound-test account of this name: it accepts contacts, answers calls and plays back what it hears")
 		version   = fs.Bool("version", false, "print the version and exit")
 	)
 	if err := ff.Parse(fs, args, ff.WithEnvVarPrefix("PARLEY_SEED")); err != nil {
@@ -107,7 +109,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		defer srv.Close()
 		log.Info("http up", "addr", ln.Addr().String())
 	}
+	var echoDone chan struct{}
+	if *echoName != "" {
+		ectx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		echoDone = make(chan struct{})
+		self := []overlay.SeedAddr{{Addr: peer.Addr(), ID: prof.Identity.NodeID()}}
+		go func() {
+			defer close(echoDone)
+			if err := app.RunEcho(ectx, filepath.Join(*data, "echo"), *echoName, self, log); err != nil && ectx.Err() == nil {
+				log.Error("echo account stopped", "err", err)
+			}
+		}()
+	}
 	err = peer.Run(ctx)
+	if echoDone != nil {
+		<-echoDone
+	}
 	log.Info("seed stopped", "err", err)
 	return err
 }

@@ -10,11 +10,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -24,6 +26,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/parleynet/parley/app"
+	"github.com/parleynet/parley/call/audio"
 	"github.com/parleynet/parley/internal/cli"
 )
 
@@ -437,7 +440,7 @@ func TestSeedImportsNoGUIOrAudio(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	forbidden := []string{"fyne.io/", "github.com/hajimehoshi/oto", "github.com/gen2brain/malgo", "opus", "github.com/go-gl/", "github.com/parleynet/parley/ui", "github.com/parleynet/parley/call"}
+	forbidden := []string{"fyne.io/", "github.com/hajimehoshi/oto", "github.com/gen2brain/malgo", "opus", "github.com/go-gl/", "github.com/parleynet/parley/ui", "github.com/parleynet/parley/call/audio"}
 	for _, dep := range strings.Fields(string(out)) {
 		for _, f := range forbidden {
 			if strings.Contains(dep, f) {
@@ -576,4 +579,132 @@ func TestChatSurvivesSIGKILL(t *testing.T) {
 		return true
 	})
 	t.Logf("%d messages sent across %d SIGKILLs, each shown once at bob", len(sent), kills)
+}
+
+// writeTone writes seconds of a freq Hz tone as a 48 kHz mono WAV file.
+func writeTone(t *testing.T, path string, freq float64, seconds int) {
+	t.Helper()
+	sink, err := audio.CreateWAVSink(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := audio.NewToneSource(freq, 0.5)
+	pcm := make([]int16, audio.FrameSamples)
+	for range seconds * 50 {
+		src.ReadFrame(pcm)
+		if err := sink.WriteFrame(pcm); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := sink.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// toneSeconds reads a WAV file and returns, per second, how strongly freq
+// stands out: the ratio of its Goertzel power to the total power.
+func toneSeconds(t *testing.T, path string, freq float64) []float64 {
+	t.Helper()
+	src, err := audio.OpenWAVSource(path, audio.WAVOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	var out []float64
+	pcm := make([]int16, audio.FrameSamples)
+	var sec []float64
+	for src.ReadFrame(pcm) == nil {
+		for _, v := range pcm {
+			sec = append(sec, float64(v))
+		}
+		if len(sec) < audio.SampleRate {
+			continue
+		}
+		k := 2 * math.Cos(2*math.Pi*freq/audio.SampleRate)
+		var s1, s2, total float64
+		for _, x := range sec {
+			s1, s2 = x+k*s1-s2, s1
+			total += x * x
+		}
+		p := s1*s1 + s2*s2 - k*s1*s2
+		out = append(out, p/(total*float64(len(sec))/2+1))
+		sec = sec[:0]
+	}
+	return out
+}
+
+// TestCallsFromTheCommandLine: 'parley call' with WAV files to a daemon
+// that answers by itself, and to the seed's echo account.
+func TestCallsFromTheCommandLine(t *testing.T) {
+	build(t)
+	seedAddr := freeAddr(t)
+	start(t, bin.seed, "--listen", seedAddr, "--data", t.TempDir(), "--http", "", "--echo-username", "echo123")
+	seeds := "--seeds=" + seedAddr
+	work := t.TempDir()
+	tone := filepath.Join(work, "tone440.wav")
+	writeTone(t, tone, 440, 3)
+
+	alice := initProfile(t, "alice", seedAddr)
+	bob := initProfile(t, "bob", seedAddr)
+	bobHeard := filepath.Join(work, "bob-heard.wav")
+	start(t, bin.parley, "--profile", alice, seeds, "daemon", "--no-supernode", "--listen", "127.0.0.1:0")
+	start(t, bin.parley, "--profile", bob, seeds, "daemon", "--no-supernode", "--listen", "127.0.0.1:0",
+		"--auto-answer", "--record", bobHeard)
+	for _, d := range []string{alice, bob} {
+		waitStatus(t, d, 10*time.Second, "online", func(st app.Status) bool { return st.Primary != nil })
+	}
+	cli := func(args ...string) (string, int) {
+		return runCmd(t, bin.parley, append([]string{"--profile", alice}, args...)...)
+	}
+	until := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	// Contacts: bob accepts by hand; the echo account by itself.
+	until("bob's and echo's claims", func() bool {
+		_, a := cli("lookup", "bob")
+		_, b := cli("lookup", "echo123")
+		return a == 0 && b == 0
+	})
+	for _, name := range []string{"bob", "echo123"} {
+		if out, code := cli("add", name); code != 0 {
+			t.Fatalf("add %s: %s", name, out)
+		}
+	}
+	until("bob sees the request", func() bool {
+		out, _ := runCmd(t, bin.parley, "--profile", bob, "contacts")
+		return strings.Contains(out, "incoming")
+	})
+	runCmd(t, bin.parley, "--profile", bob, "accept", "alice")
+	until("both accepted", func() bool { out, _ := cli("contacts"); return strings.Count(out, "accepted") == 2 })
+
+	// Alice calls bob, who answers by himself and records.
+	out, code := cli("call", "bob", "--play", tone, "--duration", "3s")
+	if code != 0 || !strings.Contains(out, "answered") {
+		t.Fatalf("call bob: exit %d\n%s", code, out)
+	}
+	t.Log(strings.TrimSpace(out))
+	until("bob's recording", func() bool { fi, err := os.Stat(bobHeard); return err == nil && fi.Size() > 48000*2*2 })
+	heard := toneSeconds(t, bobHeard, 440)
+	if len(heard) < 2 || heard[1] < 0.5 {
+		t.Fatalf("bob's recording: 440 Hz share per second %v, want ≥ 0.5 in the second second", heard)
+	}
+
+	// The echo account plays back what it heard: alice records it.
+	echoed := filepath.Join(work, "echoed.wav")
+	out, code = cli("call", "echo123", "--play", tone, "--record", echoed, "--duration", "9s")
+	if code != 0 || !strings.Contains(out, "answered") {
+		t.Fatalf("call echo123: exit %d\n%s", code, out)
+	}
+	back := toneSeconds(t, echoed, 440)
+	t.Logf("440 Hz share per second of what the echo sent back: %.2f", back)
+	if len(back) < 8 || slices.Max(back[:4]) > 0.2 || slices.Max(back[5:8]) < 0.5 {
+		t.Fatalf("echo: 440 Hz share per second %v: want silence while it records (5 s), then the tone", back)
+	}
 }

@@ -1,0 +1,101 @@
+package audio
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/parleynet/parley/call"
+)
+
+// Media is the audio of calls (call.Media): each established call gets a
+// Sender reading from the Source that Input makes, and a Receiver, played
+// out every 20 ms, writing to the Sink that Output makes.
+type Media struct {
+	// Input and Output make a call's microphone and speaker: devices, or
+	// WAV files and tones for tests and headless peers.
+	Input  func(call.Info) (Source, error)
+	Output func(call.Info) (Sink, error)
+	// Encoder and Jitter configure the codec and the jitter buffer
+	// (defaults when zero).
+	Encoder EncoderConfig
+	Jitter  JitterConfig
+	// OnOpen, if set, is told of each call's sender and receiver (for
+	// mute, levels and statistics).
+	OnOpen func(call.Info, *Sender, *Receiver)
+}
+
+// Open implements call.Media.
+func (m Media) Open(info call.Info) (call.Source, call.Sink, error) {
+	if m.Input == nil || m.Output == nil {
+		return nil, nil, errors.New("audio: no input or output configured")
+	}
+	src, err := m.Input(info)
+	if err != nil {
+		return nil, nil, fmt.Errorf("audio: input: %w", err)
+	}
+	snd, err := NewSender(src, m.Encoder)
+	if err != nil {
+		src.Close()
+		return nil, nil, err
+	}
+	sink, err := m.Output(info)
+	if err != nil {
+		snd.Close()
+		return nil, nil, fmt.Errorf("audio: output: %w", err)
+	}
+	rcv, err := NewReceiver(sink, m.Jitter)
+	if err != nil {
+		snd.Close()
+		sink.Close()
+		return nil, nil, err
+	}
+	if m.OnOpen != nil {
+		m.OnOpen(info, snd, rcv)
+	}
+	return snd, newPlayout(rcv), nil
+}
+
+// playout drives a Receiver: Push from the network, Tick every 20 ms.
+type playout struct {
+	r    *Receiver
+	stop chan struct{}
+	done chan struct{}
+	once sync.Once
+}
+
+func newPlayout(r *Receiver) *playout {
+	p := &playout{r: r, stop: make(chan struct{}), done: make(chan struct{})}
+	go p.run()
+	return p
+}
+
+func (p *playout) run() {
+	defer close(p.done)
+	t := time.NewTicker(FrameDuration)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case now := <-t.C:
+			p.r.Tick(now)
+		}
+	}
+}
+
+// Push implements call.Sink.
+func (p *playout) Push(seq uint16, ts uint32, payload []byte) {
+	p.r.Push(seq, ts, payload, time.Now())
+}
+
+// Stats returns the receiver's statistics.
+func (p *playout) Stats() ReceiverStats { return p.r.Stats() }
+
+// Close stops the playout and closes the receiver and its sink.
+func (p *playout) Close() error {
+	p.once.Do(func() { close(p.stop) })
+	<-p.done
+	return p.r.Close()
+}
