@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
+	"github.com/parleynet/parley/overlay/internal/pionlog"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -183,7 +184,7 @@ func NewServer(cfg Config) (*Server, error) {
 		}},
 		Realm:         s.realm,
 		AuthHandler:   s.authenticate,
-		LoggerFactory: pionLogger{s.log, slog.LevelDebug},
+		LoggerFactory: pionlog.Factory{Log: s.log, Ceiling: slog.LevelDebug},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)

@@ -6,6 +6,7 @@ import (
 	"crypto/sha1" //nolint:gosec
 	"encoding/base64"
 	"errors"
+	"github.com/parleynet/parley/overlay/internal/pionlog"
 	"log/slog"
 	"net"
 	"os"
@@ -65,7 +66,7 @@ func newClient(t *testing.T, server, username, password string) (*turn.Client, n
 		Username:       username,
 		Password:       password,
 		Realm:          DefaultRealm,
-		LoggerFactory:  pionLogger{testLogger(t), slog.LevelWarn},
+		LoggerFactory:  pionlog.Factory{Log: testLogger(t), Ceiling: slog.LevelWarn},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package rtc
 import (
 	"errors"
 	"fmt"
+	"github.com/parleynet/parley/overlay/internal/pionlog"
 	"log/slog"
 	"net"
 	"os"
@@ -22,7 +23,7 @@ func testLogger(t testing.TB) *slog.Logger {
 	}
 	level := slog.LevelDebug
 	if os.Getenv("PARLEY_TEST_LOG") == "trace" {
-		level = levelTrace
+		level = pionlog.LevelTrace
 	}
 	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: level}))
 }
@@ -83,7 +84,7 @@ func newWorld(t testing.TB, kinds [2]natKind) *world {
 	t.Helper()
 	vnetMu.Lock()
 	defer vnetMu.Unlock()
-	lf := pionLogger{testLogger(t), slog.LevelWarn}
+	lf := pionlog.Factory{Log: testLogger(t), Ceiling: slog.LevelWarn}
 	wan, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "1.2.3.0/24", LoggerFactory: lf})
 	if err != nil {
 		t.Fatal(err)

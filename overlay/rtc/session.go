@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/parleynet/parley/overlay/internal/pionlog"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -256,7 +257,7 @@ func NewSession(cfg Config) (*Session, error) {
 	}
 	filter := newPeerFilter()
 
-	se := webrtc.SettingEngine{LoggerFactory: pionLogger{log, slog.LevelWarn}}
+	se := webrtc.SettingEngine{LoggerFactory: pionlog.Factory{Log: log, Ceiling: slog.LevelWarn}}
 	se.SetNet(filteredNet{Net: network, f: filter})
 	se.SetICETimeouts(DisconnectedTimeout, FailedTimeout, KeepaliveInterval)
 	// Parley peers never make mDNS candidates, and resolving the other

@@ -1,4 +1,5 @@
-package rtc
+// Package pionlog routes the logs of pion (WebRTC, ICE, TURN) into slog.
+package pionlog
 
 import (
 	"context"
@@ -8,22 +9,26 @@ import (
 	"github.com/pion/logging"
 )
 
+// LevelTrace is the level of pion's trace messages.
+//
 // Level policy for pion's own messages. Pion rates from its point of view;
 // most of what it calls an error is a remote party sending something odd,
 // which is not ours to act on. So each of its messages is logged one step
 // lower: its errors at Warn, its warnings at Info, its info and debug at
 // Debug, and its trace four steps below Debug. A ceiling caps them all
 // where even pion's errors are only ever about remote parties.
-const levelTrace = slog.LevelDebug - 4
+const LevelTrace = slog.LevelDebug - 4
 
-// pionLogger adapts a *slog.Logger to pion's LoggerFactory.
-type pionLogger struct {
-	log     *slog.Logger
-	ceiling slog.Level // the highest level pion's messages are logged at
+// Factory adapts a *slog.Logger to pion's LoggerFactory: Log is where
+// messages go, Ceiling the highest level pion's messages are logged at.
+type Factory struct {
+	Log     *slog.Logger
+	Ceiling slog.Level
 }
 
-func (f pionLogger) NewLogger(scope string) logging.LeveledLogger {
-	return pionScoped{f.log.With("pion", scope), f.ceiling}
+// NewLogger implements logging.LoggerFactory.
+func (f Factory) NewLogger(scope string) logging.LeveledLogger {
+	return pionScoped{f.Log.With("pion", scope), f.Ceiling}
 }
 
 type pionScoped struct {
@@ -43,8 +48,8 @@ func (l pionScoped) outf(level slog.Level, format string, args ...any) {
 	l.log.Log(context.Background(), level, fmt.Sprintf(format, args...))
 }
 
-func (l pionScoped) Trace(msg string)                  { l.out(levelTrace, msg) }
-func (l pionScoped) Tracef(format string, args ...any) { l.outf(levelTrace, format, args...) }
+func (l pionScoped) Trace(msg string)                  { l.out(LevelTrace, msg) }
+func (l pionScoped) Tracef(format string, args ...any) { l.outf(LevelTrace, format, args...) }
 func (l pionScoped) Debug(msg string)                  { l.out(slog.LevelDebug, msg) }
 func (l pionScoped) Debugf(format string, args ...any) { l.outf(slog.LevelDebug, format, args...) }
 func (l pionScoped) Info(msg string)                   { l.out(slog.LevelDebug, msg) }
