@@ -15,7 +15,7 @@ import (
 // chatUser is a user peer that can be stopped and started again on the
 // same profile.
 type chatUser struct {
-	t    *testing.T
+	t    testing.TB
 	dir  string
 	seed string
 	run  *running
@@ -45,7 +45,7 @@ func (u *chatUser) opts() Options {
 	return o
 }
 
-func newChatUser(t *testing.T, seed, name string) *chatUser {
+func newChatUser(t testing.TB, seed, name string) *chatUser {
 	u := &chatUser{t: t, dir: t.TempDir(), seed: seed}
 	prof, err := Init(context.Background(), u.dir, name, u.options())
 	if err != nil {

@@ -48,7 +48,7 @@ type running struct {
 	err    error         // what Run returned, once done is closed
 }
 
-func (r *running) stop(t *testing.T) {
+func (r *running) stop(t testing.TB) {
 	r.cancel()
 	<-r.done
 	if r.err != nil {
@@ -56,7 +56,7 @@ func (r *running) stop(t *testing.T) {
 	}
 }
 
-func runPeer(t *testing.T, p *Peer) *running {
+func runPeer(t testing.TB, p *Peer) *running {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{peer: p, cancel: cancel, done: make(chan struct{})}
 	go func() {
@@ -70,7 +70,7 @@ func runPeer(t *testing.T, p *Peer) *running {
 	return r
 }
 
-func startSeedPeer(t *testing.T, target int) *running {
+func startSeedPeer(t testing.TB, target int) *running {
 	t.Helper()
 	sn, lf := quick(target)
 	prof, err := InitNode(context.Background(), t.TempDir())
@@ -102,7 +102,7 @@ func startUserPeer(t *testing.T, seed string, name string, target int, network o
 	return runPeer(t, p)
 }
 
-func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
+func waitUntil(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {
