@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/parleynet/parley/call"
@@ -47,7 +49,7 @@ func (a *callAudio) ready() error {
 
 // prepare names the files of the next outgoing call to contactID.
 func (a *callAudio) prepare(contactID int64, play, record string) error {
-	if play != "" {
+	if _, ok := toneFreq(play); !ok && play != "" {
 		f, err := os.Open(play)
 		if err != nil {
 			return fmt.Errorf("--play: %w", err)
@@ -77,6 +79,9 @@ func (a *callAudio) files(i call.Info, done bool) (play, record string) {
 
 func (a *callAudio) in(i call.Info) (audio.Source, error) {
 	play, record := a.files(i, false)
+	if hz, ok := toneFreq(play); ok {
+		return audio.NewToneSource(hz, 0.3), nil
+	}
 	if play != "" {
 		return audio.OpenWAVSource(play, audio.WAVOptions{Loop: true})
 	}
@@ -106,3 +111,13 @@ func (a *callAudio) out(i call.Info) (audio.Sink, error) {
 }
 
 var errNoAudio = errors.New("calls need an audio device")
+
+// toneFreq reads a --play value of the form "tone:HZ".
+func toneFreq(play string) (float64, bool) {
+	v, ok := strings.CutPrefix(play, "tone:")
+	if !ok {
+		return 0, false
+	}
+	hz, err := strconv.ParseFloat(v, 64)
+	return hz, err == nil && hz > 0 && hz < audio.SampleRate/2
+}

@@ -98,13 +98,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	advertise := daemonFS.String("advertise", "", "supernode address peers should dial, if not the listen address")
 	var ca callAudio
 	autoAnswer := daemonFS.Bool("auto-answer", false, "answer every call from a contact")
-	daemonFS.StringVar(&ca.play, "play", "", "a WAV file to play as the microphone in calls (looped)")
+	daemonFS.StringVar(&ca.play, "play", "", "a WAV file to play as the microphone in calls (looped), or tone:HZ for a sine tone")
 	daemonFS.StringVar(&ca.record, "record", "", "a WAV file to record what calls bring in (48 kHz mono)")
 	daemonFS.StringVar(&ca.input, "input", "", "the microphone to use (a name or part of one; default: the system's)")
 
 	callFS := flag.NewFlagSet("parley call", flag.ContinueOnError)
 	callFS.SetOutput(stderr)
-	callPlay := callFS.String("play", "", "a WAV file to play as the microphone")
+	callPlay := callFS.String("play", "", "a WAV file to play as the microphone, or tone:HZ for a sine tone")
 	callRecord := callFS.String("record", "", "a WAV file to record what is heard")
 	callDuration := callFS.Duration("duration", 10*time.Second, "how long to talk once connected")
 
@@ -209,8 +209,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 					return cli.UsageError{Err: errors.New("call: give exactly one NAME")}
 				}
 				abs := func(p string) (string, error) {
-					if p == "" {
-						return "", nil
+					if p == "" || strings.HasPrefix(p, "tone:") {
+						return p, nil
 					}
 					return filepath.Abs(p)
 				}
