@@ -89,6 +89,8 @@ func toneMedia(freq float64, out *capture) audio.Media {
 func TestCallCarriesToneBothWays(t *testing.T) {
 	seed := startSeedPeer(t, 1000)
 	var heardByAlice, heardByBob capture
+	levels := make(chan [3]float64, 1)
+	muted, bobHears := make(chan error, 1), make(chan float64, 1)
 	alice := newChatUser(t, seed.peer.Addr(), "alice")
 	bob := newChatUser(t, seed.peer.Addr(), "bob")
 	// Restart both with audio: alice sends 440 Hz, bob 660 Hz and answers.
@@ -106,6 +108,25 @@ func TestCallCarriesToneBothWays(t *testing.T) {
 	bob.chat().Accept(ctx, bob.contact("alice").ID)
 	waitUntil(t, 10*time.Second, "accepted", func() bool { return alice.contact("bob").State == store.ContactAccepted })
 
+	// Mid-call: levels for the meters, and mute.
+	go func() {
+		for {
+			calls := alice.run.peer.Calls().Calls()
+			if len(calls) == 1 && calls[0].State == call.StateActive {
+				time.Sleep(time.Second)
+				id := calls[0].ID
+				in, out, ok := alice.run.peer.Calls().Levels(id)
+				levels <- [3]float64{in, out, map[bool]float64{true: 1}[ok]}
+				// Alice mutes: bob hears silence.
+				muted <- alice.run.peer.Calls().SetMuted(id, true)
+				time.Sleep(500 * time.Millisecond)
+				_, bobOut, _ := bob.run.peer.Calls().Levels(id)
+				bobHears <- bobOut
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
 	ci, err := alice.run.peer.CallFor(ctx, "bob", "", "", 3*time.Second)
 	if err != nil {
 		t.Fatalf("call: %v (%+v)", err, ci)
@@ -114,17 +135,28 @@ func TestCallCarriesToneBothWays(t *testing.T) {
 		t.Fatalf("call ended %+v", ci)
 	}
 	t.Logf("call: %.1f s over %s, %d packets sent, %d received", ci.Seconds, ci.Path, ci.Sent, ci.Received)
+	if l := <-levels; l[2] != 1 || l[0] < -12 || l[1] < -12 {
+		t.Errorf("levels mid-call: in %.1f dBFS, out %.1f dBFS (ok %v); want both about -9 dBFS (a tone at half scale)", l[0], l[1], l[2] == 1)
+	} else {
+		t.Logf("levels mid-call: in %.1f dBFS, out %.1f dBFS", l[0], l[1])
+	}
+	if err := <-muted; err != nil {
+		t.Fatalf("mute: %v", err)
+	}
+	if l := <-bobHears; l > -50 {
+		t.Errorf("bob hears %.1f dBFS from a muted alice", l)
+	}
 	for _, tc := range []struct {
 		who  string
 		got  *capture
 		freq float64
 	}{{"bob hears alice", &heardByBob, 440}, {"alice hears bob", &heardByAlice, 660}} {
 		pcm := tc.got.samples()
-		// Skip the first half second (jitter buffer fill, codec start).
+		// Skip the first 0.4 s (jitter buffer fill, codec start).
 		if len(pcm) < audio.SampleRate*2 {
 			t.Fatalf("%s: only %d samples", tc.who, len(pcm))
 		}
-		pcm = pcm[audio.SampleRate/2 : len(pcm)-audio.SampleRate/4]
+		pcm = pcm[audio.SampleRate*2/5 : audio.SampleRate*19/20] // before alice mutes
 		amp, snr := blockSNR(pcm, tc.freq)
 		_, wrong := blockSNR(pcm, tc.freq*1.5)
 		t.Logf("%s: %.0f Hz at amplitude %.0f, SNR %.1f dB (a %.0f Hz fit: %.1f dB)", tc.who, tc.freq, amp, snr, tc.freq*1.5, wrong)

@@ -38,10 +38,11 @@ type call struct {
 	stop                             chan struct{} // closed when the call ends: stops the media loops
 	out                              *outbox
 
-	lastHeard atomic.Int64         // atomic: unix nanoseconds of the last packet or keepalive
-	sink      atomic.Pointer[Sink] // atomic: where received audio goes, once media is open
-	sent      atomic.Uint64        // atomic: audio packets sent
-	received  atomic.Uint64        // atomic: audio packets received
+	lastHeard atomic.Int64           // atomic: unix nanoseconds of the last packet or keepalive
+	sink      atomic.Pointer[Sink]   // atomic: where received audio goes, once media is open
+	src       atomic.Pointer[Source] // atomic: what is sent, once media is open
+	sent      atomic.Uint64          // atomic: audio packets sent
+	received  atomic.Uint64          // atomic: audio packets received
 }
 
 // info describes c.

@@ -579,3 +579,44 @@ func (m *Manager) HandleLetter(c store.Contact, kind uint8, payload []byte, sent
 	m.log.Debug("call letter", "from", c.Username, "kind", kindName(kind), "call", l.Call.short())
 	m.post(func() { m.take(c, kind, l, sent) })
 }
+
+// SetMuted mutes or unmutes the microphone of call id (its Source must be
+// a Muter).
+func (m *Manager) SetMuted(id ID, muted bool) error {
+	var src *Source
+	m.do(func() {
+		if c := m.calls[id]; c != nil {
+			src = c.src.Load()
+		}
+	})
+	if src == nil {
+		return ErrNoCall
+	}
+	mu, ok := (*src).(Muter)
+	if !ok {
+		return errors.New("call: this call's audio cannot be muted")
+	}
+	mu.SetMuted(muted)
+	return nil
+}
+
+// Levels returns the input (microphone) and output levels of call id in
+// dBFS, for meters; ok is false while the call has no audio.
+func (m *Manager) Levels(id ID) (in, out float64, ok bool) {
+	var src *Source
+	var sink *Sink
+	m.do(func() {
+		if c := m.calls[id]; c != nil {
+			src, sink = c.src.Load(), c.sink.Load()
+		}
+	})
+	if src == nil || sink == nil {
+		return 0, 0, false
+	}
+	l1, ok1 := (*src).(Leveler)
+	l2, ok2 := (*sink).(Leveler)
+	if !ok1 || !ok2 {
+		return 0, 0, false
+	}
+	return l1.Level(), l2.Level(), true
+}

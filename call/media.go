@@ -35,3 +35,16 @@ type Sink interface {
 	// from one goroutine, as packets arrive, and must not block.
 	Push(seq uint16, ts uint32, payload []byte)
 }
+
+// Muter is a Source that can be muted: it then sends silence. The audio
+// pipeline's Sender is one.
+type Muter interface {
+	SetMuted(muted bool)
+	Muted() bool
+}
+
+// Leveler is a Source or Sink that reports the level of its last frame,
+// in dBFS, for a meter.
+type Leveler interface {
+	Level() float64
+}

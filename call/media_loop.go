@@ -41,6 +41,7 @@ func (m *Manager) startMedia(c *call, sess *rtc.Session) {
 		default:
 		}
 		c.sink.Store(&sink)
+		c.src.Store(&src)
 		select {
 		case <-c.stop:
 			// finish may have swapped the sink out before we stored it.

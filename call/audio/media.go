@@ -90,6 +90,9 @@ func (p *playout) Push(seq uint16, ts uint32, payload []byte) {
 	p.r.Push(seq, ts, payload, time.Now())
 }
 
+// Level returns the level of the last frame played, in dBFS.
+func (p *playout) Level() float64 { return p.r.Level() }
+
 // Stats returns the receiver's statistics.
 func (p *playout) Stats() ReceiverStats { return p.r.Stats() }
 
