@@ -1097,6 +1097,14 @@ func (s *Session) Send(msg []byte) error {
 // the other side signalled for that address, so a relay is seen as one
 // from both ends.
 func (s *Session) Path() (Path, bool) {
+	// Pion's ICE transport is started (unsynchronised) as the remote
+	// description is applied; asking it before the channel opened races.
+	s.mu.Lock()
+	opened := s.opened
+	s.mu.Unlock()
+	if !opened {
+		return Path{}, false
+	}
 	pair, err := s.pc.SCTP().Transport().ICETransport().GetSelectedCandidatePair()
 	if err != nil || pair == nil || pair.Local == nil || pair.Remote == nil {
 		return Path{}, false
