@@ -59,7 +59,7 @@ type Config struct {
 	Retry overlay.Backoff
 	// ResendDelivered and ResendStored are how long a message handed to
 	// the peer, or to its mailboxes, waits for a receipt before it is sent
-	// again. Defaults 2 min and 6 h.
+	// again. Defaults 30 s and 6 h.
 	ResendDelivered, ResendStored time.Duration
 	// TTL is how long an unacknowledged item is retried. Default 30 days.
 	TTL time.Duration
@@ -142,7 +142,7 @@ func New(cfg Config) (*Service, error) {
 		cfg.Retry = overlay.Backoff{Base: 2 * time.Second, Cap: 5 * time.Minute}
 	}
 	if cfg.ResendDelivered == 0 {
-		cfg.ResendDelivered = 2 * time.Minute
+		cfg.ResendDelivered = 30 * time.Second
 	}
 	if cfg.ResendStored == 0 {
 		cfg.ResendStored = 6 * time.Hour

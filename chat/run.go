@@ -18,10 +18,15 @@ import (
 // accepted contacts' presence.
 func (s *Service) Run(ctx context.Context) error {
 	if cs, err := s.cfg.DB.Contacts(ctx); err == nil {
+		now := s.cfg.Now()
 		for _, c := range cs {
 			if c.State == store.ContactAccepted {
 				s.watch(c)
 			}
+			// What waited for a receipt when this peer stopped may never get
+			// one (it went over a direct link that died with the process):
+			// send it again now; the other side drops duplicates.
+			s.cfg.DB.RescheduleContactOutbox(ctx, c.ID, now)
 		}
 	}
 	defer s.closeLinks()
