@@ -66,11 +66,14 @@ type LinkInfo struct {
 func (s *Service) Link(id int64) (LinkInfo, bool) {
 	s.mu.Lock()
 	l := s.links[id]
+	var info LinkInfo
+	if l != nil {
+		info.Open = l.open
+	}
 	s.mu.Unlock()
 	if l == nil {
 		return LinkInfo{}, false
 	}
-	info := LinkInfo{Open: l.open}
 	if p, ok := l.sess.Path(); ok {
 		info.Path, info.Relayed = p, p.Relayed()
 	}
