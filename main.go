@@ -178,15 +178,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			ShortHelp:  "look NAME up and send a contact request",
 			FlagSet:    addFS,
 			Exec: func(ctx context.Context, args []string) error {
-				args, err := interspersed(addFS, args)
+				name, err := oneName(addFS, "add", args)
 				if err != nil {
 					return err
 				}
-				if len(args) != 1 {
-					return cli.UsageError{Err: errors.New("add: give exactly one NAME")}
-				}
 				return client(func(c *app.Client) error {
-					ci, err := c.AddContact(args[0], *addMessage)
+					ci, err := c.AddContact(name, *addMessage)
 					if err != nil {
 						return err
 					}
@@ -201,12 +198,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			ShortHelp:  "call a contact from the running daemon, talk for the duration, hang up",
 			FlagSet:    callFS,
 			Exec: func(ctx context.Context, args []string) error {
-				args, err := interspersed(callFS, args)
+				name, err := oneName(callFS, "call", args)
 				if err != nil {
 					return err
-				}
-				if len(args) != 1 {
-					return cli.UsageError{Err: errors.New("call: give exactly one NAME")}
 				}
 				abs := func(p string) (string, error) {
 					if p == "" || strings.HasPrefix(p, "tone:") {
@@ -223,7 +217,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 					return err
 				}
 				return client(func(c *app.Client) error {
-					ci, err := c.CallFor(args[0], play, record, *callDuration)
+					ci, err := c.CallFor(name, play, record, *callDuration)
 					if ci.ID != "" {
 						fmt.Fprintf(stdout, "call %s with %s: %s, %.1f s, path %s (relayed %v), packets sent %d, received %d\n",
 							ci.ID, ci.Username, cmp.Or(ci.Outcome, ci.State), ci.Seconds, cmp.Or(ci.Path, "none"), ci.Relayed, ci.Sent, ci.Received)
@@ -256,15 +250,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			ShortHelp:  "print the last messages with NAME, oldest first, and mark them read",
 			FlagSet:    messagesFS,
 			Exec: func(ctx context.Context, args []string) error {
-				args, err := interspersed(messagesFS, args)
+				name, err := oneName(messagesFS, "messages", args)
 				if err != nil {
 					return err
 				}
-				if len(args) != 1 {
-					return cli.UsageError{Err: errors.New("messages: give exactly one NAME")}
-				}
 				return client(func(c *app.Client) error {
-					ms, err := c.Messages(args[0], *messagesLimit)
+					ms, err := c.Messages(name, *messagesLimit)
 					if err != nil {
 						return err
 					}
@@ -274,7 +265,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 					for _, m := range ms {
 						who := "me"
 						if m.Incoming {
-							who = args[0]
+							who = name
 						}
 						fmt.Fprintf(stdout, "%s %-10s %-9s %s\n", m.Sent.Local().Format("2006-01-02 15:04:05"), who, m.State, m.Body)
 					}
@@ -289,11 +280,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			ShortUsage: "parley [--profile DIR] " + string(a) + " NAME",
 			ShortHelp:  map[app.ContactAction]string{app.ActionAccept: "accept NAME's contact request", app.ActionDecline: "decline NAME's contact request", app.ActionBlock: "block NAME: nothing from them is taken any more", app.ActionRemove: "remove NAME as a contact, on both sides", app.ActionVerify: "mark NAME's key as checked (you compared the safety number)", app.ActionAcceptKey: "accept NAME's new key after a key-change warning"}[a],
 			Exec: func(ctx context.Context, args []string) error {
-				if len(args) != 1 {
-					return cli.UsageError{Err: fmt.Errorf("%s: give exactly one NAME", a)}
+				name, err := oneName(nil, string(a), args)
+				if err != nil {
+					return err
 				}
 				return client(func(c *app.Client) error {
-					ci, err := c.Act(args[0], a)
+					ci, err := c.Act(name, a)
 					if err != nil {
 						return err
 					}
@@ -552,6 +544,21 @@ func printStatus(w io.Writer, st app.Status) {
 		fmt.Fprintf(w, "directory:   %d records, view of %d supernodes\n", sn.Records, sn.View)
 		fmt.Fprintf(w, "supernodes:  %s\n", strings.Join(st.Supernodes, ", "))
 	}
+}
+
+// oneName returns the one NAME argument of command cmd, with the flags of
+// fs (if any) allowed after it as well as before.
+func oneName(fs *flag.FlagSet, cmd string, args []string) (string, error) {
+	if fs != nil {
+		var err error
+		if args, err = interspersed(fs, args); err != nil {
+			return "", err
+		}
+	}
+	if len(args) != 1 {
+		return "", cli.UsageError{Err: fmt.Errorf("%s: give exactly one NAME", cmd)}
+	}
+	return args[0], nil
 }
 
 // interspersed parses the flags of fs that follow positional arguments

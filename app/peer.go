@@ -3,15 +3,15 @@ package app
 import (
 	"context"
 	"fmt"
-	"github.com/parleynet/parley/call"
-	"github.com/parleynet/parley/chat"
-	"github.com/parleynet/parley/store"
 	"log/slog"
 	"sync"
 	"time"
 
+	"github.com/parleynet/parley/call"
+	"github.com/parleynet/parley/chat"
 	"github.com/parleynet/parley/overlay"
 	"github.com/parleynet/parley/overlay/wire"
+	"github.com/parleynet/parley/store"
 )
 
 // Version is Parley's version, stamped at build time with

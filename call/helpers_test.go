@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"log/slog"
-	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -17,22 +15,15 @@ import (
 	"github.com/pion/transport/v2/vnet"
 	"github.com/pion/webrtc/v3"
 
+	"github.com/parleynet/parley/internal/testlog"
 	"github.com/parleynet/parley/overlay"
 	"github.com/parleynet/parley/overlay/relay"
 	"github.com/parleynet/parley/overlay/rtc"
 	"github.com/parleynet/parley/store"
 )
 
-func testLogger(t testing.TB) *slog.Logger {
-	if os.Getenv("PARLEY_TEST_LOG") == "" {
-		return slog.New(slog.DiscardHandler)
-	}
-	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type tWriter struct{ t testing.TB }
-
-func (w tWriter) Write(b []byte) (int, error) { w.t.Log(string(b)); return len(b), nil }
+// testLogger logs through t.Log when PARLEY_TEST_LOG is set.
+var testLogger = testlog.New
 
 // natKind is a kind of NAT in front of a peer, in RFC 4787 terms (as in
 // overlay/rtc's NAT matrix).

@@ -2,29 +2,20 @@ package overlay
 
 import (
 	"context"
-	"log/slog"
 	"net"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/parleynet/parley/internal/testlog"
 	"github.com/parleynet/parley/store"
 )
 
 // testLogger logs to the test at debug level when PARLEY_TEST_LOG is set.
-func testLogger(t testing.TB) *slog.Logger {
-	if os.Getenv("PARLEY_TEST_LOG") == "" {
-		return slog.New(slog.DiscardHandler)
-	}
-	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type tWriter struct{ t testing.TB }
-
-func (w tWriter) Write(b []byte) (int, error) { w.t.Log(string(b)); return len(b), nil }
+// testLogger logs through t.Log when PARLEY_TEST_LOG is set.
+var testLogger = testlog.New
 
 func mustIdentity(t testing.TB) *Identity {
 	t.Helper()

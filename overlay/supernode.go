@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"github.com/parleynet/parley/overlay/relay"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -16,6 +15,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/parleynet/parley/overlay/relay"
 	"github.com/parleynet/parley/overlay/wire"
 )
 

@@ -10,9 +10,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pion/webrtc/v3"
+
 	"github.com/parleynet/parley/overlay/relay"
 	"github.com/parleynet/parley/overlay/rtc"
-	"github.com/pion/webrtc/v3"
 )
 
 // The test binary doubles as the processes that run inside the namespaces:

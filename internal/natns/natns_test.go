@@ -19,8 +19,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/parleynet/parley/overlay/rtc"
 	"github.com/pion/webrtc/v3"
+
+	"github.com/parleynet/parley/overlay/rtc"
 )
 
 func TestMain(m *testing.M) {

@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
-	"github.com/parleynet/parley/overlay/internal/pionlog"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -18,6 +17,8 @@ import (
 
 	"github.com/pion/transport/v2"
 	"github.com/pion/turn/v2"
+
+	"github.com/parleynet/parley/overlay/internal/pionlog"
 )
 
 // DefaultRealm is the TURN realm when Config.Realm is empty.

@@ -6,10 +6,8 @@ import (
 	"crypto/sha1" //nolint:gosec
 	"encoding/base64"
 	"errors"
-	"github.com/parleynet/parley/overlay/internal/pionlog"
 	"log/slog"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,18 +15,13 @@ import (
 	"time"
 
 	"github.com/pion/turn/v2"
+
+	"github.com/parleynet/parley/internal/testlog"
+	"github.com/parleynet/parley/overlay/internal/pionlog"
 )
 
-func testLogger(t testing.TB) *slog.Logger {
-	if os.Getenv("PARLEY_TEST_LOG") == "" {
-		return slog.New(slog.DiscardHandler)
-	}
-	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type tWriter struct{ t testing.TB }
-
-func (w tWriter) Write(b []byte) (int, error) { w.t.Log(string(b)); return len(b), nil }
+// testLogger logs through t.Log when PARLEY_TEST_LOG is set.
+var testLogger = testlog.New
 
 func anyPeer(net.IP) bool { return true }
 

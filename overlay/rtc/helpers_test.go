@@ -3,34 +3,23 @@ package rtc
 import (
 	"errors"
 	"fmt"
-	"github.com/parleynet/parley/overlay/internal/pionlog"
 	"log/slog"
 	"net"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/parleynet/parley/overlay/relay"
 	"github.com/pion/transport/v2/vnet"
 	"github.com/pion/webrtc/v3"
+
+	"github.com/parleynet/parley/internal/testlog"
+	"github.com/parleynet/parley/overlay/internal/pionlog"
+	"github.com/parleynet/parley/overlay/relay"
 )
 
-func testLogger(t testing.TB) *slog.Logger {
-	if os.Getenv("PARLEY_TEST_LOG") == "" {
-		return slog.New(slog.DiscardHandler)
-	}
-	level := slog.LevelDebug
-	if os.Getenv("PARLEY_TEST_LOG") == "trace" {
-		level = pionlog.LevelTrace
-	}
-	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: level}))
-}
-
-type tWriter struct{ t testing.TB }
-
-func (w tWriter) Write(b []byte) (int, error) { w.t.Log(string(b)); return len(b), nil }
+// testLogger logs through t.Log when PARLEY_TEST_LOG is set.
+var testLogger = testlog.New
 
 // natKind is a kind of NAT in front of a peer, in RFC 4787 terms.
 type natKind int

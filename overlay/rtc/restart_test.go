@@ -8,8 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/parleynet/parley/overlay/wire"
 	"github.com/pion/transport/v2/vnet"
+
+	"github.com/parleynet/parley/overlay/wire"
 )
 
 // blackhole drops packets between two host:port endpoints on a router,

@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"github.com/parleynet/parley/overlay/internal/pionlog"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -21,6 +20,8 @@ import (
 	"github.com/pion/transport/v2"
 	"github.com/pion/transport/v2/stdnet"
 	"github.com/pion/webrtc/v3"
+
+	"github.com/parleynet/parley/overlay/internal/pionlog"
 )
 
 // Label is the data channel's label.

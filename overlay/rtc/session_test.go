@@ -12,8 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/parleynet/parley/overlay/wire"
 	"github.com/pion/transport/v2/vnet"
+
+	"github.com/parleynet/parley/overlay/wire"
 )
 
 var publicPair = [2]natKind{natNone, natNone}

@@ -10,6 +10,7 @@ import (
 	"unsafe"
 
 	"github.com/gen2brain/malgo"
+
 	"github.com/parleynet/parley/call/audio"
 )
 

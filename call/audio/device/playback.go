@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hajimehoshi/oto/v2"
+
 	"github.com/parleynet/parley/call/audio"
 )
 
