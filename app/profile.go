@@ -23,17 +23,6 @@ const (
 	controlFile = "control.sock"
 )
 
-// DefaultProfileDir returns the platform's per-user place for the profile:
-// $XDG_CONFIG_HOME/parley on Linux, %AppData%\parley on Windows,
-// ~/Library/Application Support/parley on macOS.
-func DefaultProfileDir() (string, error) {
-	dir, err := os.UserConfigDir()
-	if err != nil {
-		return "", fmt.Errorf("app: no user config directory: %w", err)
-	}
-	return filepath.Join(dir, "parley"), nil
-}
-
 // NormalizeUsername case-folds name and checks its form (see
 // overlay.NormalizeName: 3 to 32 letters, digits, '.', '_' or '-',
 // starting with a letter).
