@@ -81,7 +81,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var g globals
 	rootFS := flag.NewFlagSet("parley", flag.ContinueOnError)
 	rootFS.SetOutput(stderr)
-	rootFS.StringVar(&g.profile, "profile", "", "profile directory (default: the user config directory's parley folder)")
+	rootFS.StringVar(&g.profile, "profile", "", "profile directory (default: the user data directory's parley folder, e.g. ~/.local/share/parley)")
 	rootFS.StringVar(&g.seeds, "seeds", "", "seed supernodes, comma-separated host:port or NODEID@host:port (default: the project's seeds)")
 	rootFS.StringVar(&g.logLevel, "log-level", "info", "debug, info, warn or error")
 	version := rootFS.Bool("version", false, "print the version and exit")
