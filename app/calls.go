@@ -118,6 +118,10 @@ func (p *Peer) onCallEvent(ev call.Event) {
 	if p.opts.OnCallEvent != nil {
 		p.opts.OnCallEvent(ev)
 	}
+	if p.opts.OnUpdate != nil {
+		up := Update{Call: &CallUpdate{Event: ev.Type.String(), CallInfo: CallInfoOf(ev.Call)}}
+		p.updates.push(func() (Update, bool) { return up, true })
+	}
 }
 
 // CallFor calls the contact name, talks for d once connected, hangs up and

@@ -35,7 +35,8 @@ type ContactInfo struct {
 
 // MessageInfo is one message, for display.
 type MessageInfo struct {
-	ID       string    `json:"id"` // hex of the message ID
+	ID       string    `json:"id"`  // hex of the message ID
+	Key      int64     `json:"key"` // local ID: with Sent, the place in the conversation
 	Incoming bool      `json:"incoming"`
 	Body     string    `json:"body"`
 	Sent     time.Time `json:"sent"`
@@ -58,7 +59,7 @@ func (p *Peer) contactInfo(c store.Contact) ContactInfo {
 
 // MessageInfoOf returns the display form of m.
 func MessageInfoOf(m store.Message) MessageInfo {
-	return MessageInfo{ID: hex.EncodeToString(m.MsgID[:]), Incoming: m.Direction == store.Incoming, Body: m.Body, Sent: m.Sent, State: string(m.State)}
+	return MessageInfo{ID: hex.EncodeToString(m.MsgID[:]), Key: m.ID, Incoming: m.Direction == store.Incoming, Body: m.Body, Sent: m.Sent, State: string(m.State)}
 }
 
 // Contacts lists the contacts with their last message and unread count,

@@ -83,6 +83,11 @@ type Options struct {
 	OnCallEvent func(call.Event)
 	// TuneCall adjusts the call configuration (tests).
 	TuneCall func(*call.Config)
+	// OnUpdate, if set, is told of every change the UI shows (contacts,
+	// messages, presence, typing, calls), by username, in order, from a
+	// goroutine of its own: it may block, which holds back later updates
+	// but never the peer.
+	OnUpdate func(Update)
 }
 
 // Role is a peer's role in the network.
@@ -128,6 +133,8 @@ type Peer struct {
 	claim     string                // guarded by mu: claim state for Status
 	watches   []chan struct{}       // guarded by mu: Watch subscribers
 	lastCalls map[call.ID]call.Info // guarded by mu: calls as their last event told
+
+	updates *updates // to Options.OnUpdate
 }
 
 // NewPeer prepares a peer on an open profile. A seed or pinned supernode
@@ -152,7 +159,20 @@ func NewPeer(prof *Profile, opts Options) (*Peer, error) {
 		}
 		opts.NoSupernode = off
 	}
-	p := &Peer{prof: prof, opts: opts, log: opts.Logger}
+	p := &Peer{prof: prof, opts: opts, log: opts.Logger, updates: newUpdates()}
+	presence := wire.StatusOnline
+	if !opts.Seed {
+		set, err := prof.Settings(context.Background())
+		if err != nil {
+			return nil, err
+		}
+		switch set.Presence {
+		case PresenceAway:
+			presence = wire.StatusAway
+		case PresenceInvisible:
+			presence = wire.StatusOffline
+		}
+	}
 	cfg := overlay.NodeConfig{
 		Identity:    prof.Identity,
 		Network:     opts.Network,
@@ -173,7 +193,7 @@ func NewPeer(prof *Profile, opts Options) (*Peer, error) {
 		},
 		Leaf: overlay.LeafConfig{
 			Software: "parley/" + Version,
-			Presence: wire.StatusOnline,
+			Presence: presence,
 		},
 		OnChange: p.changed,
 	}
@@ -201,7 +221,7 @@ func NewPeer(prof *Profile, opts Options) (*Peer, error) {
 			DB:       prof.DB,
 			Net:      p.leaf,
 			Logger:   opts.Logger,
-			OnEvent:  opts.OnEvent,
+			OnEvent:  p.onChatEvent,
 			RTC:      &chat.RTC{ICEServers: p.leaf.ICEServers},
 			OnCallLetter: func(c store.Contact, kind uint8, payload []byte, sent time.Time) {
 				p.calls.HandleLetter(c, kind, payload, sent)
@@ -269,6 +289,10 @@ func (p *Peer) Run(ctx context.Context) error {
 		}
 		wg.Add(1)
 		go func() { defer wg.Done(); ctl.serve(ctx) }()
+	}
+	if p.opts.OnUpdate != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); p.updates.run(ctx, p.opts.OnUpdate) }()
 	}
 	if p.leaf != nil {
 		wg.Add(2)
