@@ -28,40 +28,65 @@ var Icon = fyne.NewStaticResource("icon.png", assets.IconPNG)
 type Config struct {
 	ProfileDir string
 	Options    app.Options
+	// SeedsGiven says Options.Seeds came from the command line: they win
+	// over the seeds in the settings.
+	SeedsGiven bool
+	// Desktop is the sounds and devices; ApplySettings, if set, is told
+	// the settings at start and whenever they are saved.
+	Desktop       Desktop
+	ApplySettings func(app.Settings)
+	// Minimized starts with the window hidden in the tray (start at login).
+	Minimized bool
 }
 
-// Run opens the main window and runs until it is closed or ctx is done.
+// Run opens the main window and runs until the user quits or ctx is done.
 func Run(ctx context.Context, cfg Config) error {
 	a := fyneapp.NewWithID(AppID)
 	a.SetIcon(Icon)
 	w := a.NewWindow("Parley")
-	w.Resize(fyne.NewSize(480, 320))
+	w.Resize(fyne.NewSize(900, 600))
+	w.SetMaster()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	s := NewSession(ctx, cfg, w)
+	s.setupDesktop(a)
 	context.AfterFunc(ctx, func() { fyne.Do(a.Quit) })
-	w.ShowAndRun()
+	if cfg.Minimized && s.tray {
+		a.Run()
+	} else {
+		w.ShowAndRun()
+	}
 	cancel()
 	return s.Wait()
 }
 
 // Session is one window's life: first start if the profile is new, then
-// the profile's peer running in the background and its status shown.
+// the profile's peer running in the background and the main view.
 type Session struct {
 	ctx context.Context
 	cfg Config
 	win fyne.Window
 
-	wg     sync.WaitGroup
-	errMu  sync.Mutex
-	err    error // guarded by errMu: why the peer stopped, if it failed
-	status *statusView
+	wg    sync.WaitGroup
+	errMu sync.Mutex
+	err   error // guarded by errMu: why the peer stopped, if it failed
+
+	// On the UI thread:
+	prof         *app.Profile
+	peer         *app.Peer
+	settings     app.Settings
+	main         *MainView
+	settingsView *SettingsView
+	focused      bool
+	tray         bool // a system tray is there
+	trayMenu     *fyne.Menu
+	onStarted    func()
 }
 
-// NewSession fills win with the first-start form or the status view and,
+// NewSession fills win with the first-start form or the main view and,
 // once a profile is open, starts its peer.
 func NewSession(ctx context.Context, cfg Config, win fyne.Window) *Session {
-	s := &Session{ctx: ctx, cfg: cfg, win: win}
+	s := &Session{ctx: ctx, cfg: cfg, win: win, focused: true}
 	prof, err := app.Open(ctx, cfg.ProfileDir)
 	switch {
 	case err == nil:
@@ -82,6 +107,15 @@ func (s *Session) Wait() error {
 	return s.err
 }
 
+// Main returns the main view once the profile is open, else nil.
+func (s *Session) Main() *MainView { return s.main }
+
+// Settings returns the settings view while it is open, else nil.
+func (s *Session) SettingsView() *SettingsView { return s.settingsView }
+
+// ShowSettings opens the settings.
+func (s *Session) ShowSettings() { s.showSettings() }
+
 // firstStart is the form that creates the profile.
 func (s *Session) firstStart() fyne.CanvasObject {
 	name := widget.NewEntry()
@@ -94,41 +128,97 @@ func (s *Session) firstStart() fyne.CanvasObject {
 		// work: never on the UI thread.
 		username, err := app.NormalizeUsername(name.Text)
 		if err != nil {
-			msg.SetText(err.Error()) // at once: no need to ask the network
+			msg.SetText("Usernames have 3 to 32 letters, digits, '.', '_' or '-', and start with a letter.")
 			return
 		}
 		create.Disable()
-		msg.SetText("Claiming your name on the network…")
+		msg.SetText("Checking that " + username + " is free and claiming it…")
 		go func() {
 			prof, err := app.Init(s.ctx, s.cfg.ProfileDir, username, s.cfg.Options)
-			fyne.Do(func() {
+			do(func() {
 				create.Enable()
-				if err != nil {
+				switch {
+				case errors.Is(err, app.ErrNameTaken):
+					msg.SetText("The username " + username + " is taken. Choose another.")
+					return
+				case err != nil:
 					msg.SetText(err.Error())
 					return
 				}
-				s.start(prof)
+				s.welcome(prof)
 			})
 		}()
 	})
+	create.Importance = widget.HighImportance
 	name.OnSubmitted = func(string) { create.OnTapped() }
-	return container.NewVBox(
+	importBtn := widget.NewButton("Import a profile from another computer…", s.importProfile)
+	return container.NewPadded(container.NewVBox(
 		widget.NewLabelWithStyle("Welcome to Parley", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
 		widget.NewLabel("Choose the username your contacts will find you by."),
 		name, create, msg,
-	)
+		widget.NewSeparator(),
+		importBtn,
+	))
 }
 
-// start runs the profile's peer and shows its status.
+// welcome shows the new identity's fingerprint, then the main view.
+func (s *Session) welcome(prof *app.Profile) {
+	fp := widget.NewLabelWithStyle(prof.Fingerprint(), fyne.TextAlignLeading, fyne.TextStyle{Monospace: true})
+	fp.Wrapping = fyne.TextWrapWord
+	note := widget.NewLabel(prof.Note)
+	note.Wrapping = fyne.TextWrapWord
+	if prof.Note == "" {
+		note.Hide()
+	}
+	cont := widget.NewButton("Continue", func() { s.start(prof) })
+	cont.Importance = widget.HighImportance
+	s.win.SetContent(container.NewPadded(container.NewVBox(
+		widget.NewLabelWithStyle("You are "+prof.Username, fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
+		widget.NewLabel("Your safety number. Contacts compare it with theirs to be sure they talk to you:"),
+		fp, note, cont,
+	)))
+}
+
+// start runs the profile's peer and shows the main view.
 func (s *Session) start(prof *app.Profile) {
-	peer, err := app.NewPeer(prof, s.cfg.Options)
+	set, err := prof.Settings(s.ctx)
 	if err != nil {
 		prof.Close()
 		s.win.SetContent(errorView(err))
 		return
 	}
-	s.status = newStatusView(peer.Status())
-	s.win.SetContent(s.status.root)
+	s.prof, s.settings = prof, set
+	if s.cfg.ApplySettings != nil {
+		s.cfg.ApplySettings(set)
+	}
+	opts := s.cfg.Options
+	if !s.cfg.SeedsGiven && len(set.Seeds) > 0 {
+		if seeds, err := app.ParseSeeds(set.Seeds); err == nil {
+			opts.Seeds = seeds
+		}
+	}
+	opts.OnUpdate = func(u app.Update) {
+		do(func() {
+			if s.main != nil {
+				s.main.Apply(u)
+			}
+		})
+	}
+	peer, err := app.NewPeer(prof, opts)
+	if err != nil {
+		prof.Close()
+		s.win.SetContent(errorView(err))
+		return
+	}
+	s.peer = peer
+	s.main = NewMainView(s.ctx, peer, s.win, s.cfg.Desktop)
+	s.main.Focused = func() bool { return s.focused }
+	s.main.Settings = func() app.Settings { return s.settings }
+	s.main.OpenSettings = s.showSettings
+	s.win.SetContent(s.main.Content())
+	if set.WindowWidth > 200 && set.WindowHeight > 150 {
+		s.win.Resize(fyne.NewSize(set.WindowWidth, set.WindowHeight))
+	}
 	changes, unwatch := peer.Watch()
 	s.wg.Add(2)
 	go func() {
@@ -139,7 +229,7 @@ func (s *Session) start(prof *app.Profile) {
 			s.errMu.Lock()
 			s.err = err
 			s.errMu.Unlock()
-			fyne.Do(func() { s.win.SetContent(errorView(err)) })
+			do(func() { s.win.SetContent(errorView(err)) })
 		}
 	}()
 	go func() {
@@ -150,49 +240,23 @@ func (s *Session) start(prof *app.Profile) {
 				return
 			case <-changes:
 				st := peer.Status()
-				fyne.Do(func() { s.status.update(st) })
+				do(func() { s.main.UpdateStatus(st) })
 			}
 		}
 	}()
+	if s.onStarted != nil {
+		s.onStarted()
+	}
 }
 
-// StatusText returns what the status view shows now, for tests.
+// StatusText returns the user's name, safety number and connection state
+// as the window shows them (tests).
 func (s *Session) StatusText() (username, fingerprint, state string) {
-	if s.status == nil {
+	if s.main == nil || s.peer == nil {
 		return "", "", ""
 	}
-	return s.status.username.Text, s.status.fingerprint.Text, s.status.state.Text
-}
-
-type statusView struct {
-	root        fyne.CanvasObject
-	username    *widget.Label
-	fingerprint *widget.Label
-	state       *widget.Label
-}
-
-func newStatusView(st app.Status) *statusView {
-	v := &statusView{
-		username:    widget.NewLabelWithStyle("", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
-		fingerprint: widget.NewLabelWithStyle("", fyne.TextAlignLeading, fyne.TextStyle{Monospace: true}),
-		state:       widget.NewLabel(""),
-	}
-	v.fingerprint.Wrapping = fyne.TextWrapWord
-	v.root = container.NewVBox(
-		v.username,
-		widget.NewLabel("Your safety number:"),
-		v.fingerprint,
-		widget.NewSeparator(),
-		v.state,
-	)
-	v.update(st)
-	return v
-}
-
-func (v *statusView) update(st app.Status) {
-	v.username.SetText(st.Username)
-	v.fingerprint.SetText(st.Fingerprint)
-	v.state.SetText(StateText(st))
+	st := s.peer.Status()
+	return st.Username, st.Fingerprint, s.main.me.Text
 }
 
 // StateText is the one-line connection state shown to the user.

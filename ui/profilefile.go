@@ -1,0 +1,81 @@
+package ui
+
+import (
+	"errors"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/parleynet/parley/app"
+)
+
+// askPassword asks for a password (twice when confirm) and calls fn.
+func (s *Session) askPassword(title string, confirm bool, fn func(string)) {
+	pw := widget.NewPasswordEntry()
+	again := widget.NewPasswordEntry()
+	items := []*widget.FormItem{widget.NewFormItem("Password", pw)}
+	if confirm {
+		items = append(items, widget.NewFormItem("Again", again))
+	}
+	dialog.ShowForm(title, "OK", "Cancel", items, func(ok bool) {
+		if !ok {
+			return
+		}
+		if confirm && pw.Text != again.Text {
+			dialog.ShowError(errors.New("the passwords differ"), s.win)
+			return
+		}
+		fn(pw.Text)
+	}, s.win)
+}
+
+// exportProfile writes the profile to a password-protected file.
+func (s *Session) exportProfile() {
+	if s.prof == nil {
+		return
+	}
+	dialog.ShowFileSave(func(w fyne.URIWriteCloser, err error) {
+		if err != nil || w == nil {
+			return
+		}
+		s.askPassword("Protect the export with a password", true, func(pw string) {
+			prof := s.prof
+			go func() {
+				err := app.ExportProfile(s.ctx, prof, w, pw)
+				if cerr := w.Close(); err == nil {
+					err = cerr
+				}
+				do(func() {
+					if err != nil {
+						dialog.ShowError(err, s.win)
+						return
+					}
+					dialog.ShowInformation("Profile exported", "Import it on the other computer with its password.", s.win)
+				})
+			}()
+		})
+	}, s.win)
+}
+
+// importProfile reads a profile exported on another computer.
+func (s *Session) importProfile() {
+	dialog.ShowFileOpen(func(r fyne.URIReadCloser, err error) {
+		if err != nil || r == nil {
+			return
+		}
+		s.askPassword("Password of the exported profile", false, func(pw string) {
+			go func() {
+				defer r.Close()
+				prof, err := app.ImportProfile(s.ctx, r, pw, s.cfg.ProfileDir)
+				do(func() {
+					if err != nil {
+						dialog.ShowError(err, s.win)
+						return
+					}
+					s.start(prof)
+				})
+			}()
+		})
+	}, s.win)
+}
