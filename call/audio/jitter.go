@@ -7,10 +7,17 @@ import (
 
 // Jitter buffer defaults.
 const (
-	// DefaultMinDelay is the lowest target delay: one frame, which is also
-	// what it takes for the packet after a lost one to be there in time
-	// for FEC on a path without jitter.
-	DefaultMinDelay = 20 * time.Millisecond
+	// DefaultMinDelay is the lowest target delay on a path that loses
+	// nothing: a margin for the scheduling noise of both ends (a
+	// millisecond or two on a loaded machine) that the jitter measured
+	// over a calm path does not show at once.
+	DefaultMinDelay = 5 * time.Millisecond
+	// DefaultLossDelay is the lowest target delay while packets are being
+	// lost (any in the last Window): one frame, what it takes for the
+	// packet after a lost one to be there in time for its FEC data to
+	// recover it on a path without jitter. The first loss after a calm
+	// spell is concealed; the target then rises by a frame.
+	DefaultLossDelay = FrameDuration
 	// DefaultMaxDelay is the highest target delay.
 	DefaultMaxDelay = 200 * time.Millisecond
 	// DefaultQuantile is the share of packets that should arrive in time.
@@ -21,7 +28,10 @@ const (
 	// shrinkHysteresis: the playout delay is cut by dropping a frame only
 	// once it is this much above the target (it is raised as soon as it
 	// falls below), so that it settles in [target, target+hysteresis).
-	shrinkHysteresis = 30 * time.Millisecond
+	// It must exceed a frame, or a drop would take the delay below the
+	// target and the next slot would be stretched again; 5 ms above a
+	// frame leaves room for a little jitter.
+	shrinkHysteresis = 25 * time.Millisecond
 	// shrinkEvery: at most one frame is dropped per this many frames.
 	shrinkEvery = 5
 	// maxBuffered bounds the packets held (5 s of audio).
@@ -47,6 +57,9 @@ type JitterConfig struct {
 	// MinDelay and MaxDelay bound the target delay (DefaultMinDelay,
 	// DefaultMaxDelay).
 	MinDelay, MaxDelay time.Duration
+	// LossDelay is the lowest target while packets are being lost
+	// (DefaultLossDelay; it is never below MinDelay).
+	LossDelay time.Duration
 	// Quantile of recent packets' extra delay that the target covers
 	// (DefaultQuantile).
 	Quantile float64
@@ -65,6 +78,10 @@ func (c *JitterConfig) fill() {
 	if c.MaxDelay < c.MinDelay {
 		c.MaxDelay = c.MinDelay
 	}
+	if c.LossDelay <= 0 {
+		c.LossDelay = DefaultLossDelay
+	}
+	c.LossDelay = min(max(c.LossDelay, c.MinDelay), c.MaxDelay)
 	if c.Quantile <= 0 || c.Quantile > 1 {
 		c.Quantile = DefaultQuantile
 	}
@@ -141,8 +158,8 @@ type JitterStats struct {
 	Resyncs    uint64 // restarts after the sender's timestamps jumped
 
 	// Target is the playout delay aimed at: the Quantile of recent
-	// packets' delay above the fastest one's, between MinDelay and
-	// MaxDelay.
+	// packets' delay above the fastest one's, between MinDelay (LossDelay
+	// while packets are being lost) and MaxDelay.
 	Target time.Duration
 	// Delay is the current playout delay on the same scale: how long
 	// after a packet that took the fastest recent path would have arrived
@@ -176,9 +193,11 @@ type entry struct {
 // packet's extra delay is its delay above that. The target is the
 // Quantile of recent extra delays, clamped to [MinDelay, MaxDelay]; it
 // rises at once when jitter grows and comes back down as the jittery
-// packets leave the window. The playout point is kept at target delay by
+// packets leave the window. While packets are being lost its floor is
+// LossDelay (one frame) instead, so that FEC has the next packet in
+// time; on a calm, lossless path it is MinDelay (a few milliseconds). The playout point is kept at target delay by
 // inserting a concealed slot when below it and dropping one slot (at most
-// one per 100 ms) when more than 30 ms above it.
+// one per 100 ms) when 25 ms or more above it.
 //
 // A JitterBuffer is not safe for concurrent use; Receiver wraps it with
 // a lock.
@@ -207,7 +226,15 @@ type JitterBuffer struct {
 	scratch []time.Duration
 	dirty   bool
 	base    time.Duration // min of hist
-	target  time.Duration
+	quant   time.Duration // the Quantile of hist, above base
+	target  time.Duration // quant within the floor and MaxDelay
+
+	// losses: the slots of the last Window whose packet was missing
+	// (concealed or recovered by FEC), while any is, the floor is
+	// LossDelay. A packet that turns up late takes its slot off: it was
+	// jitter, which the quantile covers, not loss.
+	losses  []lossMark
+	lastPop time.Time
 
 	// RFC 3550 jitter.
 	prevRel  time.Duration
@@ -275,6 +302,7 @@ func (j *JitterBuffer) Push(p Packet) {
 				j.lateRun = 0
 			}
 			j.stats.Late++
+			j.late(ts)
 			j.measure(ts, p.Arrival)
 			return
 		case tsDur(-lag) > maxLead+j.cfg.MaxDelay:
@@ -408,8 +436,58 @@ func (j *JitterBuffer) update() {
 	slices.Sort(j.scratch)
 	j.base = j.scratch[0]
 	i := int(j.cfg.Quantile*float64(len(j.scratch)-1) + 0.5)
-	t := j.scratch[i] - j.base
-	j.target = min(max(t, j.cfg.MinDelay), j.cfg.MaxDelay)
+	j.quant = j.scratch[i] - j.base
+}
+
+// setTarget sets the target from the quantile and the floor at now.
+func (j *JitterBuffer) setTarget(now time.Time) {
+	floor := j.cfg.MinDelay
+	if j.losing(now) {
+		floor = j.cfg.LossDelay
+	}
+	j.target = min(max(j.quant, floor), j.cfg.MaxDelay)
+}
+
+// lossMark is a slot whose packet was missing when it was played.
+type lossMark struct {
+	ts int64
+	at time.Time
+}
+
+// lost notes that the packet of slot ts is missing at now: the floor is
+// LossDelay for the next Window, unless the packet turns up late.
+func (j *JitterBuffer) lost(now time.Time, ts int64) {
+	j.losing(now)
+	j.losses = append(j.losses, lossMark{ts: ts, at: now})
+}
+
+// losing drops the marks older than a Window and reports whether any
+// are left.
+func (j *JitterBuffer) losing(now time.Time) bool {
+	i := 0
+	for i < len(j.losses) && now.Sub(j.losses[i].at) >= j.cfg.Window {
+		i++
+	}
+	j.losses = j.losses[i:]
+	return len(j.losses) > 0
+}
+
+// late takes slot ts off the losses: its packet came, only too late.
+func (j *JitterBuffer) late(ts int64) {
+	j.losses = slices.DeleteFunc(j.losses, func(m lossMark) bool { return m.ts == ts })
+}
+
+// Due returns when the first packet, while the buffer is priming, is due
+// to be played at the target delay, so that the playout clock can tick
+// then rather than up to 20 ms later. It returns false when the buffer
+// is playing already or has no packet.
+func (j *JitterBuffer) Due(now time.Time) (time.Time, bool) {
+	if j.started || j.epoch.IsZero() || len(j.buf) == 0 {
+		return time.Time{}, false
+	}
+	j.update()
+	j.setTarget(now)
+	return j.epoch.Add(tsDur(j.nextTS-j.ts0) + j.base + j.target), true
 }
 
 // delay returns the playout delay of the next slot if played at now.
@@ -421,6 +499,8 @@ func (j *JitterBuffer) delay(now time.Time) time.Duration {
 // calls it once every 20 ms.
 func (j *JitterBuffer) Pop(now time.Time) Frame {
 	j.update()
+	j.setTarget(now)
+	j.lastPop = now
 	if j.epoch.IsZero() {
 		return Frame{Kind: FrameSilence}
 	}
@@ -482,6 +562,7 @@ func (j *JitterBuffer) Pop(now time.Time) Frame {
 		// this slot's packet is e.seq-1; count it as consumed.
 		if e.ts < slot+frameTS+frameTS/2 {
 			j.lastSeq = e.seq - 1
+			j.lost(now, slot)
 			if PacketHasFEC(e.pkt.Payload) {
 				j.stats.Recovered++
 				return Frame{Kind: FrameFEC, Timestamp: uint32(slot), Seq: e.pkt.Seq, Payload: e.pkt.Payload}
@@ -489,6 +570,7 @@ func (j *JitterBuffer) Pop(now time.Time) Frame {
 		} else if n := (e.ts - slot) / frameTS; e.seq-n > j.lastSeq {
 			j.lastSeq = e.seq - n
 		}
+		j.lost(now, slot)
 		j.stats.Concealed++
 		return Frame{Kind: FrameConceal, Timestamp: uint32(slot)}
 	}
@@ -497,6 +579,7 @@ func (j *JitterBuffer) Pop(now time.Time) Frame {
 		j.stats.DTX++
 		return Frame{Kind: FrameDTX, Timestamp: uint32(slot)}
 	}
+	j.lost(now, slot)
 	j.stats.Concealed++
 	return Frame{Kind: FrameConceal, Timestamp: uint32(slot)}
 }
@@ -505,6 +588,7 @@ func (j *JitterBuffer) Pop(now time.Time) Frame {
 // the last Pop).
 func (j *JitterBuffer) Stats() JitterStats {
 	j.update()
+	j.setTarget(j.lastPop)
 	s := j.stats
 	s.Target = j.target
 	if !j.epoch.IsZero() {

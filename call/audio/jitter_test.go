@@ -210,6 +210,10 @@ func TestJitterLateAndReordered(t *testing.T) {
 	if s.Concealed != 1 {
 		t.Errorf("concealed %d, want 1 (the late packet's slot)", s.Concealed)
 	}
+	// A late packet is jitter, not loss: the floor stays MinDelay.
+	if s.Target != DefaultMinDelay {
+		t.Errorf("target %v after a late packet, want %v", s.Target, DefaultMinDelay)
+	}
 	var seqs []uint16
 	for _, f := range c.frames {
 		if f.Kind == FramePacket {
@@ -295,33 +299,48 @@ func TestJitterFECAndDTX(t *testing.T) {
 		}
 		pkts = append(pkts, p)
 	}
-	// Lose a packet whose successor carries FEC data.
-	lost := -1
-	for i := 20; i < 58; i++ {
-		if PacketHasFEC(pkts[i+1]) {
-			lost = i
-			break
+	// Lose two packets whose successors carry FEC data. On a calm path
+	// the target is below a frame, so the first loss is concealed (the
+	// next packet is not there yet); the target then rises to a frame
+	// (LossDelay) and the second is recovered.
+	hasFEC := func(from int) int {
+		for i := from; i < 58; i++ {
+			if PacketHasFEC(pkts[i+1]) {
+				return i
+			}
 		}
+		return -1
 	}
-	if lost < 0 {
-		t.Fatal("encoder told to expect 10% loss made no packet with FEC")
+	lost := hasFEC(15)
+	lost2 := hasFEC(lost + 10)
+	if lost < 0 || lost2 < 0 {
+		t.Fatal("encoder told to expect 10% loss made too few packets with FEC")
 	}
 	c := newJBClock(JitterConfig{}, 10, 0)
 	c.payload = func(i int) []byte { return pkts[i%len(pkts)] }
 	c.run(60, func(i int) time.Duration {
-		if i == lost {
+		if i == lost || i == lost2 {
 			return -1
 		}
 		return 10 * time.Millisecond
 	})
-	var fec *Frame
+	var fec, first *Frame
 	for i := range c.frames {
-		if c.frames[i].Kind == FrameFEC {
-			fec = &c.frames[i]
+		switch f := &c.frames[i]; {
+		case f.Kind == FrameFEC:
+			fec = f
+		case f.Kind == FrameConceal && int(f.Timestamp) == lost*FrameSamples:
+			first = f
 		}
 	}
-	if fec == nil || int(fec.Seq) != 10+lost+1 || int(fec.Timestamp) != lost*FrameSamples {
-		t.Fatalf("lost packet %d not recovered from the next one's FEC: %+v", lost, fec)
+	if first == nil {
+		t.Errorf("the first loss (packet %d), at a target of %v, was not concealed", lost, DefaultMinDelay)
+	}
+	if fec == nil || int(fec.Seq) != 10+lost2+1 || int(fec.Timestamp) != lost2*FrameSamples {
+		t.Fatalf("lost packet %d not recovered from the next one's FEC: %+v", lost2, fec)
+	}
+	if s := c.jb.Stats(); s.Target != DefaultLossDelay {
+		t.Errorf("target %v after losses, want the loss floor %v", s.Target, DefaultLossDelay)
 	}
 
 	// DTX: seq keeps counting, timestamps jump by 10 frames.
