@@ -36,6 +36,17 @@ type Sink interface {
 	Push(seq uint16, ts uint32, payload []byte)
 }
 
+// Paced is a Source that may pace itself: when Paced reports true (a
+// microphone, whose NextPacket blocks until the sound card has captured
+// the frame), the send loop asks for the next packet as soon as it has
+// sent one instead of waiting for its own 20 ms clock. Waiting on a
+// clock of its own would hold each captured frame back by up to 20 ms,
+// and audio captured before the loop started would stay queued for the
+// whole call. The audio pipeline's Sender is one.
+type Paced interface {
+	Paced() bool
+}
+
 // Muter is a Source that can be muted: it then sends silence. The audio
 // pipeline's Sender is one.
 type Muter interface {

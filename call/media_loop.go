@@ -55,18 +55,35 @@ func (m *Manager) startMedia(c *call, sess *rtc.Session) {
 }
 
 // sendAudio sends what src gives, one packet every 20 ms, until the call
-// ends, and closes src.
+// ends, and closes src. A Paced source sets the pace: each packet is
+// sent as soon as it is captured.
 func (m *Manager) sendAudio(c *call, sess *rtc.Session, src Source) {
 	defer closeIfCloser(src)
+	paced := false
+	if p, ok := src.(Paced); ok {
+		paced = p.Paced()
+	}
 	tick := time.NewTicker(rtc.FrameDuration)
 	defer tick.Stop()
+	wait := !paced
 	for {
-		select {
-		case <-c.stop:
-			return
-		case <-tick.C:
+		if wait {
+			select {
+			case <-c.stop:
+				return
+			case <-tick.C:
+			}
+		} else {
+			select {
+			case <-c.stop:
+				return
+			default:
+			}
 		}
 		pkt, err := src.NextPacket()
+		// A paced source that fails may fail at once again: wait for
+		// the clock before the next try rather than spin.
+		wait = !paced || err != nil
 		switch {
 		case errors.Is(err, io.EOF):
 			m.log.Debug("audio source ended", "call", c.id.short())

@@ -58,36 +58,60 @@ func (m Media) Open(info call.Info) (call.Source, call.Sink, error) {
 }
 
 // playout drives a Receiver: Push from the network, Tick every 20 ms.
+//
+// The clock's phase follows the packets: when the jitter buffer is
+// priming (at the start, after the other end went quiet), the first
+// packet is played when it is due at the target delay rather than at the
+// next tick of a free-running clock, which would add up to 20 ms of
+// delay for the whole talk spurt. Ticks then follow every 20 ms from
+// there; one that comes late (a busy machine) is not made up for with a
+// burst of ticks, the jitter buffer judges each by the time it runs.
 type playout struct {
 	r    *Receiver
+	wake chan struct{} // a packet came while priming
 	stop chan struct{}
 	done chan struct{}
 	once sync.Once
 }
 
 func newPlayout(r *Receiver) *playout {
-	p := &playout{r: r, stop: make(chan struct{}), done: make(chan struct{})}
+	p := &playout{r: r, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	go p.run()
 	return p
 }
 
 func (p *playout) run() {
 	defer close(p.done)
-	t := time.NewTicker(FrameDuration)
+	next := time.Now().Add(FrameDuration)
+	t := time.NewTimer(FrameDuration)
 	defer t.Stop()
 	for {
 		select {
 		case <-p.stop:
 			return
-		case now := <-t.C:
+		case <-p.wake:
+		case <-t.C:
+			now := time.Now()
 			p.r.Tick(now)
+			next = next.Add(FrameDuration)
+			if now.Sub(next) > FrameDuration {
+				next = now.Add(FrameDuration) // fell behind: start again from now
+			}
 		}
+		if due, ok := p.r.Due(time.Now()); ok && due.Before(next) {
+			next = due
+		}
+		t.Reset(time.Until(next))
 	}
 }
 
 // Push implements call.Sink.
 func (p *playout) Push(seq uint16, ts uint32, payload []byte) {
 	p.r.Push(seq, ts, payload, time.Now())
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
 }
 
 // Level returns the level of the last frame played, in dBFS.

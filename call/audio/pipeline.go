@@ -42,6 +42,15 @@ func (s *Sender) NextPacket() ([]byte, error) {
 	return s.enc.Encode(make([]byte, 0, 128), s.pcm)
 }
 
+// Paced reports whether the Sender's source paces itself (a microphone,
+// whose ReadFrame blocks until the frame has been captured), so that the
+// call's send loop reads it back to back instead of on a clock of its
+// own (call.Paced).
+func (s *Sender) Paced() bool {
+	p, ok := s.mute.src.(interface{ Paced() bool })
+	return ok && p.Paced()
+}
+
 // SetMuted mutes or unmutes the microphone: muted frames are encoded as
 // silence, which with DTX gives packets of a byte or two.
 func (s *Sender) SetMuted(muted bool) { s.mute.SetMuted(muted) }
@@ -113,6 +122,15 @@ func (r *Receiver) Push(seq uint16, ts uint32, payload []byte, arrival time.Time
 	r.mu.Lock()
 	r.jb.Push(Packet{Seq: seq, Timestamp: ts, Payload: payload, Arrival: arrival})
 	r.mu.Unlock()
+}
+
+// Due returns when the first packet is due to be played while the
+// jitter buffer primes (JitterBuffer.Due), so that the playout clock can
+// tick right then; false when it is playing already or has no packet.
+func (r *Receiver) Due(now time.Time) (time.Time, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.jb.Due(now)
 }
 
 // Tick plays the 20 ms slot due at now: it always writes exactly one
