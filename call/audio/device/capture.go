@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -61,6 +62,11 @@ func maContext() (*malgo.AllocatedContext, error) {
 	return c, nil
 }
 
+// withNull lets tests see ALSA's "null" device among the devices, to
+// open a chosen output where there is no sound card. It is set before
+// any device is listed and never changed after.
+var withNull bool
+
 // devices lists the real devices of kind, leaving out ALSA's "null"
 // device (which discards or makes up silence).
 func devices(kind malgo.DeviceType) ([]malgo.DeviceInfo, error) {
@@ -74,7 +80,7 @@ func devices(kind malgo.DeviceType) ([]malgo.DeviceInfo, error) {
 	}
 	var real []malgo.DeviceInfo
 	for _, d := range all {
-		if idString(d.ID) == "null" {
+		if idString(d.ID) == "null" && !withNull {
 			continue
 		}
 		real = append(real, d)
@@ -113,8 +119,9 @@ func CaptureDevices() ([]Info, error) {
 	return infos(ds), nil
 }
 
-// PlaybackDevices lists the outputs. Playback itself always uses the
-// system's default output (oto cannot choose); the list is for showing.
+// PlaybackDevices lists the outputs, whose names OpenPlayback takes. No
+// sound card gives an empty list; no audio backend at all gives
+// ErrNoDevice.
 func PlaybackDevices() ([]Info, error) {
 	ds, err := devices(malgo.Playback)
 	if err != nil {
@@ -140,33 +147,15 @@ type Capture struct {
 	once  sync.Once
 }
 
-// OpenCapture opens the microphone called name (exact name, else the
-// first whose name contains it, ignoring case), or the system's default
-// microphone if name is "". It starts capturing at once.
+// OpenCapture opens the microphone called name (its exact name, else the
+// only one whose name contains it, ignoring case), or the system's
+// default microphone if name is "". It starts capturing at once. An
+// unknown or ambiguous name is ErrUnknownDevice (which is also
+// ErrNoDevice).
 func OpenCapture(name string) (*Capture, error) {
-	c, err := maContext()
+	c, id, err := find(malgo.Capture, name)
 	if err != nil {
 		return nil, err
-	}
-	ds, err := devices(malgo.Capture)
-	if err != nil {
-		return nil, err
-	}
-	if len(ds) == 0 {
-		return nil, fmt.Errorf("%w: no capture device found (backend tried: %s)", ErrNoDevice, backendNames())
-	}
-	var id *malgo.DeviceID
-	if name != "" {
-		d, ok := pick(ds, name)
-		if !ok {
-			names := make([]string, len(ds))
-			for i := range ds {
-				names[i] = fmt.Sprintf("%q", ds[i].Name())
-			}
-			return nil, fmt.Errorf("%w: no capture device named %q (there are %s)", ErrNoDevice, name, strings.Join(names, ", "))
-		}
-		id = new(malgo.DeviceID) // its own object, to pin
-		*id = d.ID
 	}
 
 	cfg := malgo.DefaultDeviceConfig(malgo.Capture)
@@ -181,11 +170,7 @@ func OpenCapture(name string) (*Capture, error) {
 		pin.Pin(id)
 		cfg.Capture.DeviceID = unsafe.Pointer(id)
 	}
-	cp := &Capture{
-		queue: make([]int16, 0, maxCaptureQueue+audio.FrameSamples),
-		ready: make(chan struct{}, 1),
-		done:  make(chan struct{}),
-	}
+	cp := newCapture()
 	dev, err := malgo.InitDevice(c.Context, cfg, malgo.DeviceCallbacks{Data: cp.onData, Stop: cp.onStop})
 	pin.Unpin()
 	if err != nil {
@@ -199,21 +184,85 @@ func OpenCapture(name string) (*Capture, error) {
 	return cp, nil
 }
 
-// pick finds the device called name: an exact match first, then a
-// case-insensitive substring.
-func pick(ds []malgo.DeviceInfo, name string) (malgo.DeviceInfo, bool) {
-	for _, d := range ds {
-		if d.Name() == name {
-			return d, true
-		}
+// newCapture returns a Capture with no device yet: OpenCapture attaches
+// one, the latency benchmark feeds onData from an emulated sound card.
+func newCapture() *Capture {
+	return &Capture{
+		queue: make([]int16, 0, maxCaptureQueue+audio.FrameSamples),
+		ready: make(chan struct{}, 1),
+		done:  make(chan struct{}),
+	}
+}
+
+// find returns the miniaudio context and the ID of the device of kind
+// called name (see pick), or a nil ID for the system's default if name
+// is "". No device of kind at all is ErrNoDevice; no device of that
+// name is ErrUnknownDevice.
+func find(kind malgo.DeviceType, name string) (*malgo.AllocatedContext, *malgo.DeviceID, error) {
+	what := "capture"
+	if kind == malgo.Playback {
+		what = "output"
+	}
+	c, err := maContext()
+	if err != nil {
+		return nil, nil, err
+	}
+	ds, err := devices(kind)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(ds) == 0 {
+		return nil, nil, fmt.Errorf("%w: no %s device found (backend tried: %s)", ErrNoDevice, what, backendNames())
+	}
+	if name == "" {
+		return c, nil, nil
+	}
+	names := make([]string, len(ds))
+	for i := range ds {
+		names[i] = ds[i].Name()
+	}
+	i, err := pick(names, name)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s device: %w", what, err)
+	}
+	id := new(malgo.DeviceID) // its own object, to pin
+	*id = ds[i].ID
+	return c, id, nil
+}
+
+// pick returns the index in names of the device called name: the one of
+// exactly that name, else the only one whose name contains it, ignoring
+// case. No match, or several, is ErrUnknownDevice, saying which there
+// are.
+func pick(names []string, name string) (int, error) {
+	if i := slices.Index(names, name); i >= 0 && name != "" {
+		return i, nil
 	}
 	low := strings.ToLower(name)
-	for _, d := range ds {
-		if strings.Contains(strings.ToLower(d.Name()), low) {
-			return d, true
+	var hits []int
+	for i, n := range names {
+		if low != "" && strings.Contains(strings.ToLower(n), low) {
+			hits = append(hits, i)
 		}
 	}
-	return malgo.DeviceInfo{}, false
+	if len(hits) == 1 {
+		return hits[0], nil
+	}
+	quote := func(idx []int) string {
+		q := make([]string, len(idx))
+		for j, i := range idx {
+			q[j] = fmt.Sprintf("%q", names[i])
+		}
+		return strings.Join(q, ", ")
+	}
+	if len(hits) > 1 {
+		return 0, fmt.Errorf("%w: %q matches %s; give more of the name", ErrUnknownDevice, name, quote(hits))
+	}
+	all := make([]int, len(names))
+	for i := range all {
+		all[i] = i
+	}
+	return 0, fmt.Errorf("%w: none is called %q (there are %s)", ErrUnknownDevice, name, quote(all))
 }
 
 // onData runs on miniaudio's audio thread with captured S16 samples.
@@ -289,6 +338,10 @@ func (c *Capture) ReadFrame(pcm []int16) error {
 	}
 }
 
+// Paced reports true: ReadFrame blocks until the sound card has captured
+// the frame, so the call's send loop needs no clock of its own.
+func (c *Capture) Paced() bool { return true }
+
 // Dropped returns how many samples were dropped because frames were not
 // read fast enough.
 func (c *Capture) Dropped() uint64 {
@@ -305,7 +358,9 @@ func (c *Capture) Close() error {
 		c.closed = true
 		c.mu.Unlock()
 		close(c.done)
-		c.dev.Uninit()
+		if c.dev != nil {
+			c.dev.Uninit()
+		}
 	})
 	return nil
 }

@@ -1,6 +1,7 @@
 package device
 
 import (
+	"encoding/binary"
 	"errors"
 	"os"
 	"runtime"
@@ -71,7 +72,7 @@ func TestNoDevice(t *testing.T) {
 		t.Errorf("OpenCapture of a missing name: %v, want ErrNoDevice saying so", err)
 	}
 
-	spk, err := OpenPlayback()
+	spk, err := OpenPlayback("")
 	t.Logf("OpenPlayback(): %v", err)
 	switch {
 	case err != nil:
@@ -83,7 +84,7 @@ func TestNoDevice(t *testing.T) {
 		}
 		// A second try is answered from the cache, quickly and the same.
 		start := time.Now()
-		_, err2 := OpenPlayback()
+		_, err2 := OpenPlayback("")
 		if !errors.Is(err2, ErrNoDevice) || time.Since(start) > 100*time.Millisecond {
 			t.Errorf("second OpenPlayback: %v after %v", err2, time.Since(start))
 		}
@@ -116,6 +117,7 @@ func TestNoDevice(t *testing.T) {
 func TestPlaybackQueueBounded(t *testing.T) {
 	p := &Playback{maxQ: durBytes(MaxQueue), player: nopPlayer{}}
 	pcm := make([]int16, audio.FrameSamples)
+	pcm[1] = 1 // not silence, which is not queued
 	for i := range 50 {
 		pcm[0] = int16(i)
 		if err := p.WriteFrame(pcm); err != nil {
@@ -143,6 +145,29 @@ func TestPlaybackQueueBounded(t *testing.T) {
 	}
 }
 
+// TestPlaybackSilenceNotQueued: silence written to an empty queue (what
+// the receiver writes while its jitter buffer primes) is not queued, so
+// the first sound after it is not held back; silence between sounds is.
+func TestPlaybackSilenceNotQueued(t *testing.T) {
+	p := &Playback{maxQ: durBytes(5 * audio.FrameDuration), player: nopPlayer{}}
+	zero := make([]int16, audio.FrameSamples)
+	tone := make([]int16, audio.FrameSamples)
+	audio.NewToneSource(440, 0.5).ReadFrame(tone)
+	for _, f := range [][]int16{zero, zero, tone, zero, tone} {
+		if err := p.WriteFrame(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, want := p.Buffered(), 3*audio.FrameDuration; got != want {
+		t.Errorf("buffered %v, want %v (tone, silence, tone)", got, want)
+	}
+	b := make([]byte, 2*audio.FrameSamples)
+	(&queueReader{p}).Read(b)
+	if v := int16(binary.LittleEndian.Uint16(b[2:])); v != tone[1] {
+		t.Errorf("the queue starts with %d, want the tone's %d", v, tone[1])
+	}
+}
+
 // nopPlayer stands in for oto's player where no device exists.
 type nopPlayer struct{}
 
@@ -155,3 +180,110 @@ func (nopPlayer) SetVolume(float64)       {}
 func (nopPlayer) UnplayedBufferSize() int { return 0 }
 func (nopPlayer) Err() error              { return nil }
 func (nopPlayer) Close() error            { return nil }
+
+// TestPick: a device is found by its exact name or a unique part of it,
+// ignoring case; anything else is ErrUnknownDevice (and ErrNoDevice),
+// naming the candidates.
+func TestPick(t *testing.T) {
+	names := []string{"Built-in Audio Analog Stereo", "USB Headset Analog Mono", "HDMI Output", "hdmi"}
+	for _, tc := range []struct {
+		name string
+		want int // -1: an error
+		msg  string
+	}{
+		{"HDMI Output", 2, ""},
+		{"hdmi", 3, ""}, // exact beats a part of another
+		{"usb", 1, ""},
+		{"built-in audio", 0, ""},
+		{"analog", -1, `"Built-in Audio Analog Stereo", "USB Headset Analog Mono"`},
+		{"Bluetooth", -1, `there are "Built-in Audio Analog Stereo", "USB Headset Analog Mono", "HDMI Output", "hdmi"`},
+		{"", -1, "none"},
+	} {
+		got, err := pick(names, tc.name)
+		switch {
+		case tc.want >= 0 && (err != nil || got != tc.want):
+			t.Errorf("pick(%q) = %d, %v; want %d", tc.name, got, err, tc.want)
+		case tc.want < 0 && (!errors.Is(err, ErrUnknownDevice) || !errors.Is(err, ErrNoDevice) || !strings.Contains(err.Error(), tc.msg)):
+			t.Errorf("pick(%q): %v; want ErrUnknownDevice mentioning %s", tc.name, err, tc.msg)
+		}
+	}
+	if _, err := pick(nil, "x"); !errors.Is(err, ErrUnknownDevice) {
+		t.Errorf("pick from no devices: %v", err)
+	}
+}
+
+// TestOpenPlaybackNamed: a named output that does not exist is an error
+// that says so; on a machine without a sound card, ErrNoDevice.
+func TestOpenPlaybackNamed(t *testing.T) {
+	_, err := OpenPlayback("No Such Speakers 9000")
+	t.Logf("OpenPlayback(name): %v", err)
+	if !errors.Is(err, ErrNoDevice) || !strings.Contains(err.Error(), "output") {
+		t.Errorf("OpenPlayback of a missing name: %v, want ErrNoDevice saying it was the output", err)
+	}
+	if outs, _ := PlaybackDevices(); len(outs) > 0 && !errors.Is(err, ErrUnknownDevice) {
+		t.Errorf("with outputs %v, a missing name gave %v, want ErrUnknownDevice", outs, err)
+	}
+	if err := PlayTestTone("No Such Speakers 9000", 100*time.Millisecond); !errors.Is(err, ErrNoDevice) {
+		t.Errorf("PlayTestTone on a missing output: %v", err)
+	}
+	if err := InputLevels("No Such Microphone 9000", 100*time.Millisecond, func(float64) {}); !errors.Is(err, ErrNoDevice) {
+		t.Errorf("InputLevels on a missing microphone: %v", err)
+	}
+}
+
+// TestChosenOutputALSANull: a chosen output plays through miniaudio.
+// ALSA's "null" device, which discards what it is given but is driven
+// like any other, stands in for a second sound card: the device takes
+// the queued audio, Close releases it, and writing after Close fails.
+func TestChosenOutputALSANull(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("ALSA only")
+	}
+	withNull = true
+	defer func() { withNull = false }()
+	outs, err := PlaybackDevices()
+	if err != nil {
+		t.Skip(err)
+	}
+	var null string
+	for _, o := range outs {
+		if strings.Contains(strings.ToLower(o.Name), "discard all samples") {
+			null = o.Name
+		}
+	}
+	if null == "" {
+		t.Skipf("no ALSA null device among %v", outs)
+	}
+	p, err := OpenPlayback("discard all samples")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.dev == nil || p.player != nil {
+		t.Fatal("a named output did not open through miniaudio")
+	}
+	pcm := make([]int16, audio.FrameSamples)
+	audio.NewToneSource(440, 0.5).ReadFrame(pcm)
+	if err := p.WriteFrame(pcm); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for p.Buffered() == audio.FrameDuration && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if b := p.Buffered(); b >= audio.FrameDuration {
+		t.Errorf("the device took nothing in 2 s: %v buffered", b)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.WriteFrame(pcm); !errors.Is(err, audio.ErrClosed) {
+		t.Errorf("WriteFrame after Close: %v", err)
+	}
+	start := time.Now()
+	if err := PlayTestTone(null, 200*time.Millisecond); err != nil {
+		t.Errorf("PlayTestTone on %q: %v", null, err)
+	}
+	if d := time.Since(start); d < 200*time.Millisecond {
+		t.Errorf("PlayTestTone of 200 ms returned after %v", d)
+	}
+}

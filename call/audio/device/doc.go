@@ -8,21 +8,23 @@
 // The package needs cgo and the platform's sound libraries (ALSA on
 // Linux); the headless seed never imports it. Importing it touches no
 // device: nothing is opened until OpenCapture, OpenPlayback or a device
-// list is asked for. On a machine without a sound card those return an
+// list is asked for. The system's default output plays through oto; a
+// chosen one (by name, as PlaybackDevices lists them) through miniaudio. On a machine without a sound card those return an
 // error that wraps ErrNoDevice and says what was tried.
 //
 // # Latency
 //
 // Playback goes through three buffers: this package's queue (at most
-// MaxQueue, 20 ms; older audio is dropped beyond it), oto's player buffer
-// (cut from oto's default of 500 ms to PlayerBuffer, 40 ms) and the
-// device buffer oto asks ALSA for (DeviceBuffer, 40 ms in two periods).
-// Measured with frames written every 20 ms in real time to a PulseAudio
-// null sink (through ALSA's pulse plugin; no sound card here), the first
-// two held 48 ms on average (p95 53 ms, at most 60 ms) with no drops
-// once the sink had started. The sink's own startup stall (about 1 s, in
-// which PulseAudio took nothing) was dropped at the queue instead of
-// becoming a second of delay, which is what the bound is for.
+// MaxQueue, one frame; older audio is dropped beyond it, and silence
+// written to an empty queue is not queued), the player buffer of oto
+// (cut from oto's default of 500 ms to PlayerBuffer, 10 ms) and the
+// device buffer asked of ALSA or the other backend (DeviceBuffer, 16 ms
+// in two periods). A chosen output (OpenPlayback with a name) plays
+// through miniaudio, whose callback reads the queue directly, with the
+// same device buffer. BenchmarkCallLatency measures the whole pipeline,
+// microphone to speaker, with the sound cards emulated (see
+// docs/BENCHMARKS.md); the device buffer's size is a guess for real
+// hardware, which this machine lacks.
 //
 // Capture asks miniaudio for 10 ms periods and hands out a frame as soon
 // as 20 ms are in; at most 200 ms wait unread before the oldest is

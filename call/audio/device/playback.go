@@ -2,10 +2,14 @@ package device
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
+	"unsafe"
 
+	"github.com/gen2brain/malgo"
 	"github.com/hajimehoshi/oto/v2"
 
 	"github.com/parleynet/parley/call/audio"
@@ -13,15 +17,21 @@ import (
 
 // Playback buffering (see the package doc).
 const (
-	// PlayerBuffer is oto's player buffer: how much it reads ahead from
-	// the queue. oto's default is 500 ms.
-	PlayerBuffer = 40 * time.Millisecond
-	// DeviceBuffer is the ALSA (or other backend) buffer oto asks for,
-	// in two periods.
-	DeviceBuffer = 40 * time.Millisecond
+	// PlayerBuffer is oto's player buffer: how much its mixer reads ahead
+	// from the queue (oto's default is 500 ms). It must hold at least one
+	// device period, or each period would be played partly as silence.
+	PlayerBuffer = 10 * time.Millisecond
+	// DeviceBuffer is the ALSA (or other backend) buffer asked for, in
+	// two periods of 8 ms (384 samples); every sample waits this long in
+	// it. Periods of this size are within what sound cards, PulseAudio
+	// and PipeWire grant low-latency clients, but the figure is a guess
+	// for real hardware, untried here (the development machine has no
+	// sound card): if playback crackles, this is the constant to raise.
+	DeviceBuffer = 16 * time.Millisecond
 	// MaxQueue bounds audio written but not yet taken by the player;
 	// beyond it the oldest is dropped, so that a playout clock running
-	// faster than the sound card cannot build up delay.
+	// faster than the sound card cannot build up delay. One frame: what
+	// is still queued when the next frame comes is dropped.
 	MaxQueue = 20 * time.Millisecond
 
 	bytesPerSample = 2
@@ -72,21 +82,31 @@ func otoContext() (*oto.Context, error) {
 	return ctx, nil
 }
 
-// Playback is the speakers (the system's default output): an audio.Sink
-// whose WriteFrame queues the frame and returns at once. The caller's
-// 20 ms playout clock paces it. Its methods are safe for concurrent use.
+// Playback is the speakers: an audio.Sink whose WriteFrame queues the
+// frame and returns at once. The caller's 20 ms playout clock paces it.
+// The system's default output plays through oto (its player buffer
+// reads the queue); a chosen one through miniaudio, whose callback reads
+// the queue directly. Its methods are safe for concurrent use.
 type Playback struct {
-	player oto.Player
+	player oto.Player    // the default output, or
+	dev    *malgo.Device // a chosen one
 
 	mu      sync.Mutex
 	queue   []byte // S16LE samples written, not yet read by the player
 	dropped uint64 // frames' worth of samples dropped from a full queue
 	closed  bool
+	err     error // the chosen device stopped by itself
 	maxQ    int
 }
 
-// OpenPlayback opens the default output.
-func OpenPlayback() (*Playback, error) {
+// OpenPlayback opens the output called name (its exact name, else the
+// only one whose name contains it, ignoring case; PlaybackDevices lists
+// them), or the system's default output if name is "". An unknown or
+// ambiguous name is ErrUnknownDevice (which is also ErrNoDevice).
+func OpenPlayback(name string) (*Playback, error) {
+	if name != "" {
+		return openChosen(name)
+	}
 	ctx, err := otoContext()
 	if err != nil {
 		return nil, err
@@ -100,18 +120,79 @@ func OpenPlayback() (*Playback, error) {
 	return p, nil
 }
 
+// openChosen opens the output called name through miniaudio, with the
+// same buffering as oto's: periods of DeviceBuffer/2, two of them.
+func openChosen(name string) (*Playback, error) {
+	c, id, err := find(malgo.Playback, name)
+	if err != nil {
+		return nil, err
+	}
+	cfg := malgo.DefaultDeviceConfig(malgo.Playback)
+	cfg.Playback.Format = malgo.FormatS16
+	cfg.Playback.Channels = audio.Channels
+	cfg.SampleRate = audio.SampleRate
+	cfg.PeriodSizeInFrames = uint32(durBytes(DeviceBuffer/2) / bytesPerSample)
+	cfg.Periods = 2
+	cfg.PerformanceProfile = malgo.LowLatency
+	var pin runtime.Pinner
+	pin.Pin(id) // miniaudio copies the ID during init
+	cfg.Playback.DeviceID = unsafe.Pointer(id)
+	p := &Playback{maxQ: durBytes(MaxQueue)}
+	dev, err := malgo.InitDevice(c.Context, cfg, malgo.DeviceCallbacks{Data: p.onData, Stop: p.onStop})
+	pin.Unpin()
+	if err != nil {
+		return nil, fmt.Errorf("%w: opening output device %q: %v", ErrNoDevice, name, err)
+	}
+	p.dev = dev
+	if err := dev.Start(); err != nil {
+		dev.Uninit()
+		return nil, fmt.Errorf("device: starting output %q: %w", name, err)
+	}
+	return p, nil
+}
+
+// onData runs on miniaudio's audio thread: it fills out with what is
+// queued, and silence for what is missing (an underrun plays silence).
+func (p *Playback) onData(out, _ []byte, frames uint32) {
+	n := min(len(out), int(frames)*bytesPerSample)
+	got, _ := (&queueReader{p}).Read(out[:n])
+	clear(out[got:n])
+}
+
+// onStop runs when the chosen device stops, by Close or by itself
+// (unplugged): WriteFrame then fails.
+func (p *Playback) onStop() {
+	p.mu.Lock()
+	if !p.closed && p.err == nil {
+		p.err = errors.New("device: the output device stopped")
+	}
+	p.mu.Unlock()
+}
+
 // WriteFrame queues one frame for playing.
 func (p *Playback) WriteFrame(pcm []int16) error {
 	if len(pcm) != audio.FrameSamples {
 		return fmt.Errorf("%w: %d samples", audio.ErrFrameSize, len(pcm))
 	}
-	if err := p.player.Err(); err != nil {
-		return fmt.Errorf("device: playback: %w", err)
+	if p.player != nil {
+		if err := p.player.Err(); err != nil {
+			return fmt.Errorf("device: playback: %w", err)
+		}
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
 		return audio.ErrClosed
+	}
+	if p.err != nil {
+		return p.err
+	}
+	if len(p.queue) == 0 && silent(pcm) {
+		// Queued silence would only delay what comes after it: the device
+		// plays silence by itself when there is nothing (oto's mixer and
+		// miniaudio's callback both fill with zeros). The receiver writes
+		// such frames while its jitter buffer primes.
+		return nil
 	}
 	for _, v := range pcm {
 		p.queue = binary.LittleEndian.AppendUint16(p.queue, uint16(v))
@@ -124,14 +205,27 @@ func (p *Playback) WriteFrame(pcm []int16) error {
 	return nil
 }
 
+// silent reports whether pcm is digital silence.
+func silent(pcm []int16) bool {
+	for _, v := range pcm {
+		if v != 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // Buffered returns how much audio is written but not yet handed to the
-// device: this package's queue plus oto's player buffer. The device
-// buffer (DeviceBuffer) comes on top.
+// device: this package's queue plus oto's player buffer (a chosen device
+// has none). The device buffer (DeviceBuffer) comes on top.
 func (p *Playback) Buffered() time.Duration {
 	p.mu.Lock()
 	q := len(p.queue)
 	p.mu.Unlock()
-	n := q + p.player.UnplayedBufferSize()
+	n := q
+	if p.player != nil {
+		n += p.player.UnplayedBufferSize()
+	}
 	return time.Duration(n/bytesPerSample) * time.Second / audio.SampleRate
 }
 
@@ -142,7 +236,8 @@ func (p *Playback) Dropped() uint64 {
 	return p.dropped
 }
 
-// Close stops this output (the shared device stays open for the next).
+// Close stops this output (oto's shared default output stays open for
+// the next; a chosen device is released).
 func (p *Playback) Close() error {
 	p.mu.Lock()
 	if p.closed {
@@ -152,6 +247,10 @@ func (p *Playback) Close() error {
 	p.closed = true
 	p.queue = nil
 	p.mu.Unlock()
+	if p.dev != nil {
+		p.dev.Uninit()
+		return nil
+	}
 	return p.player.Close()
 }
 
