@@ -103,7 +103,10 @@ func (a *callAudio) out(i call.Info) (audio.Sink, error) {
 	case play != "":
 		return audio.NullSink{}, nil // headless: playing a file, hearing nothing
 	}
-	out, err := device.OpenPlayback()
+	a.mu.Lock()
+	output := a.output
+	a.mu.Unlock()
+	out, err := device.OpenPlayback(output)
 	if err != nil {
 		return nil, errors.Join(errNoAudio, err)
 	}

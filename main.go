@@ -3,7 +3,7 @@
 //
 //	parley [--profile DIR] [--seeds ADDR,...] init --username NAME
 //	parley [--profile DIR] [--seeds ADDR,...] daemon [--supernode --listen HOST:PORT]
-//	        [--auto-answer] [--play IN.wav] [--record OUT.wav] [--input MIC]
+//	        [--auto-answer] [--play IN.wav] [--record OUT.wav] [--input MIC] [--output SPEAKERS]
 //	parley [--profile DIR] status [--json]
 //	parley [--profile DIR] lookup NAME
 //	parley [--profile DIR] supernode [on|off]
@@ -101,6 +101,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	daemonFS.StringVar(&ca.play, "play", "", "a WAV file to play as the microphone in calls (looped), or tone:HZ for a sine tone")
 	daemonFS.StringVar(&ca.record, "record", "", "a WAV file to record what calls bring in (48 kHz mono)")
 	daemonFS.StringVar(&ca.input, "input", "", "the microphone to use (a name or part of one; default: the system's)")
+	daemonFS.StringVar(&ca.output, "output", "", "the speakers to use (a name or part of one; default: the system's)")
 
 	callFS := flag.NewFlagSet("parley call", flag.ContinueOnError)
 	callFS.SetOutput(stderr)
