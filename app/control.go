@@ -33,6 +33,9 @@ type controlRequest struct {
 	Record string        `json:"record,omitempty"`
 	// Duration of a call, in milliseconds.
 	Duration int64 `json:"duration_ms,omitempty"`
+	// Path (absolute) and Password of a profile export.
+	Path     string `json:"path,omitempty"`
+	Password string `json:"password,omitempty"`
 }
 
 type controlResponse struct {
@@ -84,8 +87,8 @@ func (c *controlServer) serve(ctx context.Context) {
 			var req controlRequest
 			var resp controlResponse
 			var err error
-			if err := json.NewDecoder(io.LimitReader(conn, 1<<20)).Decode(&req); err != nil {
-				resp.Error = "bad request: " + err.Error()
+			if derr := json.NewDecoder(io.LimitReader(conn, 1<<20)).Decode(&req); derr != nil {
+				resp.Error = "bad request: " + derr.Error()
 			} else {
 				switch req.Cmd {
 				case "status":
@@ -131,6 +134,13 @@ func (c *controlServer) serve(ctx context.Context) {
 					}
 				case "messages":
 					resp.Messages, err = c.peer.Messages(ctx, req.Name, max(1, min(req.Limit, 1000)))
+				case "export":
+					conn.SetDeadline(time.Now().Add(exportTimeout))
+					if !filepath.IsAbs(req.Path) {
+						err = fmt.Errorf("export: the path %q is not absolute", req.Path)
+						break
+					}
+					err = ExportProfileFile(ctx, c.peer.prof, req.Path, req.Password)
 				default:
 					resp.Error = fmt.Sprintf("unknown command %q", req.Cmd)
 				}
@@ -268,4 +278,22 @@ func (c *Client) CallFor(name, play, record string, d time.Duration) (CallInfo, 
 		return *resp.Call, err
 	}
 	return CallInfo{}, cmp.Or(err, errors.New("app: daemon sent no call"))
+}
+
+// exportTimeout bounds an export through the control socket.
+const exportTimeout = 10 * time.Minute
+
+// Export asks the daemon to export its profile (see ExportProfileFile) to
+// a new file at path, sealed with password. It works while the daemon
+// runs, which holds the profile's lock.
+func (c *Client) Export(path, password string) error {
+	if err := checkPassword(password); err != nil {
+		return err
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return fmt.Errorf("app: export: %w", err)
+	}
+	_, err = c.callTimeout(controlRequest{Cmd: "export", Path: abs, Password: password}, exportTimeout+30*time.Second)
+	return err
 }

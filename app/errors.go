@@ -16,3 +16,15 @@ var ErrNotRunning = errors.New("app: no Parley daemon is running on this profile
 
 // ErrBadUsername is returned for a username outside the allowed form.
 var ErrBadUsername = errors.New("app: bad username")
+
+// ErrWeakPassword is returned by ExportProfile for a password shorter than
+// MinPasswordLen.
+var ErrWeakPassword = errors.New("app: the password is too short")
+
+// ErrWrongPassword is returned by ImportProfile when the password does not
+// open the export file.
+var ErrWrongPassword = errors.New("app: wrong password")
+
+// ErrBadExport is returned by ImportProfile for a file that is not a
+// Parley profile export, or is damaged, truncated or not acceptable.
+var ErrBadExport = errors.New("app: not a valid Parley profile export")
