@@ -13,6 +13,8 @@
 //	parley [--profile DIR] send NAME TEXT...
 //	parley [--profile DIR] call NAME [--play IN.wav] [--record OUT.wav] [--duration 10s]
 //	parley [--profile DIR] messages NAME [--limit N] [--json]
+//	parley [--profile DIR] export FILE [--password-file PWFILE]
+//	parley [--profile DIR] import FILE [--password-file PWFILE]
 //	parley --version
 //
 // --profile and --seeds can also come from PARLEY_PROFILE and PARLEY_SEEDS.
@@ -471,6 +473,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		},
 	}
 	root.Subcommands = append(root.Subcommands, contactCmds...)
+	root.Subcommands = append(root.Subcommands, profileCmds(&g, os.Stdin, stdout, stderr)...)
 	if err := root.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
