@@ -18,8 +18,8 @@
 // MaxQueue, one frame; older audio is dropped beyond it, and silence
 // written to an empty queue is not queued), the player buffer of oto
 // (cut from oto's default of 500 ms to PlayerBuffer, 10 ms) and the
-// device buffer asked of ALSA or the other backend (DeviceBuffer, 16 ms
-// in two periods). A chosen output (OpenPlayback with a name) plays
+// device buffer asked of ALSA or the other backend (DeviceBuffer, two
+// periods of 6⅔ ms). A chosen output (OpenPlayback with a name) plays
 // through miniaudio, whose callback reads the queue directly, with the
 // same device buffer. BenchmarkCallLatency measures the whole pipeline,
 // microphone to speaker, with the sound cards emulated (see

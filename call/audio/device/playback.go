@@ -21,13 +21,15 @@ const (
 	// from the queue (oto's default is 500 ms). It must hold at least one
 	// device period, or each period would be played partly as silence.
 	PlayerBuffer = 10 * time.Millisecond
-	// DeviceBuffer is the ALSA (or other backend) buffer asked for, in
-	// two periods of 8 ms (384 samples); every sample waits this long in
-	// it. Periods of this size are within what sound cards, PulseAudio
-	// and PipeWire grant low-latency clients, but the figure is a guess
-	// for real hardware, untried here (the development machine has no
-	// sound card): if playback crackles, this is the constant to raise.
-	DeviceBuffer = 16 * time.Millisecond
+	// DeviceBuffer is the ALSA (or other backend) buffer asked for: two
+	// periods of devicePeriod (13⅓ ms, rounded up to the nanosecond so
+	// that oto's arithmetic lands on whole periods); every sample waits
+	// this long in it. Periods of this size are within what sound cards,
+	// PulseAudio and PipeWire grant low-latency clients, but the figure
+	// is a guess for real hardware, untried here (the development
+	// machine has no sound card): if playback crackles, this is the
+	// constant to raise, by whole periods.
+	DeviceBuffer = (2*devicePeriod*time.Second + audio.SampleRate - 1) / audio.SampleRate
 	// MaxQueue bounds audio written but not yet taken by the player;
 	// beyond it the oldest is dropped, so that a playout clock running
 	// faster than the sound card cannot build up delay. One frame: what
@@ -35,6 +37,12 @@ const (
 	MaxQueue = 20 * time.Millisecond
 
 	bytesPerSample = 2
+	// devicePeriod is one period of the device buffer in samples: 320
+	// (6⅔ ms), a third of a frame. A period that does not divide the
+	// frame leaves some periods short of audio at some phases of the
+	// playout clock, which plays as silence and adds to the delay for
+	// good (8 ms periods cost 4 ms that way in BenchmarkCallLatency).
+	devicePeriod = 320
 	// retryAfter: a failed attempt to open the output is not repeated
 	// sooner (each attempt leaves an idle goroutine in oto).
 	retryAfter = 5 * time.Second
@@ -121,7 +129,7 @@ func OpenPlayback(name string) (*Playback, error) {
 }
 
 // openChosen opens the output called name through miniaudio, with the
-// same buffering as oto's: periods of DeviceBuffer/2, two of them.
+// same device buffering as oto's: two periods of devicePeriod.
 func openChosen(name string) (*Playback, error) {
 	c, id, err := find(malgo.Playback, name)
 	if err != nil {
@@ -131,7 +139,7 @@ func openChosen(name string) (*Playback, error) {
 	cfg.Playback.Format = malgo.FormatS16
 	cfg.Playback.Channels = audio.Channels
 	cfg.SampleRate = audio.SampleRate
-	cfg.PeriodSizeInFrames = uint32(durBytes(DeviceBuffer/2) / bytesPerSample)
+	cfg.PeriodSizeInFrames = devicePeriod
 	cfg.Periods = 2
 	cfg.PerformanceProfile = malgo.LowLatency
 	var pin runtime.Pinner
