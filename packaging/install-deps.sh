@@ -4,12 +4,17 @@
 # ALSA and Opus headers for calls, iproute2 and iptables for the kernel-NAT
 # test (network namespaces; it runs as root only), and Go 1.21 or newer (which fetches the
 # exact Go release go.mod asks for through the module proxy by itself).
+# With --test it also installs what the packaging tests use (make, lintian,
+# debootstrap, file, xz-utils) and the desktop smoke test (xvfb, x11-apps,
+# x11-utils); those are optional: without them, and
+# without root, the packaging tests skip and say why.
 # Run as root it installs what is missing; otherwise it prints the command.
 set -euo pipefail
 
 PKGS=(gcc pkg-config libgl1-mesa-dev libx11-dev libxcursor-dev libxrandr-dev
       libxinerama-dev libxi-dev libxxf86vm-dev libasound2-dev libopus-dev libopusfile-dev
       iproute2 iptables)
+TEST_PKGS=(make lintian debootstrap file xz-utils xvfb x11-apps x11-utils)
 
 # Go from /usr/local/go counts even when it is not on PATH yet.
 if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
@@ -27,6 +32,17 @@ go_ok() {
   [ "$(printf '%s\n1.21\n' "${v%%[a-z]*}" | sort -V | head -1)" = "1.21" ]
 }
 go_ok || missing+=(golang-go)
+
+if [ "${1:-}" = "--test" ]; then
+  for p in "${TEST_PKGS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" && continue
+    if [ "$(id -u)" -eq 0 ]; then
+      missing+=("$p")
+    else
+      echo "The packaging tests skip without $p (and without root)." >&2
+    fi
+  done
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
