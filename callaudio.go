@@ -18,11 +18,11 @@ import (
 // 'parley call --play/--record' named for it, else the daemon's own
 // --play/--record, else the sound card.
 type callAudio struct {
-	play, record  string // the daemon's files, if any
-	input, output string // device names (empty: the default)
+	play, record string // the daemon's files, if any
 
-	mu   sync.Mutex
-	next map[int64][2]string // per contact: files for the next outgoing call
+	mu            sync.Mutex
+	input, output string              // guarded by mu: device names (empty: the default)
+	next          map[int64][2]string // per contact: files for the next outgoing call
 }
 
 // media returns the call.Media of the daemon.
@@ -88,7 +88,10 @@ func (a *callAudio) in(i call.Info) (audio.Source, error) {
 	if record != "" {
 		return audio.NewToneSource(0, 0), nil // recording only: send silence
 	}
-	src, err := device.OpenCapture(a.input)
+	a.mu.Lock()
+	input := a.input
+	a.mu.Unlock()
+	src, err := device.OpenCapture(input)
 	if err != nil {
 		return nil, errors.Join(errNoAudio, err)
 	}

@@ -41,7 +41,6 @@ import (
 	"github.com/parleynet/parley/app"
 	"github.com/parleynet/parley/internal/cli"
 	"github.com/parleynet/parley/overlay"
-	"github.com/parleynet/parley/ui"
 )
 
 func main() {
@@ -87,6 +86,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	rootFS.StringVar(&g.seeds, "seeds", "", "seed supernodes, comma-separated host:port or NODEID@host:port (default: the project's seeds)")
 	rootFS.StringVar(&g.logLevel, "log-level", "info", "debug, info, warn or error")
 	version := rootFS.Bool("version", false, "print the version and exit")
+	minimized := rootFS.Bool("minimized", false, "start the desktop app in the tray, without its window (start at login)")
+	uiPlay := rootFS.String("play", "", "desktop app without a sound card: a WAV file or tone:HZ to send in calls instead of the microphone")
+	uiRecord := rootFS.String("record", "", "desktop app without a sound card: a WAV file to record calls into instead of playing them")
 
 	initFS := flag.NewFlagSet("parley init", flag.ContinueOnError)
 	initFS.SetOutput(stderr)
@@ -469,7 +471,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			if err != nil {
 				return err
 			}
-			return ui.Run(ctx, ui.Config{ProfileDir: dir, Options: app.Options{Seeds: seeds, Control: true, Logger: log}})
+			return runDesktop(ctx, dir, seeds, g.seeds != "", *minimized, *uiPlay, *uiRecord, log)
 		},
 	}
 	root.Subcommands = append(root.Subcommands, contactCmds...)

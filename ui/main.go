@@ -38,6 +38,7 @@ type MainView struct {
 	Settings func() app.Settings
 	// OpenSettings shows the settings; nil hides the button.
 	OpenSettings func()
+	onLoaded     func() // told once, when the contacts first show
 
 	contacts map[string]app.ContactInfo
 	order    []string // accepted and outgoing contacts, as listed
@@ -144,6 +145,10 @@ func (m *MainView) reload() {
 				return
 			}
 			m.setContacts(cs)
+			if m.onLoaded != nil {
+				m.onLoaded()
+				m.onLoaded = nil
+			}
 		})
 	}()
 }

@@ -37,6 +37,8 @@ type Config struct {
 	ApplySettings func(app.Settings)
 	// Minimized starts with the window hidden in the tray (start at login).
 	Minimized bool
+	// OnReady, if set, is told once the main view shows the contacts.
+	OnReady func()
 }
 
 // Run opens the main window and runs until the user quits or ctx is done.
@@ -212,6 +214,7 @@ func (s *Session) start(prof *app.Profile) {
 	}
 	s.peer = peer
 	s.main = NewMainView(s.ctx, peer, s.win, s.cfg.Desktop)
+	s.main.onLoaded = s.cfg.OnReady
 	s.main.Focused = func() bool { return s.focused }
 	s.main.Settings = func() app.Settings { return s.settings }
 	s.main.OpenSettings = s.showSettings

@@ -40,7 +40,7 @@ var bin struct {
 }
 
 // build compiles both binaries once per test run.
-func build(t *testing.T) {
+func build(t testing.TB) {
 	t.Helper()
 	bin.once.Do(func() {
 		out, err := exec.Command("go", "env", "GOMOD").Output()
@@ -83,7 +83,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -113,7 +113,7 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 }
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
-func start(t *testing.T, path string, args ...string) *proc {
+func start(t testing.TB, path string, args ...string) *proc {
 	t.Helper()
 	p := &proc{cmd: exec.Command(path, args...), out: &syncBuffer{}, done: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
@@ -133,14 +133,14 @@ func start(t *testing.T, path string, args ...string) *proc {
 
 // runCmd runs a binary to completion and returns its output (stdout then
 // stderr) and exit code.
-func runCmd(t *testing.T, path string, args ...string) (string, int) {
+func runCmd(t testing.TB, path string, args ...string) (string, int) {
 	t.Helper()
 	stdout, stderr, code := runCmd2(t, path, args...)
 	return stdout + stderr, code
 }
 
 // runCmd2 is runCmd with stdout and stderr apart.
-func runCmd2(t *testing.T, path string, args ...string) (stdout, stderr string, code int) {
+func runCmd2(t testing.TB, path string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -157,7 +157,7 @@ func runCmd2(t *testing.T, path string, args ...string) (stdout, stderr string, 
 	return o.String(), e.String(), 0
 }
 
-func initProfile(t *testing.T, name string, seeds string) string {
+func initProfile(t testing.TB, name string, seeds string) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), name)
 	out, code := runCmd(t, bin.parley, "--profile", dir, "--seeds="+seeds, "init", "--username", name)
