@@ -49,7 +49,7 @@ func TestExportImportCommands(t *testing.T) {
 	}
 	short := filepath.Join(tmp, "short")
 	os.WriteFile(short, []byte("abc\n"), 0o600)
-	if _, err := runCLI(t, "--profile", dir, "export", filepath.Join(tmp, "x"), "--password-file", short); !errors.Is(err, app.ErrWeakPassword) {
+	if _, err := runCLI(t, "--profile", dir, "export", filepath.Join(tmp, "x"), "--password-file", short); !errors.Is(err, app.ErrWeakPassword) || cli.ExitCode(err) != cli.ExitUsage {
 		t.Fatalf("export with a short password: %v", err)
 	}
 
@@ -66,8 +66,13 @@ func TestExportImportCommands(t *testing.T) {
 	}
 	wrong := filepath.Join(tmp, "wrong")
 	os.WriteFile(wrong, []byte("correct horse battery staple"), 0o600)
-	if _, err := runCLI(t, "--profile", filepath.Join(tmp, "w"), "import", file, "--password-file", wrong); !errors.Is(err, app.ErrWrongPassword) {
-		t.Fatalf("import with a wrong password: %v", err)
+	if _, err := runCLI(t, "--profile", filepath.Join(tmp, "w"), "import", file, "--password-file", wrong); !errors.Is(err, app.ErrWrongPassword) || cli.ExitCode(err) != cli.ExitWrongPassword {
+		t.Fatalf("import with a wrong password: %v (exit %d)", err, cli.ExitCode(err))
+	}
+	garbage := filepath.Join(tmp, "garbage")
+	os.WriteFile(garbage, []byte("SQLite format 3\x00 or anything else"), 0o600)
+	if _, err := runCLI(t, "--profile", filepath.Join(tmp, "w"), "import", garbage, "--password-file", pw); cli.ExitCode(err) != cli.ExitBadExport {
+		t.Fatalf("import of garbage: %v (exit %d), want exit %d", err, cli.ExitCode(err), cli.ExitBadExport)
 	}
 	if _, err := runCLI(t, "--profile", filepath.Join(tmp, "w"), "import", "--password-file", pw); cli.ExitCode(err) != cli.ExitUsage {
 		t.Fatalf("import without FILE: %v", err)

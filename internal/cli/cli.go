@@ -17,15 +17,17 @@ import (
 // Exit codes, stable so that scripts can rely on them.
 const (
 	ExitOK            = 0
-	ExitError         = 1 // anything not listed below
-	ExitUsage         = 2 // bad flag or argument
-	ExitProfileLocked = 3 // another Parley holds the profile
-	ExitCorrupt       = 4 // the profile database is not a valid Parley database
-	ExitNewerSchema   = 5 // the profile database was written by a newer Parley
-	ExitNoProfile     = 6 // no profile: run 'parley init'
-	ExitNotRunning    = 7 // no daemon runs on the profile
-	ExitNotFound      = 8 // lookup: no one holds the name
-	ExitNameTaken     = 9 // init: another key holds the username
+	ExitError         = 1  // anything not listed below
+	ExitUsage         = 2  // bad flag or argument
+	ExitProfileLocked = 3  // another Parley holds the profile
+	ExitCorrupt       = 4  // the profile database is not a valid Parley database
+	ExitNewerSchema   = 5  // the profile database was written by a newer Parley
+	ExitNoProfile     = 6  // no profile: run 'parley init'
+	ExitNotRunning    = 7  // no daemon runs on the profile
+	ExitNotFound      = 8  // lookup: no one holds the name
+	ExitNameTaken     = 9  // init: another key holds the username
+	ExitWrongPassword = 10 // import: the password does not open the file
+	ExitBadExport     = 11 // import: not a valid Parley export (damaged, truncated, foreign)
 )
 
 // UsageError marks an error in the command line.
@@ -42,6 +44,12 @@ func ExitCode(err error) int {
 		return ExitOK
 	case errors.As(err, &ue), errors.Is(err, flag.ErrHelp), errors.Is(err, app.ErrBadUsername):
 		return ExitUsage
+	case errors.Is(err, app.ErrWeakPassword):
+		return ExitUsage
+	case errors.Is(err, app.ErrWrongPassword):
+		return ExitWrongPassword
+	case errors.Is(err, app.ErrBadExport): // before ErrCorrupt, which it may wrap
+		return ExitBadExport
 	case errors.Is(err, app.ErrProfileLocked):
 		return ExitProfileLocked
 	case errors.Is(err, store.ErrCorrupt):
