@@ -452,6 +452,7 @@ type fakeMedia struct {
 	sinks map[ID]*recordSink
 	srcs  map[ID]*numberSource
 	fail  error // Open fails with it
+	pace  time.Duration // if set, sources are Paced and give a packet this often
 }
 
 func newFakeMedia() *fakeMedia {
@@ -464,7 +465,7 @@ func (f *fakeMedia) Open(i Info) (Source, Sink, error) {
 	if f.fail != nil {
 		return nil, nil, f.fail
 	}
-	src, sink := &numberSource{call: i.ID}, &recordSink{}
+	src, sink := &numberSource{call: i.ID, pace: f.pace}, &recordSink{}
 	f.srcs[i.ID], f.sinks[i.ID] = src, sink
 	return src, sink, nil
 }
@@ -487,9 +488,16 @@ type numberSource struct {
 	call   ID
 	n      atomic.Uint32
 	closed atomic.Bool
+	pace   time.Duration // if set: Paced, and each packet takes this long
 }
 
+// Paced reports whether the source sets the pace, like a microphone.
+func (s *numberSource) Paced() bool { return s.pace > 0 }
+
 func (s *numberSource) NextPacket() ([]byte, error) {
+	if s.pace > 0 {
+		time.Sleep(s.pace)
+	}
 	b := make([]byte, 4, 4+len(s.call))
 	binary.BigEndian.PutUint32(b, s.n.Add(1)-1)
 	return append(b, s.call[:]...), nil
