@@ -451,7 +451,7 @@ type fakeMedia struct {
 	mu    sync.Mutex
 	sinks map[ID]*recordSink
 	srcs  map[ID]*numberSource
-	fail  error // Open fails with it
+	fail  error         // Open fails with it
 	pace  time.Duration // if set, sources are Paced and give a packet this often
 }
 
