@@ -23,9 +23,9 @@ var processStart = time.Now()
 // devices chosen in the settings.
 // play and record, if set, replace the microphone and speakers with files
 // (or a tone), for machines without a sound card.
-func runDesktop(ctx context.Context, dir string, seeds []overlay.SeedAddr, seedsGiven, minimized bool, play, record string, log *slog.Logger) error {
+func runDesktop(ctx context.Context, dir string, seeds []overlay.SeedAddr, seedsGiven, minimized bool, play, record, listen string, log *slog.Logger) error {
 	ca := &callAudio{play: play, record: record}
-	opts := app.Options{Seeds: seeds, Control: true, Logger: log, Media: ca.media(), AudioReady: ca.ready, PrepareCall: ca.prepare}
+	opts := app.Options{Seeds: seeds, Listen: listen, Control: true, Logger: log, Media: ca.media(), AudioReady: ca.ready, PrepareCall: ca.prepare}
 	return ui.Run(ctx, ui.Config{
 		ProfileDir: dir,
 		Options:    opts,

@@ -89,6 +89,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	minimized := rootFS.Bool("minimized", false, "start the desktop app in the tray, without its window (start at login)")
 	uiPlay := rootFS.String("play", "", "desktop app without a sound card: a WAV file or tone:HZ to send in calls instead of the microphone")
 	uiRecord := rootFS.String("record", "", "desktop app without a sound card: a WAV file to record calls into instead of playing them")
+	uiListen := rootFS.String("listen", "", "desktop app: the overlay address (TCP and UDP) to offer as a supernode, host:port (default :4717)")
 
 	initFS := flag.NewFlagSet("parley init", flag.ContinueOnError)
 	initFS.SetOutput(stderr)
@@ -471,7 +472,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			if err != nil {
 				return err
 			}
-			return runDesktop(ctx, dir, seeds, g.seeds != "", *minimized, *uiPlay, *uiRecord, log)
+			return runDesktop(ctx, dir, seeds, g.seeds != "", *minimized, *uiPlay, *uiRecord, *uiListen, log)
 		},
 	}
 	root.Subcommands = append(root.Subcommands, contactCmds...)

@@ -219,6 +219,7 @@ func (s *Session) start(prof *app.Profile) {
 	s.main.Settings = func() app.Settings { return s.settings }
 	s.main.OpenSettings = s.showSettings
 	s.win.SetContent(s.main.Content())
+	s.win.SetTitle("Parley · " + prof.Username)
 	if set.WindowWidth > 200 && set.WindowHeight > 150 {
 		s.win.Resize(fyne.NewSize(set.WindowWidth, set.WindowHeight))
 	}

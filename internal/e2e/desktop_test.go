@@ -102,7 +102,8 @@ func waitReady(t testing.TB, p *proc, timeout time.Duration) time.Duration {
 	}
 }
 
-// window returns the geometry of the top-level window titled title.
+// window returns the geometry of the top-level window whose title starts
+// with title.
 func window(t testing.TB, display, title string) (image.Rectangle, bool) {
 	t.Helper()
 	cmd := exec.Command("xwininfo", "-root", "-tree")
@@ -111,7 +112,7 @@ func window(t testing.TB, display, title string) (image.Rectangle, bool) {
 	if err != nil {
 		t.Fatalf("xwininfo: %v", err)
 	}
-	re := regexp.MustCompile(`"` + regexp.QuoteMeta(title) + `": \(.*\)\s+(\d+)x(\d+)\+(-?\d+)\+(-?\d+)\s+\+(-?\d+)\+(-?\d+)`)
+	re := regexp.MustCompile(`"` + regexp.QuoteMeta(title) + `[^"]*": \(.*\)\s+(\d+)x(\d+)\+(-?\d+)\+(-?\d+)\s+\+(-?\d+)\+(-?\d+)`)
 	m := re.FindStringSubmatch(string(out))
 	if m == nil {
 		return image.Rectangle{}, false
