@@ -736,3 +736,58 @@ func FuzzImportArchive(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkExportImport exports and imports a profile of 500 contacts and
+// 10,000 messages at the real scrypt work factor, as a user moving
+// computers would, and reports the file's size.
+func BenchmarkExportImport(b *testing.B) {
+	ctx := context.Background()
+	p := newOfflineProfile(b, "alice")
+	me := p.Identity.NodeID()
+	now := time.Now()
+	var ids []int64
+	for i := range 500 {
+		id, err := overlay.NewIdentity(nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		cid, err := p.DB.AddContact(ctx, store.Contact{Username: fmt.Sprintf("contact%03d", i), PublicKey: id.PublicKey(), State: store.ContactAccepted, Created: now})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ids = append(ids, cid)
+	}
+	for i := range 10000 {
+		t := now.Add(time.Duration(i) * time.Second)
+		m := store.Message{ContactID: ids[i%len(ids)], MsgID: [16]byte{1, byte(i), byte(i >> 8)}, Author: me, Direction: store.Outgoing,
+			Body: fmt.Sprintf("message %d: a line of ordinary chat, about as long as most are", i), Sent: t, Received: t, State: store.MessageRead, StateChanged: t}
+		if _, _, err := p.DB.AddMessage(ctx, m); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var size int
+	var exp, imp time.Duration
+	for b.Loop() {
+		start := time.Now()
+		var buf bytes.Buffer
+		if err := ExportProfile(ctx, p, &buf, testPassword); err != nil {
+			b.Fatal(err)
+		}
+		exp += time.Since(start)
+		size = buf.Len()
+		start = time.Now()
+		q, err := ImportProfile(ctx, &buf, testPassword, filepath.Join(b.TempDir(), "p"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		imp += time.Since(start)
+		q.Close()
+	}
+	fi, _ := os.Stat(filepath.Join(p.Dir, dbFile))
+	b.ReportMetric(float64(size), "file-bytes")
+	b.ReportMetric(float64(exp.Milliseconds())/float64(b.N), "export-ms")
+	b.ReportMetric(float64(imp.Milliseconds())/float64(b.N), "import-ms")
+	if fi != nil {
+		b.Logf("database %d bytes (plus WAL), export file %d bytes", fi.Size(), size)
+	}
+}
