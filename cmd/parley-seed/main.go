@@ -44,7 +44,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("parley-seed", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		listen    = fs.String("listen", fmt.Sprintf(":%d", overlay.DefaultPort), "overlay listen address, host:port (TCP)")
+		listen    = fs.String("listen", fmt.Sprintf(":%d", overlay.DefaultPort), "overlay listen address, host:port (TCP, and UDP for STUN/TURN)")
 		advertise = fs.String("advertise", "", "address peers should dial, host:port (default: the listen address, or the address other seeds observe)")
 		data      = fs.String("data", "/var/lib/parley-seed", "state directory (identity, host cache)")
 		httpAddr  = fs.String("http", "127.0.0.1:9717", "address for /healthz and /metrics; empty to disable")
