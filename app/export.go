@@ -2,6 +2,7 @@ package app
 
 import (
 	"archive/tar"
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"context"
@@ -399,8 +400,10 @@ func readArchive(ctx context.Context, plain io.Reader, dir string) (*exportManif
 		}
 		return badExport("the file is damaged (%v)", err)
 	}
-	plain = ctxReader{ctx, plain}
-	gz, err := gzip.NewReader(plain)
+	// gzip reads through br byte by byte (an io.ByteReader), so whatever
+	// follows its stream stays in br for the checks at the end.
+	br := bufio.NewReader(ctxReader{ctx, plain})
+	gz, err := gzip.NewReader(br)
 	if err != nil {
 		return nil, damaged(err)
 	}
@@ -485,7 +488,7 @@ func readArchive(ctx context.Context, plain io.Reader, dir string) (*exportManif
 	} else if n > maxTrailing {
 		return nil, badExport("data after the archive")
 	}
-	if n, err := io.Copy(io.Discard, io.LimitReader(plain, 1)); err != nil {
+	if n, err := io.Copy(io.Discard, io.LimitReader(br, 1)); err != nil {
 		return nil, damaged(err)
 	} else if n != 0 {
 		return nil, badExport("data after the archive")

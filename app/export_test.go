@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
@@ -369,6 +370,35 @@ func TestImportRefusals(t *testing.T) {
 	flipped[len(flipped)/2] ^= 1
 	check("a flipped bit", flipped, testPassword, ErrBadExport)
 
+	// A file of several age chunks (64 KiB each), cut after a whole chunk:
+	// only the missing last-chunk flag tells.
+	big := newOfflineProfile(t, "big")
+	populate(t, big)
+	bob, _ := big.DB.ContactByUsername(ctx, "bob")
+	noise := make([]byte, 200)
+	for i := range 1000 {
+		rand.Read(noise)
+		m := store.Message{ContactID: bob.ID, MsgID: [16]byte{0xee, byte(i), byte(i >> 8)}, Author: big.Identity.NodeID(), Direction: store.Outgoing,
+			Body: hex.EncodeToString(noise), Sent: time.UnixMilli(int64(i + 1)), State: store.MessageSent}
+		m.Received, m.StateChanged = m.Sent, m.Sent
+		if _, _, err := big.DB.AddMessage(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bigFile := export(t, big)
+	const chunk = 64<<10 + 16
+	payload := bytes.Index(bigFile, []byte("\n--- ")) + len("\n--- ") + 43 + 1 + 16 // header MAC line, then the nonce
+	if len(bigFile) < payload+2*chunk {
+		t.Fatalf("the big export is %d bytes: fewer than 3 chunks", len(bigFile))
+	}
+	if p, err := ImportProfile(ctx, bytes.NewReader(bigFile), testPassword, filepath.Join(t.TempDir(), "p")); err != nil {
+		t.Fatalf("the big export: %v", err)
+	} else {
+		p.Close()
+	}
+	check("cut after the first chunk", bigFile[:payload+chunk], testPassword, ErrBadExport)
+	check("cut after the second chunk", bigFile[:payload+2*chunk], testPassword, ErrBadExport)
+
 	// A file asking for more scrypt work than an import accepts.
 	exportWorkFactor = importMaxWorkFactor + 1
 	check("too much scrypt work", export(t, alice), testPassword, ErrBadExport)
@@ -561,7 +591,8 @@ func TestImportHostileArchives(t *testing.T) {
 		name     string
 		entries  []archiveEntry
 		trailing []byte
-		small    bool // with maxImportDB smaller than the database
+		after    []byte // after the gzip stream
+		small    bool   // with maxImportDB smaller than the database
 		corrupt  bool // also wraps store.ErrCorrupt
 	}{
 		{name: "path traversal", entries: []archiveEntry{manifestEntry(m), {tar.Header{Name: "../" + filepath.Base(filepath.Dir(outside)) + "/outside"}, db}}},
@@ -583,6 +614,8 @@ func TestImportHostileArchives(t *testing.T) {
 		{name: "another identity's database", entries: []archiveEntry{manifestEntry(withNode(manifestFor(other, otherDB), m.NodeID, m.Username)), {tar.Header{Name: dbFile}, otherDB}}},
 		{name: "too big", entries: good, small: true},
 		{name: "data after the archive", entries: good, trailing: make([]byte, maxTrailing+1)},
+		{name: "data after the gzip stream", entries: good, after: []byte("more")},
+		{name: "a second gzip stream", entries: good, after: plainArchive(t, good, nil)},
 		{name: "not a database", entries: []archiveEntry{manifestEntry(manifestFor(alice, []byte("not sqlite at all"))), {tar.Header{Name: dbFile}, []byte("not sqlite at all")}}, corrupt: true},
 		{name: "a trigger", entries: []archiveEntry{manifestEntry(manifestFor(alice, trigger)), {tar.Header{Name: dbFile}, trigger}}, corrupt: true},
 		{name: "an extra table", entries: []archiveEntry{manifestEntry(manifestFor(alice, extra)), {tar.Header{Name: dbFile}, extra}}, corrupt: true},
@@ -592,7 +625,7 @@ func TestImportHostileArchives(t *testing.T) {
 			if c.small {
 				maxImportDB = int64(len(db)) - 1
 			}
-			file := seal(t, plainArchive(t, c.entries, c.trailing))
+			file := seal(t, append(plainArchive(t, c.entries, c.trailing), c.after...))
 			dir := filepath.Join(t.TempDir(), "profile")
 			p, err := ImportProfile(ctx, bytes.NewReader(file), testPassword, dir)
 			if err == nil {
