@@ -593,7 +593,7 @@ func TestImportHostileArchives(t *testing.T) {
 		trailing []byte
 		after    []byte // after the gzip stream
 		small    bool   // with maxImportDB smaller than the database
-		corrupt  bool // also wraps store.ErrCorrupt
+		corrupt  bool   // also wraps store.ErrCorrupt
 	}{
 		{name: "path traversal", entries: []archiveEntry{manifestEntry(m), {tar.Header{Name: "../" + filepath.Base(filepath.Dir(outside)) + "/outside"}, db}}},
 		{name: "absolute path", entries: []archiveEntry{manifestEntry(m), {tar.Header{Name: outside}, db}}},
