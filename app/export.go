@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -106,7 +107,8 @@ func ExportProfile(ctx context.Context, prof *Profile, w io.Writer, password str
 	if err := checkPassword(password); err != nil {
 		return err
 	}
-	tmp, err := os.MkdirTemp(prof.Dir, ".export-")
+	removeStaleSnapshots(prof.Dir)
+	tmp, err := os.MkdirTemp(prof.Dir, snapshotPrefix)
 	if err != nil {
 		return fmt.Errorf("app: export: %w", err)
 	}
@@ -154,6 +156,25 @@ func ExportProfile(ctx context.Context, prof *Profile, w io.Writer, password str
 		return fmt.Errorf("app: export: %w", err)
 	}
 	return nil
+}
+
+// snapshotPrefix starts the names of the temporary directories that hold
+// an export's database snapshot in the profile directory.
+const snapshotPrefix = ".export-"
+
+// removeStaleSnapshots removes snapshots that an export killed midway left
+// in dir: those older than an hour, which no export still running uses.
+// (They are no less private than the database beside them.)
+func removeStaleSnapshots(dir string) {
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), snapshotPrefix) {
+			continue
+		}
+		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > time.Hour {
+			os.RemoveAll(filepath.Join(dir, e.Name()))
+		}
+	}
 }
 
 // ctxReader stops a long copy when its context ends.

@@ -189,10 +189,24 @@ func TestExportImportRoundTrip(t *testing.T) {
 	}
 	entries, _ := os.ReadDir(alice.Dir)
 	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), ".export-") {
+		if strings.HasPrefix(e.Name(), snapshotPrefix) {
 			t.Errorf("the export left %s in the profile", e.Name())
 		}
 	}
+	// What an export killed midway left is removed by the next one, once
+	// it is an hour old.
+	stale, fresh := filepath.Join(alice.Dir, snapshotPrefix+"1"), filepath.Join(alice.Dir, snapshotPrefix+"2")
+	for _, d := range []string{stale, fresh} {
+		os.Mkdir(d, 0o700)
+		os.WriteFile(filepath.Join(d, dbFile), []byte("left over"), 0o600)
+	}
+	old := time.Now().Add(-2 * time.Hour)
+	os.Chtimes(stale, old, old)
+	export(t, alice)
+	if exists(stale) || !exists(fresh) {
+		t.Errorf("stale snapshot removed: %v, recent one kept: %v", !exists(stale), exists(fresh))
+	}
+	os.RemoveAll(fresh)
 	t.Logf("export of %d messages, 2 contacts, 2 calls: %d bytes", len(want.Messages["bob"]), len(file))
 
 	dir := filepath.Join(t.TempDir(), "new-computer", "parley")
