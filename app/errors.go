@@ -8,7 +8,9 @@ var ErrProfileLocked = errors.New("app: profile is in use by another Parley proc
 // ErrNoProfile is returned when a profile has no identity yet (run init).
 var ErrNoProfile = errors.New("app: no profile here yet")
 
-// ErrProfileExists is returned by Init when the profile already has an identity.
+// ErrProfileExists is returned by Init when the profile already has an
+// identity, and by ImportProfile when the directory already holds a
+// profile.
 var ErrProfileExists = errors.New("app: profile already exists")
 
 // ErrNotRunning is returned by Dial when no daemon runs on the profile.
