@@ -21,6 +21,11 @@ STAMP   := -X github.com/parleynet/parley/app.Version=$(VERSION) -X github.com/p
 TRIMPATH ?=
 RELEASE := $(TRIMPATH) -ldflags "-s -w $(STAMP)"
 DEB_ARCH := amd64
+# Files in the .debs carry the commit's time, not the build's (nfpm reads it).
+ifeq ($(origin SOURCE_DATE_EPOCH),undefined)
+SOURCE_DATE_EPOCH := $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+endif
+export SOURCE_DATE_EPOCH
 
 DIST_TARXZ := dist/parley-$(VERSION)-linux-amd64.tar.xz
 DIST_DEB   := dist/parley_$(VERSION)_$(DEB_ARCH).deb

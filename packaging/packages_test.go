@@ -1,6 +1,7 @@
 package packaging
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -222,9 +224,10 @@ func TestPackages(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(chroot, "etc/default/parley-seed")); err != nil {
 			t.Errorf("the seed's settings file was not installed: %v", err)
 		}
+		seedRuns(t, chroot)
 		// Removing them runs the maintainer scripts the other way.
 		inRoot(t, chroot, 5*time.Minute, "apt-get", "purge", "-y", "-qq", "parley", "parley-seed")
-		for _, f := range []string{"usr/bin/parley", "usr/bin/parley-seed", "etc/default/parley-seed"} {
+		for _, f := range []string{"usr/bin/parley", "usr/bin/parley-seed", "etc/default/parley-seed", "var/lib/parley-seed"} {
 			if _, err := os.Lstat(filepath.Join(chroot, f)); err == nil {
 				t.Errorf("%s is still there after apt-get purge", f)
 			}
@@ -424,5 +427,46 @@ func installWithApt(t *testing.T, chroot string, debs ...string) {
 		if st := inRoot(t, chroot, time.Minute, "dpkg-query", "-W", "-f=${Status}", name); st != "install ok installed" {
 			t.Errorf("dpkg says %s is %q", name, st)
 		}
+	}
+}
+
+// seedRuns starts the installed seed in chroot as the unit would (its state
+// in /var/lib/parley-seed), waits until it serves, and stops it with
+// SIGTERM, which must end it cleanly: the static binary works on a system
+// with nothing but its package installed.
+func seedRuns(t *testing.T, chroot string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "chroot", chroot, "env", "-i", "/usr/bin/parley-seed",
+		"--data", "/var/lib/parley-seed", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var log []string
+	up := false
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		log = append(log, sc.Text())
+		if strings.Contains(sc.Text(), "http up") {
+			up = true
+			break
+		}
+	}
+	if !up {
+		cmd.Wait()
+		t.Fatalf("the installed parley-seed did not come up:\n%s", strings.Join(log, "\n"))
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	io.Copy(io.Discard, stderr) // until it exits
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("parley-seed on SIGTERM: %v, want exit 0", err)
+	}
+	if _, err := os.Stat(filepath.Join(chroot, "var/lib/parley-seed/parley.db")); err != nil {
+		t.Errorf("the seed kept no state in /var/lib/parley-seed: %v", err)
 	}
 }
