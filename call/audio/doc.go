@@ -31,7 +31,21 @@
 // if it is lost or late, the frame recovered from the next packet's FEC
 // data (when that packet is already here and carries FEC), or else a
 // concealed frame. The JitterBuffer (see its doc) keeps the playout delay
-// at a target that follows the measured jitter between 20 and 200 ms.
+// at a target that follows the measured jitter between 5 ms (20 ms while
+// packets are lost) and 200 ms.
+//
+// # Bringing the delay back down
+//
+// A hiccup — a tick of the playout clock or the sound card's thread
+// waking late, a late packet, a stretch of the jitter buffer — adds
+// delay that nothing in a steady stream would take away. Media's
+// playout clock ticks when the jitter buffer's next slot is due
+// (JitterBuffer.Due), so the extra delay does not stay in the jitter
+// buffer: the frames go to the sink early, and the device's Playback
+// measures what stands in its queue and takes it out where the audio is
+// quiet (TrimQuiet: whole 2.5 ms blocks, crossfaded). Trimming never
+// touches loud audio; a queue bound (with a plain drop) and the jitter
+// buffer's whole-frame shrink remain for audio that has no quiet point.
 //
 // Both halves are plain objects driven by the caller's clock, so tests
 // run them in fake time; none of them starts a goroutine.

@@ -195,9 +195,11 @@ type entry struct {
 // rises at once when jitter grows and comes back down as the jittery
 // packets leave the window. While packets are being lost its floor is
 // LossDelay (one frame) instead, so that FEC has the next packet in
-// time; on a calm, lossless path it is MinDelay (a few milliseconds). The playout point is kept at target delay by
-// inserting a concealed slot when below it and dropping one slot (at most
-// one per 100 ms) when 25 ms or more above it.
+// time; on a calm, lossless path it is MinDelay (a few milliseconds).
+// The playout point is kept at target delay by inserting a concealed
+// slot when below it and dropping one slot (at most one per 100 ms) when
+// 25 ms or more above it. In between, a playout clock that ticks when
+// Due says keeps it at the target to the millisecond.
 //
 // A JitterBuffer is not safe for concurrent use; Receiver wraps it with
 // a lock.
@@ -477,12 +479,15 @@ func (j *JitterBuffer) late(ts int64) {
 	j.losses = slices.DeleteFunc(j.losses, func(m lossMark) bool { return m.ts == ts })
 }
 
-// Due returns when the first packet, while the buffer is priming, is due
-// to be played at the target delay, so that the playout clock can tick
-// then rather than up to 20 ms later. It returns false when the buffer
-// is playing already or has no packet.
+// Due returns when the next slot is due to be played at the target
+// delay, so that the playout clock can tick then: while the buffer
+// primes, when its first packet is due, rather than up to 20 ms later;
+// while it plays, when the next slot is, so that the clock comes back to
+// the target after a late tick or a stretch instead of staying above it
+// (the playback queue then trims what it got early). It returns false
+// when the buffer is idle or, priming, has no packet.
 func (j *JitterBuffer) Due(now time.Time) (time.Time, bool) {
-	if j.started || j.epoch.IsZero() || len(j.buf) == 0 {
+	if j.epoch.IsZero() || !j.started && len(j.buf) == 0 {
 		return time.Time{}, false
 	}
 	j.update()

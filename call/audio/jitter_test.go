@@ -422,3 +422,47 @@ func TestJitterIdleAndRestart(t *testing.T) {
 		}
 	}
 }
+
+// TestJitterDue: Due gives when the next slot is due at the target
+// delay, while priming and while playing, whenever the last slot was
+// played: after a late pop and after a stretch the playout clock is told
+// to come back to the target rather than keep the extra delay.
+func TestJitterDue(t *testing.T) {
+	jb := NewJitterBuffer(JitterConfig{})
+	t0 := time.Unix(1_700_000_000, 0)
+	push := func(i int) {
+		jb.Push(Packet{Seq: uint16(i), Timestamp: uint32(i * FrameSamples), Payload: []byte{0xfc, 1, 2, 3}, Arrival: t0.Add(time.Duration(i) * FrameDuration)})
+	}
+	slot := func(i int) time.Time { return t0.Add(time.Duration(i)*FrameDuration + DefaultMinDelay) }
+	if _, ok := jb.Due(t0); ok {
+		t.Fatal("due with nothing buffered")
+	}
+	push(0)
+	if due, ok := jb.Due(t0); !ok || !due.Equal(slot(0)) {
+		t.Fatalf("priming: due %v %v, want %v", due, ok, slot(0))
+	}
+	if f := jb.Pop(slot(0)); f.Kind != FramePacket {
+		t.Fatalf("slot 0: %v", f.Kind)
+	}
+	for i := 1; i <= 3; i++ {
+		push(i)
+	}
+	if due, ok := jb.Due(slot(0)); !ok || !due.Equal(slot(1)) {
+		t.Fatalf("playing: due %v %v, want %v", due, ok, slot(1))
+	}
+	// Slot 1 is played 15 ms late: slot 2 is still due on time, 5 ms on.
+	late := slot(1).Add(15 * time.Millisecond)
+	if f := jb.Pop(late); f.Kind != FramePacket {
+		t.Fatalf("slot 1: %v", f.Kind)
+	}
+	if due, ok := jb.Due(late); !ok || !due.Equal(slot(2)) {
+		t.Fatalf("after a late pop: due %v %v, want %v", due, ok, slot(2))
+	}
+	// A pop 3 ms early is a stretch; slot 2 stays due when it was.
+	if f := jb.Pop(slot(2).Add(-3 * time.Millisecond)); f.Kind != FrameStretch {
+		t.Fatalf("early pop: %v", f.Kind)
+	}
+	if due, ok := jb.Due(slot(2)); !ok || !due.Equal(slot(2)) {
+		t.Fatalf("after a stretch: due %v %v, want %v", due, ok, slot(2))
+	}
+}

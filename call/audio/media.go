@@ -64,8 +64,13 @@ func (m Media) Open(info call.Info) (call.Source, call.Sink, error) {
 // packet is played when it is due at the target delay rather than at the
 // next tick of a free-running clock, which would add up to 20 ms of
 // delay for the whole talk spurt. Ticks then follow every 20 ms from
-// there; one that comes late (a busy machine) is not made up for with a
-// burst of ticks, the jitter buffer judges each by the time it runs.
+// there, or sooner when the next slot is due sooner (JitterBuffer.Due):
+// after a tick that came late (a busy machine), a stretch, or a target
+// that came down, the clock catches up with the slots instead of keeping
+// the extra delay for the rest of the talk spurt. The audio it writes
+// early waits in the sink, which trims it where it is quiet (the
+// device's Playback does). The jitter buffer judges each tick by the
+// time it runs.
 type playout struct {
 	r    *Receiver
 	wake chan struct{} // a packet came while priming
@@ -83,6 +88,7 @@ func newPlayout(r *Receiver) *playout {
 func (p *playout) run() {
 	defer close(p.done)
 	next := time.Now().Add(FrameDuration)
+	var last time.Time // the last tick
 	t := time.NewTimer(FrameDuration)
 	defer t.Stop()
 	for {
@@ -93,16 +99,30 @@ func (p *playout) run() {
 		case <-t.C:
 			now := time.Now()
 			p.r.Tick(now)
+			last = now
 			next = next.Add(FrameDuration)
 			if now.Sub(next) > FrameDuration {
 				next = now.Add(FrameDuration) // fell behind: start again from now
 			}
 		}
 		if due, ok := p.r.Due(time.Now()); ok && due.Before(next) {
-			next = due
+			// Catching up is quick but bounded: whatever the packets'
+			// timestamps say, at most one tick per minTickGap.
+			next = latest(due, last.Add(minTickGap))
 		}
 		t.Reset(time.Until(next))
 	}
+}
+
+// minTickGap is the least time between two ticks of the playout clock
+// while it catches up.
+const minTickGap = time.Millisecond
+
+func latest(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // Push implements call.Sink.

@@ -124,9 +124,10 @@ func (r *Receiver) Push(seq uint16, ts uint32, payload []byte, arrival time.Time
 	r.mu.Unlock()
 }
 
-// Due returns when the first packet is due to be played while the
-// jitter buffer primes (JitterBuffer.Due), so that the playout clock can
-// tick right then; false when it is playing already or has no packet.
+// Due returns when the next slot is due to be played at the target
+// delay (JitterBuffer.Due), so that the playout clock can tick right
+// then; false when the jitter buffer is idle or has no packet to prime
+// with.
 func (r *Receiver) Due(now time.Time) (time.Time, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -113,11 +113,12 @@ func TestNoDevice(t *testing.T) {
 }
 
 // TestPlaybackQueueBounded: a playout clock faster than the card (here:
-// no card reading at all) cannot make the queue grow past MaxQueue.
+// no card reading at all) cannot make the queue grow past MaxQueue, even
+// with loud audio, which has no quiet point to trim.
 func TestPlaybackQueueBounded(t *testing.T) {
 	p := &Playback{maxQ: durBytes(MaxQueue), player: nopPlayer{}}
 	pcm := make([]int16, audio.FrameSamples)
-	pcm[1] = 1 // not silence, which is not queued
+	audio.NewToneSource(440, 0.5).ReadFrame(pcm) // pcm[0] is 0: a frame counter goes there
 	for i := range 50 {
 		pcm[0] = int16(i)
 		if err := p.WriteFrame(pcm); err != nil {
@@ -136,6 +137,9 @@ func TestPlaybackQueueBounded(t *testing.T) {
 	n, _ := (&queueReader{p}).Read(b)
 	if n != durBytes(MaxQueue) || int(b[0]) != 50-keep || int(b[2*audio.FrameSamples*(keep-1)]) != 49 {
 		t.Errorf("read %d bytes starting with frame %d; want the last %d frames", n, b[0], keep)
+	}
+	if p.Trimmed() != 0 {
+		t.Errorf("trimmed %d samples of a loud tone", p.Trimmed())
 	}
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
@@ -272,6 +276,9 @@ func TestChosenOutputALSANull(t *testing.T) {
 	}
 	if b := p.Buffered(); b >= audio.FrameDuration {
 		t.Errorf("the device took nothing in 2 s: %v buffered", b)
+	}
+	if p.Trimmed() != 0 {
+		t.Errorf("trimmed %d samples of a loud tone", p.Trimmed())
 	}
 	if err := p.Close(); err != nil {
 		t.Fatal(err)

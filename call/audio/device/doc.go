@@ -15,13 +15,18 @@
 // # Latency
 //
 // Playback goes through three buffers: this package's queue (at most
-// MaxQueue, one frame; older audio is dropped beyond it, and silence
+// MaxQueue, two frames; older audio is dropped beyond it, and silence
 // written to an empty queue is not queued), the player buffer of oto
 // (cut from oto's default of 500 ms to PlayerBuffer, 10 ms) and the
 // device buffer asked of ALSA or the other backend (DeviceBuffer, two
 // periods of 6⅔ ms). A chosen output (OpenPlayback with a name) plays
 // through miniaudio, whose callback reads the queue directly, with the
-// same device buffer. BenchmarkCallLatency measures the whole pipeline,
+// same device buffer. The least audio waiting just before each write,
+// over the last 200 ms, is delay that a hiccup left behind beyond
+// TrimKeep (2 ms): it is trimmed where the audio is quiet
+// (audio.TrimQuiet), at most 5 ms a frame, so that an underrun or a late
+// packet costs a few frames of extra delay, not the rest of the talk
+// spurt. BenchmarkCallLatency measures the whole pipeline,
 // microphone to speaker, with the sound cards emulated (see
 // docs/BENCHMARKS.md); the device buffer's size is a guess for real
 // hardware, which this machine lacks.

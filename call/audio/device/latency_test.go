@@ -50,7 +50,7 @@ func BenchmarkCallLatency(b *testing.B) {
 	var missed, bursts int
 	var st callStats
 	for i := 0; i < b.N; i++ {
-		r, err := runCall(uint64(i))
+		r, err := runCall(uint64(i), faults{})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -143,6 +143,7 @@ type callStats struct {
 	stretched uint64
 	shrunk    uint64
 	dropped   uint64 // samples dropped at the playback queue
+	trimmed   uint64 // samples trimmed at quiet points
 }
 
 func (s *callStats) add(o callStats) {
@@ -152,14 +153,27 @@ func (s *callStats) add(o callStats) {
 	s.stretched += o.stretched
 	s.shrunk += o.shrunk
 	s.dropped += o.dropped
+	s.trimmed += o.trimmed
 }
 
 func (s callStats) String() string {
-	return fmt.Sprintf("underrun %d ms, concealed %d, late %d, stretched %d, shrunk %d, dropped at the queue %d samples",
-		s.underrun, s.concealed, s.late, s.stretched, s.shrunk, s.dropped)
+	return fmt.Sprintf("underrun %d ms, concealed %d, late %d, stretched %d, shrunk %d, dropped at the queue %d samples, trimmed %d samples",
+		s.underrun, s.concealed, s.late, s.stretched, s.shrunk, s.dropped, s.trimmed)
+}
+
+// faults are hiccups injected into a call, at a time from the start of
+// the microphone's signal (zero: none).
+type faults struct {
+	// outputStall: the output card's thread wakes this much late once,
+	// at outputAt: it plays silence for the periods it missed (xruns).
+	outputAt, outputStall time.Duration
+	// sendStall: the send loop stalls this long once, at sendAt, so that
+	// the packets of that time reach the receiver late, in a burst.
+	sendAt, sendStall time.Duration
 }
 
 type callResult struct {
+	onsets         []time.Duration // each found burst's onset at the microphone
 	delays         []time.Duration
 	bursts, missed int
 	stats          callStats
@@ -167,7 +181,7 @@ type callResult struct {
 }
 
 // runCall runs one call through the pipeline in real time.
-func runCall(seed uint64) (callResult, error) {
+func runCall(seed uint64, f faults) (callResult, error) {
 	rng := rand.New(rand.NewPCG(seed, 5))
 	sig, starts := burstSignal()
 
@@ -191,7 +205,7 @@ func runCall(seed uint64) (callResult, error) {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); emu.runDevice(devStart, stop) }()
+	go func() { defer wg.Done(); emu.runDevice(devStart, stop, capStart.Add(f.outputAt), f.outputStall) }()
 	go func() { defer wg.Done(); emu.runMux(stop) }()
 
 	src, sink, err := m.Open(call.Info{})
@@ -220,7 +234,12 @@ func runCall(seed uint64) (callResult, error) {
 	go func() {
 		defer close(sendDone)
 		defer close(wire)
+		stalled := f.sendStall == 0
 		sendLoop(src, stop, func(seq uint16, ts uint32, pkt []byte) {
+			if !stalled && time.Since(capStart) >= f.sendAt {
+				stalled = true
+				time.Sleep(f.sendStall)
+			}
 			p := rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: ts}, Payload: pkt}
 			raw, err := p.Marshal()
 			if err == nil {
@@ -263,6 +282,7 @@ func runCall(seed uint64) (callResult, error) {
 			res.missed++
 			continue
 		}
+		res.onsets = append(res.onsets, time.Duration(in)*time.Second/audio.SampleRate)
 		res.delays = append(res.delays, skew+time.Duration(o-in)*time.Second/audio.SampleRate)
 	}
 	s := rcv.Stats()
@@ -270,7 +290,7 @@ func runCall(seed uint64) (callResult, error) {
 	res.stats = callStats{
 		underrun:  emu.underrun * 1000 / audio.SampleRate,
 		concealed: s.Concealed, late: s.Late, stretched: s.Stretched, shrunk: s.Shrunk,
-		dropped: pb.Dropped(),
+		dropped: pb.Dropped(), trimmed: pb.Trimmed(),
 	}
 	return res, nil
 }
@@ -361,8 +381,9 @@ func (e *otoEmu) runMux(stop <-chan struct{}) {
 }
 
 // runDevice is the output card: period k plays at start+DeviceBuffer+k
-// periods and is taken from the player buffer DeviceBuffer before.
-func (e *otoEmu) runDevice(start time.Time, stop <-chan struct{}) {
+// periods and is taken from the player buffer DeviceBuffer before. Once,
+// at stallAt, its thread wakes stall late.
+func (e *otoEmu) runDevice(start time.Time, stop <-chan struct{}, stallAt time.Time, stall time.Duration) {
 	period := devicePeriod
 	periodDur := time.Duration(period) * time.Second / audio.SampleRate
 	e.mu.Lock()
@@ -370,6 +391,10 @@ func (e *otoEmu) runDevice(start time.Time, stop <-chan struct{}) {
 	e.mu.Unlock()
 	for k := 0; ; k++ {
 		time.Sleep(time.Until(start.Add(time.Duration(k) * periodDur)))
+		if stall > 0 && !time.Now().Before(stallAt) {
+			time.Sleep(stall)
+			stall = 0
+		}
 		select {
 		case <-stop:
 			e.mu.Lock()

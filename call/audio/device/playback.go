@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 	"unsafe"
@@ -32,9 +33,24 @@ const (
 	DeviceBuffer = (2*devicePeriod*time.Second + audio.SampleRate - 1) / audio.SampleRate
 	// MaxQueue bounds audio written but not yet taken by the player;
 	// beyond it the oldest is dropped, so that a playout clock running
-	// faster than the sound card cannot build up delay. One frame: what
-	// is still queued when the next frame comes is dropped.
-	MaxQueue = 20 * time.Millisecond
+	// faster than the sound card cannot build up delay even where the
+	// audio has no quiet point to trim. Two frames: room for the frame
+	// being written and one frame of excess for trimming to take out.
+	MaxQueue = 2 * audio.FrameDuration
+	// TrimKeep is the standing level that trimming leaves: the least
+	// audio waiting (queue and player buffer) just before a frame is
+	// written, over the last trimWindow frames. Anything above it is
+	// delay that an underrun, a late or early tick of the playout clock
+	// or a stretch of the jitter buffer left behind, and is taken out
+	// where the audio is quiet (audio.TrimQuiet), at most trimPerFrame a
+	// frame. The least level over a window already allows for how late
+	// the playout clock's ticks have come; TrimKeep is a margin on top.
+	TrimKeep = 2 * time.Millisecond
+	// trimWindow is how many writes the standing level is measured over
+	// (200 ms).
+	trimWindow = 10
+	// trimPerFrame is the most trimmed from one frame (5 ms of 20).
+	trimPerFrame = 2 * audio.TrimBlock
 
 	bytesPerSample = 2
 	// devicePeriod is one period of the device buffer in samples: 320
@@ -105,6 +121,13 @@ type Playback struct {
 	closed  bool
 	err     error // the chosen device stopped by itself
 	maxQ    int
+
+	// Trimming (see TrimKeep): the samples waiting before each of the
+	// last trimWindow writes of a stretch of sound, by write count.
+	levels  [trimWindow]int
+	nLevels int
+	trimmed uint64 // samples trimmed
+	scratch []int16
 }
 
 // OpenPlayback opens the output called name (its exact name, else the
@@ -182,10 +205,14 @@ func (p *Playback) WriteFrame(pcm []int16) error {
 	if len(pcm) != audio.FrameSamples {
 		return fmt.Errorf("%w: %d samples", audio.ErrFrameSize, len(pcm))
 	}
+	unplayed := 0
 	if p.player != nil {
 		if err := p.player.Err(); err != nil {
 			return fmt.Errorf("device: playback: %w", err)
 		}
+		// Asked before taking p.mu: oto's player may hold its own lock
+		// while it reads the queue.
+		unplayed = p.player.UnplayedBufferSize() / bytesPerSample
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -200,8 +227,10 @@ func (p *Playback) WriteFrame(pcm []int16) error {
 		// plays silence by itself when there is nothing (oto's mixer and
 		// miniaudio's callback both fill with zeros). The receiver writes
 		// such frames while its jitter buffer primes.
+		p.nLevels = 0
 		return nil
 	}
+	pcm = p.trim(pcm, len(p.queue)/bytesPerSample+unplayed)
 	for _, v := range pcm {
 		p.queue = binary.LittleEndian.AppendUint16(p.queue, uint16(v))
 	}
@@ -212,6 +241,35 @@ func (p *Playback) WriteFrame(pcm []int16) error {
 	}
 	return nil
 }
+
+// trim notes the level (samples waiting) before a write and returns the
+// frame to queue: pcm, or a copy shortened at quiet points by the excess
+// of the standing level over TrimKeep.
+func (p *Playback) trim(pcm []int16, level int) []int16 {
+	copy(p.levels[1:], p.levels[:trimWindow-1])
+	p.levels[0] = level
+	p.nLevels = min(p.nLevels+1, trimWindow)
+	if p.nLevels < trimWindow {
+		return pcm
+	}
+	excess := slices.Min(p.levels[:]) - durSamples(TrimKeep)
+	if excess < audio.TrimBlock {
+		return pcm
+	}
+	p.scratch = append(p.scratch[:0], pcm...)
+	out, n := audio.TrimQuiet(p.scratch, min(excess, trimPerFrame))
+	if n == 0 {
+		return pcm
+	}
+	p.trimmed += uint64(n)
+	// Every level measured would have been n lower.
+	for i := range p.levels {
+		p.levels[i] -= n
+	}
+	return out
+}
+
+func durSamples(d time.Duration) int { return durBytes(d) / bytesPerSample }
 
 // silent reports whether pcm is digital silence.
 func silent(pcm []int16) bool {
@@ -235,6 +293,14 @@ func (p *Playback) Buffered() time.Duration {
 		n += p.player.UnplayedBufferSize()
 	}
 	return time.Duration(n/bytesPerSample) * time.Second / audio.SampleRate
+}
+
+// Trimmed returns how many samples were taken out at quiet points to
+// bring the delay back down (see TrimKeep).
+func (p *Playback) Trimmed() uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.trimmed
 }
 
 // Dropped returns how many samples were dropped from a full queue.
