@@ -31,8 +31,8 @@
 // if it is lost or late, the frame recovered from the next packet's FEC
 // data (when that packet is already here and carries FEC), or else a
 // concealed frame. The JitterBuffer (see its doc) keeps the playout delay
-// at a target that follows the measured jitter between 5 ms (20 ms while
-// packets are lost) and 200 ms.
+// at a target that follows the measured jitter between 5 ms (a frame
+// more, and at least 20 ms, while packets are lost) and 200 ms.
 //
 // # Bringing the delay back down
 //

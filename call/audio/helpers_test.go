@@ -108,6 +108,11 @@ type netModel struct {
 	loss    float64       // probability a packet is lost
 	reorder float64       // probability a packet is held back 2 frames more
 	seed    uint64
+	// mediaClock: the playout clock ticks as Media's does — every 20 ms,
+	// or sooner when the jitter buffer's next slot is due (Receiver.Due,
+	// asked after each tick and each packet) — instead of every 20 ms 7 ms
+	// out of phase with the sender's.
+	mediaClock bool
 }
 
 type simResult struct {
@@ -174,15 +179,28 @@ func simulate(t testing.TB, n int, net netModel, enc EncoderConfig, jc JitterCon
 	}
 	slices.SortStableFunc(pkts, func(a, b inflight) int { return a.at.Compare(b.at) })
 	next := 0
+	tick := start.Add(7 * time.Millisecond)
+	var last time.Time
 	for k := 0; k < res.ticks; k++ {
 		now := start.Add(time.Duration(k)*FrameDuration + 7*time.Millisecond)
+		if net.mediaClock {
+			now = tick
+		}
 		for next < len(pkts) && !pkts[next].at.After(now) {
 			p := pkts[next]
 			rcv.Push(p.seq, p.ts, p.payload, p.at)
 			next++
+			if due, ok := rcv.Due(p.at); net.mediaClock && ok && due.Before(now) {
+				now = latest(latest(due, p.at), last.Add(minTickGap))
+			}
 		}
+		tick = now.Add(FrameDuration)
+		last = now
 		if err := rcv.Tick(now); err != nil {
 			t.Fatal(err)
+		}
+		if due, ok := rcv.Due(now); net.mediaClock && ok && due.Before(tick) {
+			tick = latest(due, now.Add(minTickGap))
 		}
 	}
 	res.out = sink.pcm

@@ -12,11 +12,11 @@ const (
 	// millisecond or two on a loaded machine) that the jitter measured
 	// over a calm path does not show at once.
 	DefaultMinDelay = 5 * time.Millisecond
-	// DefaultLossDelay is the lowest target delay while packets are being
-	// lost (any in the last Window): one frame, what it takes for the
-	// packet after a lost one to be there in time for its FEC data to
-	// recover it on a path without jitter. The first loss after a calm
-	// spell is concealed; the target then rises by a frame.
+	// DefaultLossDelay is what the target adds to the quantile while
+	// packets are being lost (any in the last Window), and its floor
+	// then: one frame, what it takes for the packet after a lost one to
+	// be there in time for its FEC data to recover it. The first loss
+	// after a calm spell is concealed; the target then rises by a frame.
 	DefaultLossDelay = FrameDuration
 	// DefaultMaxDelay is the highest target delay.
 	DefaultMaxDelay = 200 * time.Millisecond
@@ -32,6 +32,15 @@ const (
 	// target and the next slot would be stretched again; 5 ms above a
 	// frame leaves room for a little jitter.
 	shrinkHysteresis = 25 * time.Millisecond
+	// followCap: while playing, Due puts the next slot above the target
+	// by the RFC 3550 interarrival jitter, at most followCap, rather than
+	// at the target itself: a playout clock kept exactly at the target
+	// would stretch by a frame each time the quantile crept up by a
+	// fraction of a millisecond, which under jitter it does all the
+	// time. On a calm path the interarrival jitter is a fraction of a
+	// millisecond, and after a one-off late packet it decays within a
+	// second.
+	followCap = FrameDuration
 	// shrinkEvery: at most one frame is dropped per this many frames.
 	shrinkEvery = 5
 	// maxBuffered bounds the packets held (5 s of audio).
@@ -57,8 +66,9 @@ type JitterConfig struct {
 	// MinDelay and MaxDelay bound the target delay (DefaultMinDelay,
 	// DefaultMaxDelay).
 	MinDelay, MaxDelay time.Duration
-	// LossDelay is the lowest target while packets are being lost
-	// (DefaultLossDelay; it is never below MinDelay).
+	// LossDelay is added to the quantile, and is the lowest target,
+	// while packets are being lost (DefaultLossDelay; it is never below
+	// MinDelay).
 	LossDelay time.Duration
 	// Quantile of recent packets' extra delay that the target covers
 	// (DefaultQuantile).
@@ -158,8 +168,9 @@ type JitterStats struct {
 	Resyncs    uint64 // restarts after the sender's timestamps jumped
 
 	// Target is the playout delay aimed at: the Quantile of recent
-	// packets' delay above the fastest one's, between MinDelay (LossDelay
-	// while packets are being lost) and MaxDelay.
+	// packets' delay above the fastest one's (plus LossDelay while
+	// packets are being lost), between MinDelay (LossDelay while packets
+	// are being lost) and MaxDelay.
 	Target time.Duration
 	// Delay is the current playout delay on the same scale: how long
 	// after a packet that took the fastest recent path would have arrived
@@ -193,13 +204,14 @@ type entry struct {
 // packet's extra delay is its delay above that. The target is the
 // Quantile of recent extra delays, clamped to [MinDelay, MaxDelay]; it
 // rises at once when jitter grows and comes back down as the jittery
-// packets leave the window. While packets are being lost its floor is
-// LossDelay (one frame) instead, so that FEC has the next packet in
-// time; on a calm, lossless path it is MinDelay (a few milliseconds).
-// The playout point is kept at target delay by inserting a concealed
-// slot when below it and dropping one slot (at most one per 100 ms) when
-// 25 ms or more above it. In between, a playout clock that ticks when
-// Due says keeps it at the target to the millisecond.
+// packets leave the window. While packets are being lost it is a frame
+// more (LossDelay), so that FEC has the next packet in time, and at
+// least a frame; on a calm, lossless path it is MinDelay (a few
+// milliseconds). The playout point is kept at target delay by inserting
+// a concealed slot when below it and dropping one slot (at most one per
+// 100 ms) when 25 ms or more above it. In between, a playout clock that
+// ticks when Due says keeps it just above the target (by the
+// interarrival jitter, at most a frame).
 //
 // A JitterBuffer is not safe for concurrent use; Receiver wraps it with
 // a lock.
@@ -443,11 +455,12 @@ func (j *JitterBuffer) update() {
 
 // setTarget sets the target from the quantile and the floor at now.
 func (j *JitterBuffer) setTarget(now time.Time) {
-	floor := j.cfg.MinDelay
+	floor, q := j.cfg.MinDelay, j.quant
 	if j.losing(now) {
-		floor = j.cfg.LossDelay
+		// FEC needs the packet after a lost one, a frame later.
+		floor, q = j.cfg.LossDelay, q+j.cfg.LossDelay
 	}
-	j.target = min(max(j.quant, floor), j.cfg.MaxDelay)
+	j.target = min(max(q, floor), j.cfg.MaxDelay)
 }
 
 // lossMark is a slot whose packet was missing when it was played.
@@ -479,20 +492,26 @@ func (j *JitterBuffer) late(ts int64) {
 	j.losses = slices.DeleteFunc(j.losses, func(m lossMark) bool { return m.ts == ts })
 }
 
-// Due returns when the next slot is due to be played at the target
-// delay, so that the playout clock can tick then: while the buffer
-// primes, when its first packet is due, rather than up to 20 ms later;
-// while it plays, when the next slot is, so that the clock comes back to
-// the target after a late tick or a stretch instead of staying above it
-// (the playback queue then trims what it got early). It returns false
-// when the buffer is idle or, priming, has no packet.
+// Due returns when the next slot is due to be played, so that the
+// playout clock can tick then: while the buffer primes, when its first
+// packet is due at the target delay, rather than up to 20 ms later;
+// while it plays, when the next slot is at the target delay plus the
+// interarrival jitter (at most a frame more), so that the clock comes
+// back down after a late tick or a stretch instead of staying above it
+// for the rest of the talk spurt (the playback queue then trims what it
+// got early). It returns false when the buffer is idle or, priming, has
+// no packet.
 func (j *JitterBuffer) Due(now time.Time) (time.Time, bool) {
 	if j.epoch.IsZero() || !j.started && len(j.buf) == 0 {
 		return time.Time{}, false
 	}
 	j.update()
 	j.setTarget(now)
-	return j.epoch.Add(tsDur(j.nextTS-j.ts0) + j.base + j.target), true
+	at := j.target
+	if j.started {
+		at += min(time.Duration(j.jitter), followCap)
+	}
+	return j.epoch.Add(tsDur(j.nextTS-j.ts0) + j.base + at), true
 }
 
 // delay returns the playout delay of the next slot if played at now.

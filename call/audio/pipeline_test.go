@@ -129,6 +129,58 @@ func TestLossKeepsPlaying(t *testing.T) {
 	}
 }
 
+// TestMediaClockUnderJitter: with the playout clock Media runs (it
+// ticks when the jitter buffer's next slot is due, so that a hiccup's
+// extra delay does not stay), the target still follows the jitter, few
+// packets come too late, and the clock does not stretch every time the
+// target creeps up: the delay stays within followCap of the target.
+func TestMediaClockUnderJitter(t *testing.T) {
+	const n = 1500 // 30 s
+	ms := time.Millisecond
+	for _, tc := range []struct {
+		name      string
+		net       netModel
+		minTarget time.Duration
+	}{
+		{"calm", netModel{delay: 30 * ms, seed: 1}, DefaultMinDelay},
+		{"jitter3ms", netModel{delay: 30 * ms, jitter: 3 * ms, seed: 3}, DefaultMinDelay},
+		{"jitter10ms", netModel{delay: 30 * ms, jitter: 10 * ms, seed: 3}, 8 * ms},
+		{"jitter60ms+reorder", netModel{delay: 30 * ms, jitter: 60 * ms, reorder: 0.05, seed: 2}, 50 * ms},
+		// While packets are lost, a frame more for FEC's next packet.
+		{"loss5%+jitter40ms", netModel{delay: 30 * ms, jitter: 40 * ms, loss: 0.05, seed: 4}, 50 * ms},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.net.mediaClock = true
+			r := simulate(t, n, tc.net, EncoderConfig{ExpectedLoss: int(tc.net.loss * 100)}, JitterConfig{})
+			s := r.stats
+			b := blockSNR(steady(t, r, n), 440)
+			t.Logf("%s: played %d, FEC-recovered %d, concealed %d, late %d, stretched %d, shrunk %d; target %v, delay %v, jitter %v; block SNR %.1f dB",
+				tc.name, s.Played, s.Recovered, s.Concealed, s.Late, s.Stretched, s.Shrunk, s.Target, s.Delay, s.Jitter, b)
+			if r.frames != r.ticks {
+				t.Fatalf("sink got %d frames for %d ticks", r.frames, r.ticks)
+			}
+			if s.Target < tc.minTarget {
+				t.Errorf("target %v, want at least %v: it did not follow the jitter", s.Target, tc.minTarget)
+			}
+			if s.Late > n/50 {
+				t.Errorf("%d packets of %d late", s.Late, n)
+			}
+			if s.Stretched > n/50 {
+				t.Errorf("%d stretches in %d frames: the clock is kept too close to the target", s.Stretched, n)
+			}
+			if s.Delay < s.Target || s.Delay > s.Target+followCap+time.Millisecond {
+				t.Errorf("delay %v, want within %v above the target %v", s.Delay, followCap, s.Target)
+			}
+			if lost := s.Recovered + s.Concealed; tc.net.loss > 0 && float64(s.Recovered) < 0.7*float64(lost) {
+				t.Errorf("FEC recovered %d of %d lost frames, want ≥ 70%%", s.Recovered, lost)
+			}
+			if b < 20 {
+				t.Errorf("block SNR %.1f dB, want > 20 dB", b)
+			}
+		})
+	}
+}
+
 func itoa(i int) string {
 	if i == 0 {
 		return "0"
