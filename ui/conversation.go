@@ -32,6 +32,15 @@ type item struct {
 	call *app.CallLogEntry
 }
 
+// key names the row for the height cache: a message's text and state
+// (its meta line) or a call's outcome decide its height.
+func (it item) key() string {
+	if it.msg != nil {
+		return "m" + it.msg.ID + it.msg.State + it.msg.Body
+	}
+	return "c" + it.call.ID + it.call.Outcome
+}
+
 func (it item) when() time.Time {
 	if it.msg != nil {
 		return it.msg.Sent
@@ -50,10 +59,13 @@ type Conversation struct {
 	msgs         []app.MessageInfo // loaded, oldest first
 	calls        []app.CallLogEntry
 	items        []item
-	older        bool      // there may be older messages
-	heights      []float32 // the rows' heights as set in the list
-	heightsWidth float32   // the list width they were measured at
-	heightsDue   bool      // a setHeights is queued
+	older        bool               // there may be older messages
+	heights      []float32          // the rows' heights as set in the list
+	heightOf     map[string]float32 // measured heights by row key, at heightsWidth
+	heightsWidth float32            // the list width they were measured at
+	heightsDue   bool               // a setHeights is queued
+	listBox      *fyne.Container    // holds the list (replaced when rows shift)
+	positioning  bool               // a new list is being put in place
 	loading      bool
 	lastType     time.Time
 
@@ -87,12 +99,8 @@ func newConversation(m *MainView, c app.ContactInfo) *Conversation {
 	v.errLabel.Wrapping = fyne.TextWrapWord
 	v.errLabel.Hide()
 
-	v.list = widget.NewList(
-		func() int { return len(v.items) },
-		func() fyne.CanvasObject { return newBubble() },
-		v.updateRow,
-	)
-	v.list.HideSeparators = true
+	v.list = v.newList()
+	v.listBox = container.NewStack(v.list)
 	v.typing = widget.NewLabel("")
 	v.typing.Importance = widget.LowImportance
 	v.entry = NewComposer()
@@ -104,7 +112,7 @@ func newConversation(m *MainView, c app.ContactInfo) *Conversation {
 
 	top := container.NewVBox(header, widget.NewSeparator(), v.banner, v.callBox, v.errLabel)
 	bottom := container.NewVBox(v.typing, composer)
-	v.root = container.NewBorder(top, bottom, nil, nil, v.list)
+	v.root = container.NewBorder(top, bottom, nil, nil, v.listBox)
 	v.setContact(c)
 	v.loadInitial()
 	return v
@@ -201,18 +209,43 @@ func (v *Conversation) loadOlder() {
 			if len(msgs) == 0 {
 				return
 			}
-			offset := v.list.GetScrollOffset()
 			before := len(v.items)
 			v.msgs = append(msgs, v.msgs...)
-			v.rebuild()
-			added := len(v.items) - before
-			var h float32
-			for i := range added {
-				h += v.heights[i] + theme.Padding()
-			}
-			v.list.ScrollToOffset(offset + h)
+			v.rebuildShifted(func() int { return len(v.items) - before })
 		})
 	}()
+}
+
+func (v *Conversation) newList() *widget.List {
+	l := widget.NewList(
+		func() int { return len(v.items) },
+		func() fyne.CanvasObject { return newBubble() },
+		v.updateRow,
+	)
+	l.HideSeparators = true
+	return l
+}
+
+// rebuildShifted is rebuild after rows were put before the loaded ones,
+// keeping what was in view where it was: every row's place moved, so the
+// list is a new one, whose row heights are set before it is drawn
+// (setting them on a drawn list redraws it once per row).
+func (v *Conversation) rebuildShifted(added func() int) {
+	offset := v.list.GetScrollOffset()
+	size := v.list.Size()
+	v.list = v.newList()
+	v.heights = v.heights[:0]
+	v.rebuild()
+	v.positioning = true // drawn at the top first: no loading from there
+	v.listBox.Objects = []fyne.CanvasObject{v.list}
+	v.list.Resize(size)
+	var h float32
+	for i := range added() {
+		h += v.heights[i] + theme.Padding()
+	}
+	v.list.ScrollToOffset(offset + h)
+	v.positioning = false
+	v.listBox.Refresh()
 }
 
 // rebuild merges messages and calls into rows. Calls older than the
@@ -230,7 +263,6 @@ func (v *Conversation) rebuild() {
 		v.items = append(v.items, item{call: c})
 	}
 	slices.SortStableFunc(v.items, func(a, b item) int { return a.when().Compare(b.when()) })
-	v.heights = v.heights[:0] // rows moved: every height is set again
 	v.setHeights()
 	v.list.Refresh()
 }
@@ -252,7 +284,7 @@ func (v *Conversation) updateRow(id widget.ListItemID, o fyne.CanvasObject) {
 	if id >= len(v.items) {
 		return
 	}
-	if id < loadMoreRows {
+	if id < loadMoreRows && !v.positioning {
 		v.loadOlder()
 	}
 	o.(*bubble).set(v.items[id])
@@ -268,17 +300,26 @@ func (v *Conversation) updateRow(id widget.ListItemID, o fyne.CanvasObject) {
 // width.
 func (v *Conversation) setHeights() {
 	v.heightsDue = false
-	v.heightsWidth = v.list.Size().Width
+	if w := v.list.Size().Width; w != v.heightsWidth || v.heightOf == nil {
+		v.heightsWidth = w
+		v.heightOf = make(map[string]float32)
+	}
 	for i := range v.items {
-		h := v.rowHeight(i)
-		if i >= len(v.heights) || v.heights[i] != h {
+		k := v.items[i].key()
+		h, ok := v.heightOf[k]
+		if !ok {
+			h = v.rowHeight(i)
+			v.heightOf[k] = h
+		}
+		if i >= len(v.heights) {
+			v.heights = append(v.heights, -1)
+		}
+		if v.heights[i] != h {
+			v.heights[i] = h
 			v.list.SetItemHeight(i, h)
 		}
 	}
-	v.heights = v.heights[:0]
-	for i := range v.items {
-		v.heights = append(v.heights, v.rowHeight(i))
-	}
+	v.heights = v.heights[:len(v.items)]
 }
 
 // rowHeight is the height row id needs at the list's current width.

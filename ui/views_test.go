@@ -225,3 +225,61 @@ func overlayButton(w fyne.Window, text string) *widget.Button {
 }
 
 var _ = fmt.Sprint
+
+// BenchmarkOpenLongConversation opens a conversation of 10,000 messages
+// (the first page laid out and drawn) and then loads ten older pages, as
+// scrolling up does: the view's own cost, with the history in
+// memory (reading a page from sqlite is store's benchmark, 0.18 ms).
+//
+//	go test -run '^$' -bench LongConversation ./ui/
+func BenchmarkOpenLongConversation(b *testing.B) {
+	test.NewTempApp(b)
+	f := sampleBackend(10000)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := test.NewWindow(nil)
+	defer w.Close()
+	var m *MainView
+	onUI(func() {
+		m = NewMainView(ctx, f, w, Desktop{})
+		w.SetContent(m.Content())
+		w.Resize(fyne.NewSize(900, 600))
+	})
+	wait := func(cond func() bool) {
+		for {
+			done := false
+			onUI(func() { done = cond() })
+			if done {
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	wait(func() bool { return len(m.order) > 0 })
+	var open, older time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		name := []string{"bob", "carol"}[i%2]
+		if name == "carol" {
+			onUI(func() { m.Open(name) })
+			continue
+		}
+		t0 := time.Now()
+		var v *Conversation
+		onUI(func() { m.Open(name); v = m.conv })
+		wait(func() bool { return len(v.msgs) > 0 && !v.loading })
+		onUI(func() { w.Canvas().Refresh(w.Content()); test.WidgetRenderer(v.list) })
+		open += time.Since(t0)
+		// Ten pages up: the last one costs what the first did.
+		for range 10 {
+			t1 := time.Now()
+			n := 0
+			onUI(func() { n = len(v.msgs); v.loadOlder() })
+			wait(func() bool { return len(v.msgs) > n && !v.loading })
+			older += time.Since(t1)
+		}
+	}
+	opens := float64((b.N + 1) / 2)
+	b.ReportMetric(float64(open.Microseconds())/opens/1000, "ms/open")
+	b.ReportMetric(float64(older.Microseconds())/opens/10/1000, "ms/older-page")
+}
