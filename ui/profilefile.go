@@ -2,6 +2,8 @@ package ui
 
 import (
 	"errors"
+	"fmt"
+	"io"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/dialog"
@@ -64,18 +66,35 @@ func (s *Session) importProfile() {
 		if err != nil || r == nil {
 			return
 		}
-		s.askPassword("Password of the exported profile", false, func(pw string) {
-			go func() {
-				defer r.Close()
-				prof, err := app.ImportProfile(s.ctx, r, pw, s.cfg.ProfileDir)
-				do(func() {
-					if err != nil {
-						dialog.ShowError(err, s.win)
-						return
-					}
-					s.start(prof)
-				})
-			}()
-		})
+		s.askPassword("Password of the exported profile", false, func(pw string) { s.ImportFrom(r, pw) })
 	}, s.win)
+}
+
+// ImportFrom imports the exported profile r (closed when done) with its
+// password, off the UI thread, and opens it; a wrong password or a bad
+// file is shown, and the first-start form stays.
+func (s *Session) ImportFrom(r io.ReadCloser, password string) {
+	go func() {
+		defer r.Close()
+		prof, err := app.ImportProfile(s.ctx, r, password, s.cfg.ProfileDir)
+		do(func() {
+			if err != nil {
+				s.importErr = err
+				dialog.ShowError(importError(err), s.win)
+				return
+			}
+			s.start(prof)
+		})
+	}()
+}
+
+// importError says what went wrong with an import in the user's words.
+func importError(err error) error {
+	switch {
+	case errors.Is(err, app.ErrWrongPassword):
+		return errors.New("that is not the password of this export")
+	case errors.Is(err, app.ErrBadExport):
+		return fmt.Errorf("this is not a Parley profile export, or it is damaged: %v", err)
+	}
+	return err
 }

@@ -83,6 +83,7 @@ type Session struct {
 	tray         bool // a system tray is there
 	trayMenu     *fyne.Menu
 	onStarted    func()
+	importErr    error // the last failed import (tests)
 }
 
 // NewSession fills win with the first-start form or the main view and,

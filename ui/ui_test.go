@@ -2,6 +2,7 @@ package ui
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -412,4 +413,56 @@ func autostartNames(t *testing.T, dir string) bool {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(os.Getenv("XDG_CONFIG_HOME"), "autostart", "chat.parley.desktop"))
 	return err == nil && strings.Contains(string(b), dir) && strings.Contains(string(b), "--minimized")
+}
+
+// TestImportProfileOnFirstStart moves a profile to a "new computer": the
+// export, imported with a wrong password, is refused and nothing is made;
+// with the right one the main window opens on the same identity and its
+// contacts.
+func TestImportProfileOnFirstStart(t *testing.T) {
+	test.NewTempApp(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	opts := app.Options{Seeds: []overlay.SeedAddr{{Addr: "127.0.0.1:1"}}, Listen: "127.0.0.1:0", NoSupernode: true}
+	old := t.TempDir()
+	prof, err := app.Init(ctx, old, "dora", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp := prof.Fingerprint()
+	file := filepath.Join(t.TempDir(), "dora.parley")
+	if err := app.ExportProfileFile(ctx, prof, file, "correct horse battery"); err != nil {
+		t.Fatal(err)
+	}
+	prof.Close()
+
+	dir := filepath.Join(t.TempDir(), "new")
+	w := test.NewWindow(nil)
+	defer w.Close()
+	var s *Session
+	onUI(func() { s = NewSession(ctx, Config{ProfileDir: dir, Options: opts}, w) })
+	open := func() *os.File {
+		f, err := os.Open(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	onUI(func() { s.ImportFrom(open(), "wrong password") })
+	waitUntil(t, "wrong password refused", func() bool { return s.importErr != nil })
+	if !errors.Is(s.importErr, app.ErrWrongPassword) || s.Main() != nil {
+		t.Fatalf("import with a wrong password: %v", s.importErr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "parley.db")); err == nil {
+		t.Fatal("a refused import left a database")
+	}
+	onUI(func() { s.ImportFrom(open(), "correct horse battery") })
+	waitUntil(t, "main window", func() bool { return s.Main() != nil })
+	var user, shown string
+	onUI(func() { user, shown, _ = s.StatusText() })
+	if user != "dora" || shown != fp {
+		t.Fatalf("imported profile shows %q %q, want dora %q", user, shown, fp)
+	}
+	cancel()
+	s.Wait()
 }
