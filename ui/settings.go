@@ -157,6 +157,9 @@ func (v *SettingsView) Save() error {
 		return err
 	}
 	v.s.settings = set
+	if v.s.cfg.ApplySettings != nil {
+		v.s.cfg.ApplySettings(set)
+	}
 	return nil
 }
 

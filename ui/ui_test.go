@@ -395,8 +395,8 @@ func TestSettingsSaved(t *testing.T) {
 	if off, _ := prof.SupernodeRoleOff(context.Background()); !off {
 		t.Error("supernode role still on")
 	}
-	if len(applied) == 0 || applied[0].InputDevice != "" {
-		t.Errorf("settings applied at start: %+v", applied)
+	if len(applied) != 2 || applied[0].InputDevice != "" || applied[1].InputDevice != "USB Headset Mic" {
+		t.Errorf("settings applied at start and on saving: %+v", applied)
 	}
 	// Start at login wrote the autostart entry for this profile.
 	if !autostartNames(t, dir) {
