@@ -176,18 +176,26 @@ func TestFirstStartFreeAndTakenNames(t *testing.T) {
 	}
 }
 
+// offlineProfile makes a profile for name whose peer cannot reach any
+// seed, for what needs no network; it returns the directory, the options
+// and the safety number.
+func offlineProfile(t *testing.T, ctx context.Context, name string) (string, app.Options, string) {
+	t.Helper()
+	dir := t.TempDir()
+	opts := app.Options{Seeds: []overlay.SeedAddr{{Addr: "127.0.0.1:1"}}, Listen: "127.0.0.1:0", NoSupernode: true}
+	prof, err := app.Init(ctx, dir, name, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prof.Close()
+	return dir, opts, prof.Fingerprint()
+}
+
 func TestExistingProfileOpensAndLockedProfileSaysSo(t *testing.T) {
 	test.NewTempApp(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	dir := t.TempDir()
-	opts := app.Options{Seeds: []overlay.SeedAddr{{Addr: "127.0.0.1:1"}}, Listen: "127.0.0.1:0", NoSupernode: true}
-	prof, err := app.Init(ctx, dir, "bob", opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fp := prof.Fingerprint()
-	prof.Close()
+	dir, opts, fp := offlineProfile(t, ctx, "bob")
 	w := test.NewWindow(nil)
 	defer w.Close()
 	// Seeds that refuse: the window shows the profile and "Connecting…".
@@ -347,13 +355,7 @@ func TestSettingsSaved(t *testing.T) {
 	test.NewTempApp(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	dir := t.TempDir()
-	opts := app.Options{Seeds: []overlay.SeedAddr{{Addr: "127.0.0.1:1"}}, Listen: "127.0.0.1:0", NoSupernode: true}
-	prof, err := app.Init(ctx, dir, "carol", opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	prof.Close()
+	dir, opts, _ := offlineProfile(t, ctx, "carol")
 	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
 	w := test.NewWindow(nil)
 	defer w.Close()
@@ -379,7 +381,7 @@ func TestSettingsSaved(t *testing.T) {
 	cancel()
 	s.Wait()
 
-	prof, err = app.Open(context.Background(), dir)
+	prof, err := app.Open(context.Background(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}

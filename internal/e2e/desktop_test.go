@@ -58,21 +58,7 @@ func xserver(t testing.TB) string {
 func desktop(t testing.TB, display, dir, seeds string, extra ...string) *proc {
 	t.Helper()
 	args := append([]string{"--profile", dir, "--seeds=" + seeds}, extra...)
-	p := &proc{cmd: exec.Command(bin.parley, args...), out: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd.Env = append(os.Environ(), "DISPLAY="+display, "LANG=en_US.UTF-8")
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.err = p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		p.cmd.Process.Kill()
-		<-p.done
-		if t.Failed() {
-			t.Logf("parley (desktop) output:\n%s", p.out.String())
-		}
-	})
-	return p
+	return startEnv(t, []string{"DISPLAY=" + display, "LANG=en_US.UTF-8"}, bin.parley, args...)
 }
 
 var readyRE = regexp.MustCompile(`main window ready.*since_start=(\S+)`)

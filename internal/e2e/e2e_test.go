@@ -115,7 +115,16 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 
 func start(t testing.TB, path string, args ...string) *proc {
 	t.Helper()
+	return startEnv(t, nil, path, args...)
+}
+
+// startEnv is start with more environment variables.
+func startEnv(t testing.TB, env []string, path string, args ...string) *proc {
+	t.Helper()
 	p := &proc{cmd: exec.Command(path, args...), out: &syncBuffer{}, done: make(chan struct{})}
+	if env != nil {
+		p.cmd.Env = append(os.Environ(), env...)
+	}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
