@@ -47,7 +47,7 @@ build/release/parley-seed: FORCE
 	CGO_ENABLED=0 $(GO) build $(RELEASE) -o $@ ./cmd/parley-seed
 
 # The packaging tools, at the versions packaging/tools/go.mod pins.
-build/tools/nfpm build/tools/fyne: packaging/tools/go.mod packaging/tools/go.sum
+build/tools/nfpm build/tools/fyne &: packaging/tools/go.mod packaging/tools/go.sum
 	cd packaging/tools && $(GO) build -o ../../build/tools/ \
 		github.com/goreleaser/nfpm/v2/cmd/nfpm fyne.io/fyne/v2/cmd/fyne
 

@@ -226,7 +226,7 @@ func TestPackages(t *testing.T) {
 		}
 		seedRuns(t, chroot)
 		// Removing them runs the maintainer scripts the other way.
-		inRoot(t, chroot, 5*time.Minute, "apt-get", "purge", "-y", "-qq", "parley", "parley-seed")
+		inRoot(t, chroot, 5*time.Minute, "apt-get", "purge", "-y", "-qq", "-o", "Dpkg::Use-Pty=0", "parley", "parley-seed")
 		for _, f := range []string{"usr/bin/parley", "usr/bin/parley-seed", "etc/default/parley-seed", "var/lib/parley-seed"} {
 			if _, err := os.Lstat(filepath.Join(chroot, f)); err == nil {
 				t.Errorf("%s is still there after apt-get purge", f)
@@ -420,7 +420,7 @@ func installWithApt(t *testing.T, chroot string, debs ...string) {
 	copyFile(t, "/etc/resolv.conf", filepath.Join(chroot, "etc/resolv.conf"))
 	inRoot(t, chroot, 5*time.Minute, "apt-get", "update", "-qq")
 	start := time.Now()
-	inRoot(t, chroot, 10*time.Minute, append([]string{"apt-get", "install", "-y", "-qq", "--no-install-recommends"}, debs...)...)
+	inRoot(t, chroot, 10*time.Minute, append([]string{"apt-get", "install", "-y", "-qq", "-o", "Dpkg::Use-Pty=0", "--no-install-recommends"}, debs...)...)
 	t.Logf("apt-get install of the .debs and their dependencies: %.1f s", time.Since(start).Seconds())
 	for _, deb := range debs {
 		name := strings.SplitN(filepath.Base(deb), "_", 2)[0]
