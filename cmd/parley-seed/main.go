@@ -17,6 +17,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -28,6 +30,7 @@ import (
 	"github.com/parleynet/parley/app"
 	"github.com/parleynet/parley/internal/cli"
 	"github.com/parleynet/parley/overlay"
+	"github.com/parleynet/parley/overlay/relay"
 )
 
 func main() {
@@ -54,6 +57,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		heartbeat = fs.Duration("heartbeat", 15*time.Second, "heartbeat interval asked of leaves")
 		logLevel  = fs.String("log-level", "info", "debug, info, warn or error")
 		echoName  = fs.String("echo-username", "", "also run a sound-test account of this name: it accepts contacts, answers calls and plays back what it hears")
+		relayPort = fs.String("relay-ports", "", "UDP ports for TURN relays, MIN-MAX, e.g. 49152-49407 for a firewall rule (default: any ephemeral port)")
 		version   = fs.Bool("version", false, "print the version and exit")
 	)
 	if err := ff.Parse(fs, args, ff.WithEnvVarPrefix("PARLEY_SEED")); err != nil {
@@ -77,6 +81,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return cli.UsageError{Err: err}
 	}
+	relayMin, relayMax, err := parsePortRange(*relayPort)
+	if err != nil {
+		return cli.UsageError{Err: err}
+	}
 	if seedList == nil {
 		seedList = []overlay.SeedAddr{}
 	}
@@ -94,6 +102,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		LoginRate: *loginRate,
 		Heartbeat: *heartbeat,
 		Logger:    log,
+		TuneSupernode: func(c *overlay.SupernodeConfig) {
+			if relayMin == 0 {
+				return
+			}
+			c.TuneRelay = func(rc *relay.Config) { rc.RelayPortMin, rc.RelayPortMax = relayMin, relayMax }
+		},
 	})
 	if err != nil {
 		return err
@@ -128,6 +142,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	log.Info("seed stopped", "err", err)
 	return err
+}
+
+// parsePortRange parses --relay-ports: "" (no range, both 0) or MIN-MAX
+// with 1024 <= MIN <= MAX <= 65535.
+func parsePortRange(s string) (lo, hi uint16, err error) {
+	if s == "" {
+		return 0, 0, nil
+	}
+	a, b, ok := strings.Cut(s, "-")
+	l, err1 := strconv.ParseUint(strings.TrimSpace(a), 10, 16)
+	h, err2 := strconv.ParseUint(strings.TrimSpace(b), 10, 16)
+	if !ok || err1 != nil || err2 != nil || l < 1024 || h < l {
+		return 0, 0, fmt.Errorf("--relay-ports %q: want MIN-MAX, two ports from 1024 to 65535, MIN <= MAX", s)
+	}
+	return uint16(l), uint16(h), nil
 }
 
 // handler serves /healthz and /metrics.
