@@ -27,10 +27,15 @@ SOURCE_DATE_EPOCH := $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 endif
 export SOURCE_DATE_EPOCH
 
-DIST_TARXZ := dist/parley-$(VERSION)-linux-amd64.tar.xz
-DIST_DEB   := dist/parley_$(VERSION)_$(DEB_ARCH).deb
-DIST_SEED  := dist/parley-seed-$(VERSION)-linux-amd64
-DIST_SDEB  := dist/parley-seed_$(VERSION)_$(DEB_ARCH).deb
+# Where make package works (B) and what it leaves (DIST); the package tests
+# point them at a temporary directory.
+BUILD ?= build
+DIST  ?= dist
+B := $(abspath $(BUILD))
+DIST_TARXZ := $(DIST)/parley-$(VERSION)-linux-amd64.tar.xz
+DIST_DEB   := $(DIST)/parley_$(VERSION)_$(DEB_ARCH).deb
+DIST_SEED  := $(DIST)/parley-seed-$(VERSION)-linux-amd64
+DIST_SDEB  := $(DIST)/parley-seed_$(VERSION)_$(DEB_ARCH).deb
 
 .PHONY: all build package clean FORCE
 all build: build/parley build/parley-seed
@@ -41,53 +46,54 @@ build/parley: FORCE
 build/parley-seed: FORCE
 	CGO_ENABLED=0 $(GO) build -ldflags "$(STAMP)" -o $@ ./cmd/parley-seed
 
-build/release/parley: FORCE
+$(B)/release/parley: FORCE
 	$(GO) build $(RELEASE) -o $@ .
-build/release/parley-seed: FORCE
+$(B)/release/parley-seed: FORCE
 	CGO_ENABLED=0 $(GO) build $(RELEASE) -o $@ ./cmd/parley-seed
 
 # The packaging tools, at the versions packaging/tools/go.mod pins.
-build/tools/nfpm build/tools/fyne &: packaging/tools/go.mod packaging/tools/go.sum
-	cd packaging/tools && $(GO) build -o ../../build/tools/ \
+$(B)/tools/nfpm $(B)/tools/fyne &: packaging/tools/go.mod packaging/tools/go.sum
+	cd packaging/tools && $(GO) build -o $(B)/tools/ \
 		github.com/goreleaser/nfpm/v2/cmd/nfpm fyne.io/fyne/v2/cmd/fyne
 
 package: $(DIST_TARXZ) $(DIST_DEB) $(DIST_SEED) $(DIST_SDEB)
-	@ls -l dist/
+	@ls -l $(DIST)/
 
 # fyne package runs in a copy of FyneApp.toml and the icon, because it
 # counts builds by rewriting FyneApp.toml.
-$(DIST_TARXZ): build/release/parley build/tools/fyne FyneApp.toml assets/icon.png
-	rm -rf build/pkg/fyne && mkdir -p build/pkg/fyne/assets dist
-	cp FyneApp.toml build/pkg/fyne/
-	cp assets/icon.png build/pkg/fyne/assets/
-	cp build/release/parley build/pkg/fyne/parley
-	cd build/pkg/fyne && ../../tools/fyne package --os linux --exe parley \
+$(DIST_TARXZ): $(B)/release/parley $(B)/tools/fyne FyneApp.toml assets/icon.png
+	rm -rf $(B)/pkg/fyne && mkdir -p $(B)/pkg/fyne/assets $(DIST)
+	cp FyneApp.toml $(B)/pkg/fyne/
+	cp assets/icon.png $(B)/pkg/fyne/assets/
+	cp $(B)/release/parley $(B)/pkg/fyne/parley
+	cd $(B)/pkg/fyne && $(B)/tools/fyne package --os linux --exe parley \
 		--appVersion $(VERSION) >/dev/null
-	mv build/pkg/fyne/Parley.tar.xz $@
+	mv $(B)/pkg/fyne/Parley.tar.xz $@
 
-# Files the .deb recipes take from build/pkg: icons, changelogs, man pages.
-build/pkg/stamp: FORCE
-	rm -rf build/pkg/hicolor build/pkg/man build/pkg/parley build/pkg/parley-seed
-	mkdir -p build/pkg/man build/pkg/parley build/pkg/parley-seed
-	$(GO) run ./packaging/mkicons -src assets/icon.png -name parley -out build/pkg/hicolor
-	gzip -9n < packaging/debian/changelog > build/pkg/parley/changelog.gz
-	sed 's/^parley (/parley-seed (/' packaging/debian/changelog | gzip -9n > build/pkg/parley-seed/changelog.gz
-	gzip -9n < packaging/man/parley.1 > build/pkg/man/parley.1.gz
-	gzip -9n < packaging/man/parley-seed.8 > build/pkg/man/parley-seed.8.gz
+# Files the .deb recipes take from $(B)/pkg: icons, changelogs, man pages.
+$(B)/pkg/stamp: FORCE
+	rm -rf $(B)/pkg/hicolor $(B)/pkg/man $(B)/pkg/parley $(B)/pkg/parley-seed
+	mkdir -p $(B)/pkg/man $(B)/pkg/parley $(B)/pkg/parley-seed
+	$(GO) run ./packaging/mkicons -src assets/icon.png -name parley -out $(B)/pkg/hicolor
+	gzip -9n < packaging/debian/changelog > $(B)/pkg/parley/changelog.gz
+	sed 's/^parley (/parley-seed (/' packaging/debian/changelog | gzip -9n > $(B)/pkg/parley-seed/changelog.gz
+	gzip -9n < packaging/man/parley.1 > $(B)/pkg/man/parley.1.gz
+	gzip -9n < packaging/man/parley-seed.8 > $(B)/pkg/man/parley-seed.8.gz
 	touch $@
 
-$(DIST_DEB): build/release/parley build/pkg/stamp build/tools/nfpm
-	mkdir -p dist
-	VERSION=$(VERSION) build/tools/nfpm package --config packaging/desktop/parley.yaml \
+# The nfpm recipes find the staged files under $BUILD.
+$(DIST_DEB): $(B)/release/parley $(B)/pkg/stamp $(B)/tools/nfpm
+	mkdir -p $(DIST)
+	VERSION=$(VERSION) BUILD=$(B) $(B)/tools/nfpm package --config packaging/desktop/parley.yaml \
 		--packager deb --target $@ >/dev/null
 
-$(DIST_SDEB): build/release/parley-seed build/pkg/stamp build/tools/nfpm
-	mkdir -p dist
-	VERSION=$(VERSION) build/tools/nfpm package --config packaging/seed/parley-seed.yaml \
+$(DIST_SDEB): $(B)/release/parley-seed $(B)/pkg/stamp $(B)/tools/nfpm
+	mkdir -p $(DIST)
+	VERSION=$(VERSION) BUILD=$(B) $(B)/tools/nfpm package --config packaging/seed/parley-seed.yaml \
 		--packager deb --target $@ >/dev/null
 
-$(DIST_SEED): build/release/parley-seed
-	mkdir -p dist
+$(DIST_SEED): $(B)/release/parley-seed
+	mkdir -p $(DIST)
 	cp $< $@
 
 clean:

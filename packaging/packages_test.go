@@ -119,9 +119,12 @@ func needTools(t *testing.T, tools ...string) {
 func TestPackages(t *testing.T) {
 	needTools(t, "make", "dpkg-deb", "lintian", "debootstrap", "chroot", "file", "tar", "xz")
 	ver, com := version(t), commit(t)
-	run(t, 20*time.Minute, root, "make", "package")
+	// Into a directory of its own: the checkout's build/ and dist/ are
+	// left to the people working in it, and two runs do not collide.
+	out := t.TempDir()
+	build, dist := filepath.Join(out, "build"), filepath.Join(out, "dist")
+	run(t, 20*time.Minute, root, "make", "package", "BUILD="+build, "DIST="+dist)
 
-	dist := filepath.Join(root, "dist")
 	desktopDeb := filepath.Join(dist, fmt.Sprintf("parley_%s_amd64.deb", ver))
 	seedDeb := filepath.Join(dist, fmt.Sprintf("parley-seed_%s_amd64.deb", ver))
 	tarball := filepath.Join(dist, fmt.Sprintf("parley-%s-linux-amd64.tar.xz", ver))
@@ -135,8 +138,8 @@ func TestPackages(t *testing.T) {
 	}
 
 	t.Run("stamped", func(t *testing.T) {
-		for _, bin := range []string{"build/release/parley", "build/release/parley-seed"} {
-			out, err := exec.Command(filepath.Join(root, bin), "--version").Output()
+		for _, bin := range []string{"release/parley", "release/parley-seed"} {
+			out, err := exec.Command(filepath.Join(build, bin), "--version").Output()
 			if err != nil {
 				t.Fatalf("%s --version: %v", bin, err)
 			}
