@@ -43,9 +43,11 @@
 // (JitterBuffer.Due), so the extra delay does not stay in the jitter
 // buffer: the frames go to the sink early, and the device's Playback
 // measures what stands in its queue and takes it out where the audio is
-// quiet (TrimQuiet: whole 2.5 ms blocks, crossfaded). Trimming never
-// touches loud audio; a queue bound (with a plain drop) and the jitter
-// buffer's whole-frame shrink remain for audio that has no quiet point.
+// quiet (TrimQuiet: whole 2.5 ms blocks, crossfaded), or, in audio that
+// has no quiet point for a while (music, a noisy room), where it repeats
+// itself (TrimAligned: whole periods, crossfaded). A queue bound (with a
+// plain drop) and the jitter buffer's whole-frame shrink remain as the
+// last resort.
 //
 // Both halves are plain objects driven by the caller's clock, so tests
 // run them in fake time; none of them starts a goroutine.

@@ -61,3 +61,58 @@ func energy(x []int16) float64 {
 	}
 	return e
 }
+
+// Aligned trimming, for audio with no quiet point (music, a noisy
+// room): one stretch of a period's length is taken out where the audio
+// repeats itself, as WSOLA time-scale modification does.
+const (
+	// alignMin and alignMax bound the stretch TrimAligned takes out:
+	// 2.5–12.5 ms, a pitch period of 80–400 Hz.
+	alignMin = TrimBlock
+	alignMax = 5 * TrimBlock
+	// alignCorr is the least normalized correlation across the cut.
+	alignCorr = 0.5
+)
+
+// TrimAligned shortens pcm in place by one stretch of 2.5–12.5 ms, at
+// most limit samples, at its start: the stretch whose end best matches
+// its start (normalized cross-correlation over TrimBlock samples, at
+// least 0.5), with a TrimBlock crossfade across the cut, so a voiced or
+// tonal signal loses whole periods and keeps its shape. It returns the
+// shortened slice (sharing pcm's array) and how many samples it removed:
+// none if pcm is too short, limit below 2.5 ms, or nothing matches well
+// enough (noise).
+func TrimAligned(pcm []int16, limit int) ([]int16, int) {
+	const w = TrimBlock
+	hi := min(limit, alignMax, len(pcm)-w)
+	if hi < alignMin {
+		return pcm, 0
+	}
+	a := pcm[:w]
+	ea := energy(a)
+	if ea == 0 {
+		return pcm, 0
+	}
+	best, bestC := 0, alignCorr
+	for l := alignMin; l <= hi; l++ {
+		b := pcm[l : l+w]
+		var ab float64
+		for k := range w {
+			ab += float64(a[k]) * float64(b[k])
+		}
+		if eb := energy(b); eb > 0 {
+			if c := ab / math.Sqrt(ea*eb); c > bestC {
+				best, bestC = l, c
+			}
+		}
+	}
+	if best == 0 {
+		return pcm, 0
+	}
+	for k := range w {
+		g := (float64(k) + 0.5) / w
+		pcm[k] = int16(math.Round(float64(pcm[k])*(1-g) + float64(pcm[best+k])*g))
+	}
+	n := copy(pcm[w:], pcm[best+w:])
+	return pcm[:w+n], best
+}

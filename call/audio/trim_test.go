@@ -103,3 +103,56 @@ func TestTrimQuiet(t *testing.T) {
 		t.Errorf("nil: %d left, %d removed", len(out), n)
 	}
 }
+
+// TestTrimAligned: a tone loses whole periods at a cut that keeps its
+// shape; noise, which never repeats itself, and a limit below 2.5 ms
+// lose nothing; bad input never panics.
+func TestTrimAligned(t *testing.T) {
+	x := make([]int16, FrameSamples)
+	NewToneSource(440, 0.5).ReadFrame(x)
+	orig := slices.Clone(x)
+	out, n := TrimAligned(x, FrameSamples)
+	period := SampleRate / 440.0
+	if k := math.Round(float64(n) / period); n < alignMin || n > alignMax || math.Abs(float64(n)-k*period) > 1 {
+		t.Errorf("tone: removed %d samples, want whole periods of %.1f between %d and %d", n, period, alignMin, alignMax)
+	}
+	if len(out) != FrameSamples-n || !slices.Equal(out[TrimBlock:], orig[n+TrimBlock:]) {
+		t.Error("tone: the audio after the cut is not the original's")
+	}
+	if got, lim := maxStep(out), maxStep(orig)+2; got > lim {
+		t.Errorf("tone: a step of %d at the cut, want at most %d", got, lim)
+	}
+	// At most the limit, even where a longer cut would match better.
+	NewToneSource(440, 0.5).ReadFrame(x)
+	if _, n := TrimAligned(x, 300); n > 300 || n < alignMin {
+		t.Errorf("tone, limit 300: removed %d", n)
+	}
+
+	rng := rand.New(rand.NewPCG(3, 4))
+	noise := make([]int16, FrameSamples)
+	for i := range noise {
+		noise[i] = int16(8000 * (2*rng.Float64() - 1))
+	}
+	if _, n := TrimAligned(noise, FrameSamples); n != 0 {
+		t.Errorf("noise: removed %d", n)
+	}
+	NewToneSource(440, 0.5).ReadFrame(x)
+	if _, n := TrimAligned(x, alignMin-1); n != 0 {
+		t.Errorf("limit below 2.5 ms: removed %d", n)
+	}
+	for range 300 {
+		n := rng.IntN(2 * FrameSamples)
+		y := make([]int16, n)
+		for i := range y {
+			y[i] = int16(rng.IntN(65536) - 32768)
+		}
+		limit := rng.IntN(2*n+1) - n/2
+		out, removed := TrimAligned(y, limit)
+		if removed < 0 || removed > max(limit, 0) || len(out) != n-removed {
+			t.Fatalf("len %d, limit %d: removed %d, %d left", n, limit, removed, len(out))
+		}
+	}
+	if out, n := TrimAligned(nil, 1000); len(out) != 0 || n != 0 {
+		t.Errorf("nil: %d left, %d removed", len(out), n)
+	}
+}

@@ -114,38 +114,79 @@ func TestNoDevice(t *testing.T) {
 
 // TestPlaybackQueueBounded: a playout clock faster than the card (here:
 // no card reading at all) cannot make the queue grow past MaxQueue, even
-// with loud audio, which has no quiet point to trim.
+// with loud audio, which has no quiet point to trim; what is dropped is
+// the oldest, and every sample written is queued, trimmed or dropped.
 func TestPlaybackQueueBounded(t *testing.T) {
 	p := &Playback{maxQ: durBytes(MaxQueue), player: nopPlayer{}}
 	pcm := make([]int16, audio.FrameSamples)
-	audio.NewToneSource(440, 0.5).ReadFrame(pcm) // pcm[0] is 0: a frame counter goes there
-	for i := range 50 {
-		pcm[0] = int16(i)
+	audio.NewToneSource(440, 0.5).ReadFrame(pcm)
+	const frames = 50
+	for i := range frames {
+		pcm[len(pcm)-1] = int16(i) // the frame's number, in its last sample
 		if err := p.WriteFrame(pcm); err != nil {
 			t.Fatal(err)
+		}
+		if got := p.Buffered(); got > MaxQueue {
+			t.Fatalf("frame %d: buffered %v, want at most %v", i, got, MaxQueue)
 		}
 	}
 	if got := p.Buffered(); got != MaxQueue {
 		t.Errorf("buffered %v, want %v", got, MaxQueue)
 	}
-	keep := durBytes(MaxQueue) / 2 / audio.FrameSamples // frames that fit
-	if want := uint64((50 - keep) * audio.FrameSamples); p.Dropped() != want {
-		t.Errorf("dropped %d samples, want %d", p.Dropped(), want)
+	queued := uint64(durBytes(MaxQueue) / bytesPerSample)
+	if p.Dropped()+p.Trimmed()+queued != frames*audio.FrameSamples {
+		t.Errorf("dropped %d + trimmed %d + queued %d samples, want %d written", p.Dropped(), p.Trimmed(), queued, frames*audio.FrameSamples)
 	}
 	// What is left is the newest audio.
 	b := make([]byte, 4*audio.FrameSamples)
 	n, _ := (&queueReader{p}).Read(b)
-	if n != durBytes(MaxQueue) || int(b[0]) != 50-keep || int(b[2*audio.FrameSamples*(keep-1)]) != 49 {
-		t.Errorf("read %d bytes starting with frame %d; want the last %d frames", n, b[0], keep)
-	}
-	if p.Trimmed() != 0 {
-		t.Errorf("trimmed %d samples of a loud tone", p.Trimmed())
+	if n != durBytes(MaxQueue) || int16(binary.LittleEndian.Uint16(b[n-2:])) != frames-1 {
+		t.Errorf("read %d bytes ending with %d; want the last frame, %d", n, int16(binary.LittleEndian.Uint16(b[n-2:])), frames-1)
 	}
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if err := p.WriteFrame(pcm); !errors.Is(err, audio.ErrClosed) {
 		t.Errorf("WriteFrame after Close: %v", err)
+	}
+}
+
+// TestPlaybackTrimsLoudAudio: after one frame too many (a tick that came
+// early, or a card that missed its periods), a queue of loud audio with
+// no quiet point, read a frame at a time by a card, comes back down to
+// within TrimKeep and a trim block of where it stood, by aligned cuts,
+// within a second; and never below it, which would underrun the card.
+func TestPlaybackTrimsLoudAudio(t *testing.T) {
+	p := &Playback{maxQ: durBytes(MaxQueue), player: nopPlayer{}}
+	src := audio.NewToneSource(220, 0.5)
+	pcm := make([]int16, audio.FrameSamples)
+	card := make([]byte, 2*audio.FrameSamples)
+	write := func() {
+		src.ReadFrame(pcm)
+		if err := p.WriteFrame(pcm); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 20 { // steady: the card takes each frame before the next
+		write()
+		(&queueReader{p}).Read(card)
+	}
+	write() // one too many
+	for i := range 50 {
+		write()
+		if n, _ := (&queueReader{p}).Read(card); n < len(card) {
+			t.Fatalf("write %d: the card found %d bytes of %d: trimmed too much", i, n, len(card))
+		}
+	}
+	lim := TrimKeep + audio.TrimBlock*time.Second/audio.SampleRate
+	if got := p.Buffered(); got > lim || p.Trimmed() == 0 {
+		t.Errorf("a second after: %v standing (%d samples trimmed), want at most %v", got, p.Trimmed(), lim)
+	}
+	if got := p.Buffered(); got < TrimKeep {
+		t.Errorf("a second after: %v standing, below TrimKeep", got)
+	}
+	if p.Dropped() != 0 {
+		t.Errorf("%d samples dropped", p.Dropped())
 	}
 }
 

@@ -24,9 +24,10 @@
 // same device buffer. The least audio waiting just before each write,
 // over the last 200 ms, is delay that a hiccup left behind beyond
 // TrimKeep (2 ms): it is trimmed where the audio is quiet
-// (audio.TrimQuiet), at most 5 ms a frame, so that an underrun or a late
-// packet costs a few frames of extra delay, not the rest of the talk
-// spurt. BenchmarkCallLatency measures the whole pipeline,
+// (audio.TrimQuiet), at most 5 ms a frame, or, after 200 ms without a
+// quiet point, a period at a time where the audio repeats itself
+// (audio.TrimAligned), so that an underrun or a late packet costs a few
+// frames of extra delay, not the rest of the talk spurt. BenchmarkCallLatency measures the whole pipeline,
 // microphone to speaker, with the sound cards emulated (see
 // docs/BENCHMARKS.md); the device buffer's size is a guess for real
 // hardware, which this machine lacks.

@@ -43,7 +43,8 @@ const (
 	// delay that an underrun, a late or early tick of the playout clock
 	// or a stretch of the jitter buffer left behind, and is taken out
 	// where the audio is quiet (audio.TrimQuiet), at most trimPerFrame a
-	// frame. The least level over a window already allows for how late
+	// frame, or where it repeats itself if it has no quiet point
+	// (audio.TrimAligned; see alignAfter). The least level over a window already allows for how late
 	// the playout clock's ticks have come; TrimKeep is a margin on top.
 	TrimKeep = 2 * time.Millisecond
 	// trimWindow is how many writes the standing level is measured over
@@ -51,6 +52,12 @@ const (
 	trimWindow = 10
 	// trimPerFrame is the most trimmed from one frame (5 ms of 20).
 	trimPerFrame = 2 * audio.TrimBlock
+	// alignAfter and alignEvery: audio with no quiet point (music, a
+	// noisy room) is trimmed by audio.TrimAligned instead, once the
+	// excess has found no quiet point for alignAfter writes, and then at
+	// most every alignEvery writes.
+	alignAfter = trimWindow
+	alignEvery = 5
 
 	bytesPerSample = 2
 	// devicePeriod is one period of the device buffer in samples: 320
@@ -126,6 +133,7 @@ type Playback struct {
 	// last trimWindow writes of a stretch of sound, by write count.
 	levels  [trimWindow]int
 	nLevels int
+	stuck   int    // writes in a row with excess and no quiet point
 	trimmed uint64 // samples trimmed
 	scratch []int16
 }
@@ -243,8 +251,9 @@ func (p *Playback) WriteFrame(pcm []int16) error {
 }
 
 // trim notes the level (samples waiting) before a write and returns the
-// frame to queue: pcm, or a copy shortened at quiet points by the excess
-// of the standing level over TrimKeep.
+// frame to queue: pcm, or a copy shortened by the excess of the standing
+// level over TrimKeep, at quiet points, or where the audio repeats
+// itself if it has had none for a while.
 func (p *Playback) trim(pcm []int16, level int) []int16 {
 	copy(p.levels[1:], p.levels[:trimWindow-1])
 	p.levels[0] = level
@@ -254,12 +263,22 @@ func (p *Playback) trim(pcm []int16, level int) []int16 {
 	}
 	excess := slices.Min(p.levels[:]) - durSamples(TrimKeep)
 	if excess < audio.TrimBlock {
+		p.stuck = 0
 		return pcm
 	}
 	p.scratch = append(p.scratch[:0], pcm...)
 	out, n := audio.TrimQuiet(p.scratch, min(excess, trimPerFrame))
-	if n == 0 {
-		return pcm
+	if n > 0 {
+		p.stuck = 0
+	} else {
+		p.stuck++
+		if p.stuck < alignAfter {
+			return pcm
+		}
+		if out, n = audio.TrimAligned(p.scratch, excess); n == 0 {
+			return pcm
+		}
+		p.stuck = alignAfter - alignEvery
 	}
 	p.trimmed += uint64(n)
 	// Every level measured would have been n lower.
