@@ -68,12 +68,12 @@ func (m Media) Open(info call.Info) (call.Source, call.Sink, error) {
 // after a tick that came late (a busy machine), a stretch, or a target
 // that came down, the clock catches up with the slots instead of keeping
 // the extra delay for the rest of the talk spurt. The audio it writes
-// early waits in the sink, which trims it where it is quiet (the
-// device's Playback does). The jitter buffer judges each tick by the
-// time it runs.
+// early waits in the sink, which trims it (the device's Playback does,
+// where the audio is quiet or repeats itself). The jitter buffer judges
+// each tick by the time it runs.
 type playout struct {
 	r    *Receiver
-	wake chan struct{} // a packet came while priming
+	wake chan struct{} // a packet came: when the next slot is due may have changed
 	stop chan struct{}
 	done chan struct{}
 	once sync.Once

@@ -124,10 +124,9 @@ func (r *Receiver) Push(seq uint16, ts uint32, payload []byte, arrival time.Time
 	r.mu.Unlock()
 }
 
-// Due returns when the next slot is due to be played at the target
-// delay (JitterBuffer.Due), so that the playout clock can tick right
-// then; false when the jitter buffer is idle or has no packet to prime
-// with.
+// Due returns when the next slot is due to be played (JitterBuffer.Due),
+// so that the playout clock can tick right then; false when the jitter
+// buffer is idle or has no packet to prime with.
 func (r *Receiver) Due(now time.Time) (time.Time, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
