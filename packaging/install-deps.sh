@@ -5,7 +5,7 @@
 # test (network namespaces; it runs as root only), and Go 1.21 or newer (which fetches the
 # exact Go release go.mod asks for through the module proxy by itself).
 # With --test it also installs what the packaging tests use (make, lintian,
-# debootstrap, file, xz-utils) and the desktop smoke test (xvfb, x11-apps,
+# debootstrap, file, xz-utils, systemd-container) and the desktop smoke test (xvfb, x11-apps,
 # x11-utils); those are optional: without them, and
 # without root, the packaging tests skip and say why.
 # Run as root it installs what is missing; otherwise it prints the command.
@@ -14,7 +14,7 @@ set -euo pipefail
 PKGS=(gcc pkg-config libgl1-mesa-dev libx11-dev libxcursor-dev libxrandr-dev
       libxinerama-dev libxi-dev libxxf86vm-dev libasound2-dev libopus-dev libopusfile-dev
       iproute2 iptables)
-TEST_PKGS=(make lintian debootstrap file xz-utils xvfb x11-apps x11-utils)
+TEST_PKGS=(make lintian debootstrap file xz-utils systemd-container xvfb x11-apps x11-utils)
 
 # Go from /usr/local/go counts even when it is not on PATH yet.
 if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then

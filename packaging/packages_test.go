@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -235,6 +236,9 @@ func TestPackages(t *testing.T) {
 				t.Errorf("%s is still there after apt-get purge", f)
 			}
 		}
+	})
+	t.Run("seed service under systemd", func(t *testing.T) {
+		seedService(t, seedDeb)
 	})
 }
 
@@ -472,4 +476,132 @@ func seedRuns(t *testing.T, chroot string) {
 	if _, err := os.Stat(filepath.Join(chroot, "var/lib/parley-seed/parley.db")); err != nil {
 		t.Errorf("the seed kept no state in /var/lib/parley-seed: %v", err)
 	}
+}
+
+// seedService installs the seed's .deb in a clean Debian root with systemd,
+// boots that root as a container (systemd-nspawn, its own network), and
+// checks the service as a server would run it: enabled by the package,
+// started at boot under the hardened unit as a user of its own, answering
+// /healthz, restarted after a crash, and stopped cleanly.
+func seedService(t *testing.T, seedDeb string) {
+	for _, tool := range []string{"systemd-nspawn", "nsenter"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("no %s to boot a container (packaging/install-deps.sh --test installs systemd-container)", tool)
+		}
+	}
+	chroot := debianRoot(t)
+	copyFile(t, seedDeb, filepath.Join(chroot, "tmp", filepath.Base(seedDeb)))
+	installWithApt(t, chroot, "systemd", "systemd-sysv", "dbus", "/tmp/"+filepath.Base(seedDeb))
+
+	boot := exec.Command("systemd-nspawn", "-D", chroot, "--boot", "--register=no", "--keep-unit",
+		"--private-network", "-q", "--console=passive")
+	var console bytes.Buffer
+	boot.Stdout, boot.Stderr = &console, &console
+	if err := boot.Start(); err != nil {
+		t.Skipf("systemd-nspawn: %v", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- boot.Wait() }()
+	t.Cleanup(func() {
+		boot.Process.Signal(syscall.SIGTERM) // the container powers off
+		select {
+		case <-exited:
+		case <-time.After(30 * time.Second):
+			boot.Process.Kill()
+			<-exited
+		}
+	})
+	var leader int
+	for deadline := time.Now().Add(30 * time.Second); leader == 0; {
+		leader = childOf(boot.Process.Pid)
+		select {
+		case err := <-exited:
+			exited <- err
+			t.Skipf("this machine cannot boot a container: systemd-nspawn: %v\n%s", err, tail(console.String(), 2000))
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Skip("this machine cannot boot a container: no init process under systemd-nspawn")
+		}
+	}
+	in := func(args ...string) (string, error) {
+		full := append([]string{"-t", strconv.Itoa(leader), "-a", "env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"}, args...)
+		out, err := exec.Command("nsenter", full...).Output()
+		return strings.TrimSpace(string(out)), err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	st, _ := exec.CommandContext(ctx, "nsenter", "-t", strconv.Itoa(leader), "-a", "systemctl", "is-system-running", "--wait").Output()
+	if s := strings.TrimSpace(string(st)); s != "running" && s != "degraded" {
+		t.Skipf("the container's systemd did not come up (%q); this machine may not run containers", s)
+	}
+	if s, _ := in("systemctl", "is-enabled", "parley-seed"); s != "enabled" {
+		t.Errorf("parley-seed.service is %q after install, want enabled", s)
+	}
+	healthz := func() string {
+		out, _ := in("bash", "-c", `exec 3<>/dev/tcp/127.0.0.1/9717 && printf 'GET /healthz HTTP/1.0\r\n\r\n' >&3 && cat <&3`)
+		return out
+	}
+	// waitFor polls cond for up to d.
+	waitFor := func(d time.Duration, cond func() bool) bool {
+		for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+			if cond() {
+				return true
+			}
+		}
+		return false
+	}
+	if !waitFor(20*time.Second, func() bool { return strings.HasSuffix(healthz(), "ok leaves=0 supernodes=0") }) {
+		status, _ := in("systemctl", "status", "--no-pager", "-n", "30", "parley-seed")
+		t.Fatalf("the seed service does not answer /healthz after boot:\n%s", status)
+	}
+	pid, _ := in("systemctl", "show", "-p", "MainPID", "--value", "parley-seed")
+	uid, _ := in("awk", "/^Uid:/ {print $2}", "/proc/"+pid+"/status")
+	if uid == "" || uid == "0" {
+		t.Errorf("the seed runs as uid %q, want a user of its own", uid)
+	}
+	if _, err := in("test", "-f", "/var/lib/private/parley-seed/parley.db"); err != nil {
+		t.Error("the seed keeps no state in its StateDirectory, /var/lib/private/parley-seed")
+	}
+	// A crash: systemd starts it again (RestartSec=5s).
+	in("systemctl", "kill", "-s", "SIGKILL", "parley-seed")
+	if !waitFor(20*time.Second, func() bool {
+		n, _ := in("systemctl", "show", "-p", "NRestarts", "--value", "parley-seed")
+		return n == "1" && strings.HasSuffix(healthz(), "ok leaves=0 supernodes=0")
+	}) {
+		status, _ := in("systemctl", "status", "--no-pager", "-n", "30", "parley-seed")
+		t.Errorf("the seed was not restarted after SIGKILL:\n%s", status)
+	}
+	// A stop: SIGTERM, a clean exit.
+	if _, err := in("systemctl", "stop", "parley-seed"); err != nil {
+		t.Errorf("systemctl stop parley-seed: %v", err)
+	}
+	if r, _ := in("systemctl", "show", "-p", "Result", "--value", "parley-seed"); r != "success" {
+		t.Errorf("after systemctl stop the service's result is %q, want success", r)
+	}
+}
+
+// childOf returns the first process whose parent is pid, or 0.
+func childOf(pid int) int {
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		child, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + d.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...; comm may hold spaces and parentheses.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
+			return child
+		}
+	}
+	return 0
 }
