@@ -229,6 +229,7 @@ func TestPackages(t *testing.T) {
 			t.Errorf("the seed's settings file was not installed: %v", err)
 		}
 		seedRuns(t, chroot)
+		windowOpens(t, chroot)
 		// Removing them runs the maintainer scripts the other way.
 		inRoot(t, chroot, 5*time.Minute, "apt-get", "purge", "-y", "-qq", "-o", "Dpkg::Use-Pty=0", "parley", "parley-seed")
 		for _, f := range []string{"usr/bin/parley", "usr/bin/parley-seed", "etc/default/parley-seed", "var/lib/parley-seed"} {
@@ -604,4 +605,59 @@ func childOf(pid int) int {
 		}
 	}
 	return 0
+}
+
+// windowOpens starts an X server (Xvfb) in chroot and the installed parley
+// in it, and waits for its window: the .deb's dependencies must include
+// what GLFW loads at run time (X extensions, GL), which --version does not
+// touch.
+func windowOpens(t *testing.T, chroot string) {
+	t.Helper()
+	// What GLFW loads with dlopen, which ldd and --version do not see; the
+	// .deb's Depends must have brought them (before Xvfb brings more).
+	for _, lib := range []string{"libXcursor.so.1", "libXrandr.so.2", "libXinerama.so.1", "libXi.so.6", "libXxf86vm.so.1", "libGL.so.1"} {
+		if _, err := os.Stat(filepath.Join(chroot, "usr/lib/x86_64-linux-gnu", lib)); err != nil {
+			t.Errorf("%s, which GLFW loads at run time, is not installed with parley: %v", lib, err)
+		}
+	}
+	inRoot(t, chroot, 5*time.Minute, "apt-get", "install", "-y", "-qq", "-o", "Dpkg::Use-Pty=0", "--no-install-recommends", "xvfb", "x11-utils")
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// -displayfd: Xvfb picks a free display (its abstract socket is shared
+	// with the host's) and writes its number to fd 3.
+	xvfb := exec.Command("chroot", chroot, "env", "-i", "PATH=/usr/bin:/bin", "Xvfb", "-displayfd", "3",
+		"-screen", "0", "1280x800x24", "-nolisten", "tcp")
+	xvfb.ExtraFiles = []*os.File{w}
+	if err := xvfb.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	defer func() { xvfb.Process.Kill(); xvfb.Wait() }()
+	r.SetReadDeadline(time.Now().Add(30 * time.Second))
+	line, err := bufio.NewReader(r).ReadString('\n')
+	r.Close()
+	display := ":" + strings.TrimSpace(line)
+	if err != nil || display == ":" {
+		t.Fatalf("Xvfb in the Debian root did not start: %v", err)
+	}
+	env := []string{chroot, "env", "-i", "PATH=/usr/bin:/bin", "HOME=/root", "LANG=C.UTF-8", "DISPLAY=" + display}
+	var out bytes.Buffer
+	app := exec.Command("chroot", append(env, "parley")...)
+	app.Stdout, app.Stderr = &out, &out
+	if err := app.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { app.Process.Kill(); app.Wait() }()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		tree, _ := exec.Command("chroot", append(env, "xwininfo", "-root", "-tree")...).Output()
+		if m := regexp.MustCompile(`"Parley": \(.*\)\s+(\d+)x(\d+)`).FindSubmatch(tree); m != nil {
+			t.Logf("the installed parley opened its window (%sx%s) on Xvfb", m[1], m[2])
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the installed parley opened no window in 30 s:\n%s", tail(out.String(), 3000))
+		}
+	}
 }
