@@ -13,6 +13,8 @@
 //
 // The tests build both .debs, check their contents and lintian's verdict,
 // install them with apt in a clean Debian root made by debootstrap and run
-// both binaries there (as root only), and check that every package that
-// needs no cgo builds for Windows and macOS.
+// both binaries there, the desktop app in a window on Xvfb, boot a root with
+// the seed's .deb under systemd (systemd-nspawn) and check its service (all
+// as root only), and check that every package that needs no cgo builds for
+// Windows and macOS.
 package packaging
