@@ -229,6 +229,7 @@ func TestPackages(t *testing.T) {
 			t.Errorf("the seed's settings file was not installed: %v", err)
 		}
 		seedRuns(t, chroot)
+		profilesPerUser(t, chroot)
 		windowOpens(t, chroot)
 		// Removing them runs the maintainer scripts the other way.
 		inRoot(t, chroot, 5*time.Minute, "apt-get", "purge", "-y", "-qq", "-o", "Dpkg::Use-Pty=0", "parley", "parley-seed")
@@ -659,5 +660,51 @@ func windowOpens(t *testing.T, chroot string) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the installed parley opened no window in 30 s:\n%s", tail(out.String(), 3000))
 		}
+	}
+}
+
+// profilesPerUser has two users of the Debian root make a profile with the
+// installed parley: each lands in that user's data directory
+// (~/.local/share/parley), readable by that user only, with an identity of
+// its own; nothing is written beside the binary.
+func profilesPerUser(t *testing.T, chroot string) {
+	t.Helper()
+	ids := map[string]string{}
+	for _, user := range []string{"alice", "bob"} {
+		inRoot(t, chroot, time.Minute, "useradd", "--create-home", user)
+		uid := strings.TrimSpace(inRoot(t, chroot, time.Minute, "id", "-u", user))
+		gid := strings.TrimSpace(inRoot(t, chroot, time.Minute, "id", "-g", user))
+		// The seeds refuse at once: init makes the profile offline.
+		out, err := exec.Command("chroot", "--userspec="+uid+":"+gid, chroot, "env", "-i", "PATH=/usr/bin:/bin",
+			"HOME=/home/"+user, "parley", "--seeds", "127.0.0.1:1", "init", "--username", user+"1").CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: parley init: %v\n%s", user, err, out)
+		}
+		dir := "/home/" + user + "/.local/share/parley"
+		if !strings.Contains(string(out), "profile:     "+dir+"\n") {
+			t.Errorf("%s's profile is not in %s:\n%s", user, dir, out)
+		}
+		m := regexp.MustCompile(`node id:\s+([0-9a-f]+)`).FindSubmatch(out)
+		if m == nil {
+			t.Fatalf("%s: no node id in\n%s", user, out)
+		}
+		ids[user] = string(m[1])
+		fi, err := os.Stat(filepath.Join(chroot, dir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		if strconv.Itoa(int(st.Uid)) != uid || fi.Mode().Perm() != 0o700 {
+			t.Errorf("%s is owned by uid %d with mode %v; want %s's alone (0700)", dir, st.Uid, fi.Mode().Perm(), user)
+		}
+		if _, err := os.Stat(filepath.Join(chroot, dir, "parley.db")); err != nil {
+			t.Errorf("%s: no parley.db in %s: %v", user, dir, err)
+		}
+	}
+	if ids["alice"] == ids["bob"] {
+		t.Error("two users share one identity")
+	}
+	if m, _ := filepath.Glob(filepath.Join(chroot, "usr/bin/parley*.db")); len(m) > 0 {
+		t.Errorf("a profile beside the binary: %v", m)
 	}
 }
