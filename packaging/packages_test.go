@@ -114,9 +114,12 @@ func needTools(t *testing.T, tools ...string) {
 	}
 }
 
-// TestPackages runs `make package`, checks the two .debs (contents,
-// control fields, lintian, a static seed), installs them with apt in a
-// clean Debian root and runs both binaries there.
+// TestPackages runs `make package` and checks what it made: the stamped
+// version, the tarball, the two .debs (contents, control fields, lintian,
+// a static seed, the unit's exposure); then installs both with apt in a
+// clean Debian root and runs them there (--version, the seed serving, two
+// users' profiles, the window on Xvfb, purge), and boots a root with the
+// seed's .deb under systemd to check its service.
 func TestPackages(t *testing.T) {
 	needTools(t, "make", "dpkg-deb", "lintian", "debootstrap", "chroot", "file", "tar", "xz")
 	ver, com := version(t), commit(t)
