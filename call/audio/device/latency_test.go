@@ -42,12 +42,14 @@ import (
 // speaker (the same detector on both sides: the 1 ms RMS crossing half
 // the burst's level). The two sound cards' period clocks get a random
 // phase per call, as two real cards would. It reports the delays' p50,
-// p95 and max over all bursts of all calls.
+// p95 and max over all bursts of all calls, and how many bursts had a
+// dropout in the middle (an audible glitch: the card played silence, or
+// the queue cut audio).
 //
 //	go test -run '^$' -bench CallLatency -benchtime 20x ./call/audio/device/
 func BenchmarkCallLatency(b *testing.B) {
 	var lat []time.Duration
-	var missed, bursts int
+	var missed, bursts, gapped int
 	var st callStats
 	for i := 0; i < b.N; i++ {
 		r, err := runCall(uint64(i), faults{})
@@ -60,6 +62,7 @@ func BenchmarkCallLatency(b *testing.B) {
 		lat = append(lat, r.delays...)
 		missed += r.missed
 		bursts += r.bursts
+		gapped += r.gapped
 		st.add(r.stats)
 	}
 	b.StopTimer()
@@ -75,6 +78,7 @@ func BenchmarkCallLatency(b *testing.B) {
 	b.ReportMetric(q(1), "max-ms")
 	b.ReportMetric(q(0), "min-ms")
 	b.ReportMetric(float64(missed), "missed")
+	b.ReportMetric(float64(gapped), "gapped")
 	b.ReportMetric(float64(st.concealed)/float64(b.N), "concealed/call")
 	b.Logf("%d bursts in %d calls; %s", len(lat), b.N, st)
 }
@@ -136,6 +140,34 @@ func onset(x []int16, from, to int) int {
 	return -1
 }
 
+// dropout reports whether some 1 ms of x[from:to] has an RMS under a
+// quarter of a burst's: a gap in the middle of a burst, where the
+// output card played silence or the playback queue cut it.
+func dropout(x []int16, from, to int) bool {
+	w := ms(time.Millisecond)
+	thr := 0.25 * burstAmp * math.MaxInt16 / math.Sqrt2
+	thr2 := thr * thr * float64(w)
+	from = max(from, 0)
+	to = min(to, len(x))
+	if to-from < w {
+		return false
+	}
+	var sum float64
+	for i := from; i < from+w; i++ {
+		sum += float64(x[i]) * float64(x[i])
+	}
+	for i := from + w; ; i++ {
+		if sum < thr2 {
+			return true
+		}
+		if i >= to {
+			return false
+		}
+		v, o := float64(x[i]), float64(x[i-w])
+		sum += v*v - o*o
+	}
+}
+
 type callStats struct {
 	underrun  int // ms of output zero-filled after the first sound
 	concealed uint64
@@ -176,6 +208,7 @@ type callResult struct {
 	onsets         []time.Duration // each found burst's onset at the microphone
 	delays         []time.Duration
 	bursts, missed int
+	gapped         int // bursts with a dropout at the output: an audible glitch
 	stats          callStats
 	rs             audio.ReceiverStats
 }
@@ -281,6 +314,9 @@ func runCall(seed uint64, f faults) (callResult, error) {
 		if in < 0 || o < 0 {
 			res.missed++
 			continue
+		}
+		if dropout(out, o+ms(time.Millisecond), o+ms(burstLength-4*time.Millisecond)) {
+			res.gapped++
 		}
 		res.onsets = append(res.onsets, time.Duration(in)*time.Second/audio.SampleRate)
 		res.delays = append(res.delays, skew+time.Duration(o-in)*time.Second/audio.SampleRate)

@@ -58,7 +58,10 @@ func TestLatencyRecovers(t *testing.T) {
 									seed, on, r.delays[i], before, at)
 							}
 						}
-						if tc.f == (faults{}) && r.stats.trimmed+r.stats.dropped > 0 {
+						if r.gapped > 0 {
+						t.Errorf("seed %d: %d bursts with a dropout", seed, r.gapped)
+					}
+					if tc.f == (faults{}) && r.stats.trimmed+r.stats.dropped > 0 {
 							t.Errorf("seed %d: %d samples trimmed and %d dropped with nothing going wrong",
 								seed, r.stats.trimmed, r.stats.dropped)
 						}
