@@ -59,9 +59,9 @@ func TestLatencyRecovers(t *testing.T) {
 							}
 						}
 						if r.gapped > 0 {
-						t.Errorf("seed %d: %d bursts with a dropout", seed, r.gapped)
-					}
-					if tc.f == (faults{}) && r.stats.trimmed+r.stats.dropped > 0 {
+							t.Errorf("seed %d: %d bursts with a dropout", seed, r.gapped)
+						}
+						if tc.f == (faults{}) && r.stats.trimmed+r.stats.dropped > 0 {
 							t.Errorf("seed %d: %d samples trimmed and %d dropped with nothing going wrong",
 								seed, r.stats.trimmed, r.stats.dropped)
 						}
