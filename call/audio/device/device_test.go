@@ -3,6 +3,7 @@ package device
 import (
 	"encoding/binary"
 	"errors"
+	"math/rand/v2"
 	"os"
 	"runtime"
 	"strings"
@@ -187,6 +188,52 @@ func TestPlaybackTrimsLoudAudio(t *testing.T) {
 	}
 	if p.Dropped() != 0 {
 		t.Errorf("%d samples dropped", p.Dropped())
+	}
+}
+
+// TestPlaybackTrimGuard: quiet audio (comfort noise) read a frame at a
+// time by a card; one frame too many is trimmed back to TrimKeep, but a
+// second hiccup soon after a trim leaves a device period standing, so
+// that a card on a busy machine has a period in hand instead of coming
+// up short again and again.
+func TestPlaybackTrimGuard(t *testing.T) {
+	p := &Playback{maxQ: durBytes(MaxQueue), player: nopPlayer{}}
+	pcm := make([]int16, audio.FrameSamples)
+	card := make([]byte, 2*audio.FrameSamples)
+	rng := rand.New(rand.NewPCG(1, 1))
+	step := func(extra bool) {
+		for i := range pcm {
+			pcm[i] = int16(rng.IntN(101) - 50) // about -60 dBFS
+		}
+		if err := p.WriteFrame(pcm); err != nil {
+			t.Fatal(err)
+		}
+		if extra {
+			return
+		}
+		if n, _ := (&queueReader{p}).Read(card); n < len(card) {
+			t.Fatalf("the card found %d bytes of %d", n, len(card))
+		}
+	}
+	// What stands before a write is what is left after the card's read.
+	block := audio.TrimBlock * time.Second / audio.SampleRate
+	period := time.Duration(devicePeriod) * time.Second / audio.SampleRate
+	for range 20 {
+		step(false)
+	}
+	step(true)
+	for range 20 {
+		step(false)
+	}
+	if got := p.Buffered(); got < TrimKeep || got >= TrimKeep+block {
+		t.Fatalf("after one hiccup: %v standing, want TrimKeep (%v) and less than a block", got, TrimKeep)
+	}
+	step(true)
+	for range 20 {
+		step(false)
+	}
+	if got := p.Buffered(); got < period || got >= period+block {
+		t.Fatalf("after a second hiccup: %v standing, want a device period (%v) and less than a block", got, period)
 	}
 }
 

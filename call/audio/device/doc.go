@@ -27,7 +27,9 @@
 // (audio.TrimQuiet), at most 5 ms a frame, or, after 200 ms without a
 // quiet point, a period at a time where the audio repeats itself
 // (audio.TrimAligned), so that an underrun or a late packet costs a few
-// frames of extra delay, not the rest of the talk spurt. BenchmarkCallLatency measures the whole pipeline,
+// frames of extra delay, not the rest of the talk spurt. After a second
+// hiccup within 5 s of a trim, trimming leaves a device period standing
+// for 5 s: with less, a late write finds the card short again. BenchmarkCallLatency measures the whole pipeline,
 // microphone to speaker, with the sound cards emulated (see
 // docs/BENCHMARKS.md); the device buffer's size is a guess for real
 // hardware, which this machine lacks.

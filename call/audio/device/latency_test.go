@@ -57,7 +57,7 @@ func BenchmarkCallLatency(b *testing.B) {
 			b.Fatal(err)
 		}
 		if testing.Verbose() {
-			b.Logf("call %d: target %v jitter %v delays %v; %s", i, r.rs.Target, r.rs.Jitter, r.delays, r.stats)
+			b.Logf("call %d: target %v jitter %v delays %v, with a dropout %v; %s", i, r.rs.Target, r.rs.Jitter, r.delays, r.gaps, r.stats)
 		}
 		lat = append(lat, r.delays...)
 		missed += r.missed
@@ -208,7 +208,8 @@ type callResult struct {
 	onsets         []time.Duration // each found burst's onset at the microphone
 	delays         []time.Duration
 	bursts, missed int
-	gapped         int // bursts with a dropout at the output: an audible glitch
+	gapped         int   // bursts with a dropout at the output: an audible glitch
+	gaps           []int // their indices
 	stats          callStats
 	rs             audio.ReceiverStats
 }
@@ -317,6 +318,7 @@ func runCall(seed uint64, f faults) (callResult, error) {
 		}
 		if dropout(out, o+ms(time.Millisecond), o+ms(burstLength-4*time.Millisecond)) {
 			res.gapped++
+			res.gaps = append(res.gaps, len(res.delays))
 		}
 		res.onsets = append(res.onsets, time.Duration(in)*time.Second/audio.SampleRate)
 		res.delays = append(res.delays, skew+time.Duration(o-in)*time.Second/audio.SampleRate)

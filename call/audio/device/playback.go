@@ -46,7 +46,15 @@ const (
 	// frame, or where it repeats itself if it has no quiet point
 	// (audio.TrimAligned; see alignAfter). The least level over a window already allows for how late
 	// the playout clock's ticks have come; TrimKeep is a margin on top.
+	// Less than a device period standing leaves the card only the phase
+	// of the next period to spare for a late write, so when the level
+	// rises again within guardHold writes of a trim (the card came up
+	// short, or the clock had to catch up), trimming leaves a device
+	// period standing for the next guardHold writes.
 	TrimKeep = 2 * time.Millisecond
+	// guardHold is how long, in writes, trimming keeps a device period
+	// standing after a second hiccup soon after a trim (5 s).
+	guardHold = 250
 	// trimWindow is how many writes the standing level is measured over
 	// (200 ms).
 	trimWindow = 10
@@ -134,6 +142,8 @@ type Playback struct {
 	levels  [trimWindow]int
 	nLevels int
 	stuck   int    // writes in a row with excess and no quiet point
+	since   int    // writes since the last trim
+	guard   int    // writes left that trimming keeps a device period standing
 	trimmed uint64 // samples trimmed
 	scratch []int16
 }
@@ -255,13 +265,22 @@ func (p *Playback) WriteFrame(pcm []int16) error {
 // level over TrimKeep, at quiet points, or where the audio repeats
 // itself if it has had none for a while.
 func (p *Playback) trim(pcm []int16, level int) []int16 {
+	p.since++
+	if p.nLevels > 0 && level >= p.levels[0]+audio.TrimBlock && p.trimmed > 0 && p.since <= guardHold {
+		p.guard = guardHold
+	}
+	keep := durSamples(TrimKeep)
+	if p.guard > 0 {
+		p.guard--
+		keep = max(keep, devicePeriod)
+	}
 	copy(p.levels[1:], p.levels[:trimWindow-1])
 	p.levels[0] = level
 	p.nLevels = min(p.nLevels+1, trimWindow)
 	if p.nLevels < trimWindow {
 		return pcm
 	}
-	excess := slices.Min(p.levels[:]) - durSamples(TrimKeep)
+	excess := slices.Min(p.levels[:]) - keep
 	if excess < audio.TrimBlock {
 		p.stuck = 0
 		return pcm
@@ -281,6 +300,7 @@ func (p *Playback) trim(pcm []int16, level int) []int16 {
 		p.stuck = alignAfter - alignEvery
 	}
 	p.trimmed += uint64(n)
+	p.since = 0
 	// Every level measured would have been n lower.
 	for i := range p.levels {
 		p.levels[i] -= n
