@@ -44,13 +44,14 @@ const (
 	// or a stretch of the jitter buffer left behind, and is taken out
 	// where the audio is quiet (audio.TrimQuiet), at most trimPerFrame a
 	// frame, or where it repeats itself if it has no quiet point
-	// (audio.TrimAligned; see alignAfter). The least level over a window already allows for how late
-	// the playout clock's ticks have come; TrimKeep is a margin on top.
-	// Less than a device period standing leaves the card only the phase
-	// of the next period to spare for a late write, so when the level
-	// rises again within guardHold writes of a trim (the card came up
-	// short, or the clock had to catch up), trimming leaves a device
-	// period standing for the next guardHold writes.
+	// (audio.TrimAligned; see alignAfter). The least level over a
+	// window already allows for how late the playout clock's ticks have
+	// come; TrimKeep is a margin on top. Less than a device period
+	// standing leaves the card only the phase of its next period to
+	// spare for a late write, so when the level rises again within
+	// guardHold writes of a trim (the card came up short, or the clock
+	// had to catch up), trimming leaves a device period standing for
+	// the next guardHold writes.
 	TrimKeep = 2 * time.Millisecond
 	// guardHold is how long, in writes, trimming keeps a device period
 	// standing after a second hiccup soon after a trim (5 s).
