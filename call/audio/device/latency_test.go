@@ -126,6 +126,11 @@ func onset(x []int16, from, to int) int {
 	thr2 := thr * thr * float64(w)
 	from = max(from, w)
 	to = min(to, len(x))
+	if from >= to {
+		// The output ended first (a card emulation that fell far
+		// behind on an overloaded machine): not found.
+		return -1
+	}
 	var sum float64
 	for i := from - w; i < from; i++ {
 		sum += float64(x[i]) * float64(x[i])
