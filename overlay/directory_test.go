@@ -31,7 +31,9 @@ func dirNetwork(t *testing.T) (seed *testSN, sns []*testSN) {
 		}))
 	}
 	all := append([]*testSN{seed}, sns...)
-	waitFor(t, 10*time.Second, "every supernode in every view", func() bool { return inViewAll(all...) })
+	// Generous: under the race detector, beside other packages' tests on
+	// 2 cores, the views have taken over 10 s to fill.
+	waitFor(t, 30*time.Second, "every supernode in every view", func() bool { return inViewAll(all...) })
 	return seed, sns
 }
 
