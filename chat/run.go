@@ -448,8 +448,26 @@ func (s *Service) OnPresence(key [32]byte, rec *wire.Record) {
 	if status != wire.StatusOffline && (!had || old == wire.StatusOffline) {
 		s.poke() // the contact came online: what waits may go now
 		s.resendOnline(ctx, c.ID)
+		go s.linkIfTalking(c)
 	}
 	s.emit(Event{Presence: &PresenceChange{ContactID: c.ID, Status: status}})
+}
+
+// talkingWithin is how recent the last message must be for a contact who
+// comes online to be "talking": the conversation goes direct.
+const talkingWithin = 10 * time.Minute
+
+// linkIfTalking starts a direct link to c, just seen online, if the
+// conversation is going on: a message that came or went while c's
+// presence was not known yet could not start one.
+func (s *Service) linkIfTalking(c store.Contact) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ms, err := s.cfg.DB.Messages(ctx, c.ID, store.Cursor{}, 1)
+	if err != nil || len(ms) == 0 || s.cfg.Now().Sub(ms[0].Received) > talkingWithin {
+		return
+	}
+	s.ensureLink(c)
 }
 
 // resendOnline makes what waits for a contact due now that it is online.
