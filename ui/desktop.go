@@ -2,6 +2,9 @@ package ui
 
 import (
 	"context"
+	"os"
+	"path/filepath"
+	"runtime"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/driver/desktop"
@@ -27,7 +30,7 @@ func (s *Session) setupDesktop(a fyne.App) {
 		}
 	})
 	a.Lifecycle().SetOnExitedForeground(func() { s.focused = false })
-	if d, ok := a.(desktop.App); ok {
+	if d, ok := a.(desktop.App); ok && trayAvailable() {
 		s.tray = true
 		s.trayMenu = fyne.NewMenu("Parley",
 			fyne.NewMenuItem("Show Parley", func() { s.win.Show(); s.win.RequestFocus() }),
@@ -59,6 +62,22 @@ func (s *Session) setupDesktop(a fyne.App) {
 			fyne.NewMenuItem("Export profile…", s.exportProfile),
 		),
 	))
+}
+
+// trayAvailable reports whether a system tray can show Parley's icon:
+// on Linux and the BSDs the tray is a D-Bus service, so without a session
+// bus there is none, and closing the window must quit rather than hide
+// it where no one can get it back.
+func trayAvailable() bool {
+	switch runtime.GOOS {
+	case "windows", "darwin":
+		return true
+	}
+	if os.Getenv("DBUS_SESSION_BUS_ADDRESS") != "" {
+		return true
+	}
+	_, err := os.Stat(filepath.Join(os.Getenv("XDG_RUNTIME_DIR"), "bus"))
+	return os.Getenv("XDG_RUNTIME_DIR") != "" && err == nil
 }
 
 func (s *Session) presenceItem(label, presence string) *fyne.MenuItem {
