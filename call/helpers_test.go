@@ -11,13 +11,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/logging"
 	"github.com/pion/transport/v2/vnet"
 	"github.com/pion/webrtc/v3"
 
 	"github.com/parleynet/parley/internal/testlog"
+	"github.com/parleynet/parley/internal/vnetworld"
 	"github.com/parleynet/parley/overlay"
-	"github.com/parleynet/parley/overlay/relay"
 	"github.com/parleynet/parley/overlay/rtc"
 	"github.com/parleynet/parley/store"
 )
@@ -25,138 +24,31 @@ import (
 // testLogger logs through t.Log when PARLEY_TEST_LOG is set.
 var testLogger = testlog.New
 
-// natKind is a kind of NAT in front of a peer, in RFC 4787 terms (as in
-// overlay/rtc's NAT matrix).
-type natKind int
-
-const (
-	natNone natKind = iota
-	natFullCone
-	natAddrRestricted
-	natPortRestricted
-	natSymmetric
+// The NAT kinds and the virtual internet of internal/vnetworld.
+type (
+	natKind = vnetworld.NAT
+	world   = vnetworld.World
 )
 
-func (k natKind) String() string {
-	return [...]string{"none", "full-cone", "addr-restricted", "port-restricted", "symmetric"}[k]
-}
+const (
+	natNone           = vnetworld.None
+	natFullCone       = vnetworld.FullCone
+	natAddrRestricted = vnetworld.AddrRestricted
+	natPortRestricted = vnetworld.PortRestricted
+	natSymmetric      = vnetworld.Symmetric
+)
 
-func (k natKind) natType() *vnet.NATType {
-	ei, ad, apd := vnet.EndpointIndependent, vnet.EndpointAddrDependent, vnet.EndpointAddrPortDependent
-	switch k {
-	case natFullCone:
-		return &vnet.NATType{MappingBehavior: ei, FilteringBehavior: ei}
-	case natAddrRestricted:
-		return &vnet.NATType{MappingBehavior: ei, FilteringBehavior: ad}
-	case natPortRestricted:
-		return &vnet.NATType{MappingBehavior: ei, FilteringBehavior: apd}
-	case natSymmetric:
-		return &vnet.NATType{MappingBehavior: apd, FilteringBehavior: apd}
-	}
-	return nil
-}
-
-const serverIP = "1.2.3.4"
-
-// world is a virtual internet, 1.2.3.0/24, with a supernode's STUN/TURN
-// server (overlay/relay) at 1.2.3.4:3478 and a peer per NAT kind given,
-// each on it (1.2.3.10, .20, …) or on a LAN behind a NAT with that public
-// address.
-type world struct {
-	wan    *vnet.Router
-	server *relay.Server
-	nets   []*vnet.Net
-	public []string
-}
-
-// vnetMu serializes building vnets: vnet hands out MAC addresses from a
-// package counter without a lock.
-var vnetMu sync.Mutex
-
+// newWorld is a world with a peer per NAT kind.
 func newWorld(t testing.TB, kinds ...natKind) *world {
 	t.Helper()
-	vnetMu.Lock()
-	defer vnetMu.Unlock()
-	wan, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "1.2.3.0/24", LoggerFactory: quietPion()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	serverNet, err := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{serverIP}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := wan.AddNet(serverNet); err != nil {
-		t.Fatal(err)
-	}
-	w := &world{wan: wan}
-	for i, k := range kinds {
-		public := fmt.Sprintf("1.2.3.%d", 10*(i+1))
-		w.public = append(w.public, public)
-		if k == natNone {
-			n, err := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{public}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := wan.AddNet(n); err != nil {
-				t.Fatal(err)
-			}
-			w.nets = append(w.nets, n)
-			continue
-		}
-		lan, err := vnet.NewRouter(&vnet.RouterConfig{
-			CIDR:          fmt.Sprintf("10.0.%d.0/24", i+1),
-			StaticIPs:     []string{public},
-			NATType:       k.natType(),
-			LoggerFactory: quietPion(),
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		n, err := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{fmt.Sprintf("10.0.%d.2", i+1)}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := lan.AddNet(n); err != nil {
-			t.Fatal(err)
-		}
-		if err := wan.AddRouter(lan); err != nil {
-			t.Fatal(err)
-		}
-		w.nets = append(w.nets, n)
-	}
-	if err := wan.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { wan.Stop() })
-	pc, err := serverNet.ListenPacket("udp4", serverIP+":3478")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := relay.NewServer(relay.Config{PacketConn: pc, Net: serverNet, Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	w.server = srv
-	return w
-}
-
-// quietPion is a pion LoggerFactory that discards.
-func quietPion() logging.LoggerFactory {
-	lf := logging.NewDefaultLoggerFactory()
-	lf.DefaultLogLevel = logging.LogLevelDisabled
-	return lf
+	return vnetworld.New(t, testLogger(t), kinds...)
 }
 
 // iceServers is what a supernode would hand the leaf named user.
-func (w *world) iceServers(user string) func(context.Context) ([]overlay.ICEServer, error) {
+func iceServers(w *world, user string) func(context.Context) ([]overlay.ICEServer, error) {
 	return func(context.Context) ([]overlay.ICEServer, error) {
-		u, p := w.server.Credentials(user, 0, time.Now())
-		return []overlay.ICEServer{{
-			URLs:       []string{"stun:" + serverIP + ":3478", "turn:" + serverIP + ":3478?transport=udp"},
-			Username:   u,
-			Credential: p,
-		}}, nil
+		urls, u, p := w.ICE(user)
+		return []overlay.ICEServer{{URLs: urls, Username: u, Credential: p}}, nil
 	}
 }
 
@@ -282,9 +174,9 @@ type userOpts func(*Config)
 // loopback... of vnet n), registered with sb.
 func newUser(t testing.TB, sb *switchboard, w *world, i int, name string, opts ...userOpts) *user {
 	t.Helper()
-	net := w.nets[i]
+	net := w.Nets[i]
 	return newUserOn(t, sb, net, name, append([]userOpts{func(c *Config) {
-		c.ICEServers = w.iceServers(name)
+		c.ICEServers = iceServers(w, name)
 	}}, opts...)...)
 }
 

@@ -90,8 +90,8 @@ func TestVanished(t *testing.T) {
 	b := newUser(t, sb, w, 1, "bob", opts)
 	befriend(t, a, b)
 	var cut atomic.Bool
-	w.wan.AddChunkFilter(func(c vnet.Chunk) bool {
-		return !cut.Load() || !strings.Contains(c.SourceAddr().String()+c.DestinationAddr().String(), w.public[1]+":")
+	w.WAN.AddChunkFilter(func(c vnet.Chunk) bool {
+		return !cut.Load() || !strings.Contains(c.SourceAddr().String()+c.DestinationAddr().String(), w.Public[1]+":")
 	})
 	id := connect(t, a, b)
 	cut.Store(true)
@@ -134,7 +134,7 @@ func TestNetworkChangeMidCall(t *testing.T) {
 	befriend(t, a, b)
 	var mu sync.Mutex
 	var hole [2]string
-	w.wan.AddChunkFilter(func(c vnet.Chunk) bool {
+	w.WAN.AddChunkFilter(func(c vnet.Chunk) bool {
 		mu.Lock()
 		defer mu.Unlock()
 		src, dst := c.SourceAddr().String(), c.DestinationAddr().String()

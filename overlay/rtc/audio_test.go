@@ -204,7 +204,7 @@ func TestAudioNeedsOpus(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, publicPair)
 	offer, _ := captureOffer(t, w)
-	s, err := NewSession(Config{Net: w.nets[1], SettingEngine: udp4Only, Audio: &AudioConfig{},
+	s, err := NewSession(Config{Net: w.Nets[1], SettingEngine: udp4Only, Audio: &AudioConfig{},
 		Send: func(Signal) error { return nil }})
 	if err != nil {
 		t.Fatal(err)

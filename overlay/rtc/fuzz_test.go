@@ -16,7 +16,7 @@ func FuzzHandleSignal(f *testing.F) {
 	f.Add(uint8(KindAnswer), "m=application 0\r\na=fingerprint:sha-256 00\r\na=ice-ufrag:x\r\n", "candidate: 1 udp 1 ::1 65535 typ srflx raddr")
 	f.Fuzz(func(t *testing.T, kind uint8, sdp, candidate string) {
 		s, err := NewSession(Config{
-			Net:           w.nets[1],
+			Net:           w.Nets[1],
 			SettingEngine: udp4Only,
 			Send:          func(Signal) error { return nil },
 		})

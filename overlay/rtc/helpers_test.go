@@ -3,7 +3,6 @@ package rtc
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -14,138 +13,39 @@ import (
 	"github.com/pion/webrtc/v3"
 
 	"github.com/parleynet/parley/internal/testlog"
-	"github.com/parleynet/parley/overlay/internal/pionlog"
-	"github.com/parleynet/parley/overlay/relay"
+	"github.com/parleynet/parley/internal/vnetworld"
 )
 
 // testLogger logs through t.Log when PARLEY_TEST_LOG is set.
 var testLogger = testlog.New
 
-// natKind is a kind of NAT in front of a peer, in RFC 4787 terms.
-type natKind int
-
-const (
-	natNone           natKind = iota // the peer is on the public network
-	natFullCone                      // EI mapping, EI filtering
-	natAddrRestricted                // EI mapping, address-dependent filtering
-	natPortRestricted                // EI mapping, address-and-port-dependent filtering
-	natSymmetric                     // address-and-port-dependent mapping and filtering
+// The NAT kinds and the virtual internet of internal/vnetworld.
+type (
+	natKind = vnetworld.NAT
+	world   = vnetworld.World
 )
 
-var natKinds = []natKind{natNone, natFullCone, natAddrRestricted, natPortRestricted, natSymmetric}
+const (
+	natNone           = vnetworld.None
+	natFullCone       = vnetworld.FullCone
+	natAddrRestricted = vnetworld.AddrRestricted
+	natPortRestricted = vnetworld.PortRestricted
+	natSymmetric      = vnetworld.Symmetric
+	serverIP          = vnetworld.ServerIP
+)
 
-func (k natKind) String() string {
-	return [...]string{"none", "full-cone", "addr-restricted", "port-restricted", "symmetric"}[k]
-}
+var natKinds = vnetworld.Kinds
 
-func (k natKind) natType() *vnet.NATType {
-	ei, ad, apd := vnet.EndpointIndependent, vnet.EndpointAddrDependent, vnet.EndpointAddrPortDependent
-	switch k {
-	case natFullCone:
-		return &vnet.NATType{MappingBehavior: ei, FilteringBehavior: ei}
-	case natAddrRestricted:
-		return &vnet.NATType{MappingBehavior: ei, FilteringBehavior: ad}
-	case natPortRestricted:
-		return &vnet.NATType{MappingBehavior: ei, FilteringBehavior: apd}
-	case natSymmetric:
-		return &vnet.NATType{MappingBehavior: apd, FilteringBehavior: apd}
-	}
-	return nil
-}
-
-const serverIP = "1.2.3.4"
-
-// world is a virtual internet, 1.2.3.0/24, with a supernode's STUN/TURN
-// server at 1.2.3.4:3478 and two peers, each either on it (1.2.3.10,
-// 1.2.3.20) or on a LAN behind a NAT with that public address.
-type world struct {
-	wan    *vnet.Router
-	server *relay.Server
-	nets   [2]*vnet.Net
-	public [2]string
-}
-
-// vnetMu serializes building vnets: vnet hands out MAC addresses from a
-// package counter without a lock, a data race between parallel tests.
-var vnetMu sync.Mutex
-
+// newWorld is a world with two peers behind NATs of kinds.
 func newWorld(t testing.TB, kinds [2]natKind) *world {
 	t.Helper()
-	vnetMu.Lock()
-	defer vnetMu.Unlock()
-	lf := pionlog.Factory{Log: testLogger(t), Ceiling: slog.LevelWarn}
-	wan, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "1.2.3.0/24", LoggerFactory: lf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	serverNet, err := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{serverIP}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := wan.AddNet(serverNet); err != nil {
-		t.Fatal(err)
-	}
-	w := &world{wan: wan}
-	for i, k := range kinds {
-		w.public[i] = fmt.Sprintf("1.2.3.%d", 10*(i+1))
-		if k == natNone {
-			n, err := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{w.public[i]}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := wan.AddNet(n); err != nil {
-				t.Fatal(err)
-			}
-			w.nets[i] = n
-			continue
-		}
-		lan, err := vnet.NewRouter(&vnet.RouterConfig{
-			CIDR:          fmt.Sprintf("10.0.%d.0/24", i+1),
-			StaticIPs:     []string{w.public[i]},
-			NATType:       k.natType(),
-			LoggerFactory: lf,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		n, err := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{fmt.Sprintf("10.0.%d.2", i+1)}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := lan.AddNet(n); err != nil {
-			t.Fatal(err)
-		}
-		if err := wan.AddRouter(lan); err != nil {
-			t.Fatal(err)
-		}
-		w.nets[i] = n
-	}
-	if err := wan.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { wan.Stop() })
-
-	pc, err := serverNet.ListenPacket("udp4", serverIP+":3478")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := relay.NewServer(relay.Config{PacketConn: pc, Net: serverNet, Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	w.server = srv
-	return w
+	return vnetworld.New(t, testLogger(t), kinds[:]...)
 }
 
 // iceServers is what the supernode would hand the leaf named user.
-func (w *world) iceServers(user string) []webrtc.ICEServer {
-	u, p := w.server.Credentials(user, 0, time.Now())
-	return []webrtc.ICEServer{{
-		URLs:       []string{"stun:" + serverIP + ":3478", "turn:" + serverIP + ":3478?transport=udp"},
-		Username:   u,
-		Credential: p,
-	}}
+func iceServers(w *world, user string) []webrtc.ICEServer {
+	urls, u, p := w.ICE(user)
+	return []webrtc.ICEServer{{URLs: urls, Username: u, Credential: p}}
 }
 
 // udp4Only is a SettingEngine hook for vnet, which has no IPv6.
@@ -249,9 +149,9 @@ func newPairWith(t testing.TB, w *world, tweak func(*Config), prepare func(*pair
 	mk := func(pe *peer, i int, offerer bool, out *link) *Session {
 		cfg := pe.config(Config{
 			Offerer:       offerer,
-			ICEServers:    w.iceServers(fmt.Sprintf("peer%d", i)),
+			ICEServers:    iceServers(w, fmt.Sprintf("peer%d", i)),
 			Send:          out.send,
-			Net:           w.nets[i],
+			Net:           w.Nets[i],
 			SettingEngine: udp4Only,
 			Logger:        testLogger(t).With("peer", i),
 		})

@@ -62,7 +62,7 @@ func TestICERestart(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, [2]natKind{natPortRestricted, natPortRestricted})
 	var hole blackhole
-	w.wan.AddChunkFilter(hole.pass)
+	w.WAN.AddChunkFilter(hole.pass)
 	sinkA, sinkB := newAudioSink(), newAudioSink()
 	interrupts := make(chan bool, 16)
 	p := newPair(t, w, func(c *Config) {

@@ -242,7 +242,7 @@ func TestTwoFingerprints(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, publicPair)
 	offer, _ := captureOffer(t, w)
-	s, err := NewSession(Config{Net: w.nets[1], SettingEngine: udp4Only, Send: func(Signal) error { return nil }})
+	s, err := NewSession(Config{Net: w.Nets[1], SettingEngine: udp4Only, Send: func(Signal) error { return nil }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -154,8 +154,8 @@ func captureOffer(t testing.TB, w *world) (offer Signal, cands []Signal) {
 	got := make(chan Signal, 64)
 	s, err := NewSession(Config{
 		Offerer:       true,
-		ICEServers:    w.iceServers("offerer"),
-		Net:           w.nets[0],
+		ICEServers:    iceServers(w, "offerer"),
+		Net:           w.Nets[0],
 		SettingEngine: udp4Only,
 		Send:          func(sig Signal) error { got <- sig; return nil },
 	})
@@ -195,7 +195,7 @@ func TestHostileSignals(t *testing.T) {
 	other := NewSessionID()
 	answerer := func(t *testing.T) *Session {
 		s, err := NewSession(Config{
-			Net:           w.nets[1],
+			Net:           w.Nets[1],
 			SettingEngine: udp4Only,
 			Send:          func(Signal) error { return nil },
 		})
@@ -277,7 +277,7 @@ func TestHostileSignals(t *testing.T) {
 	t.Run("offerer", func(t *testing.T) {
 		sent := make(chan Signal, 64)
 		s, err := NewSession(Config{
-			Offerer: true, Net: w.nets[1], SettingEngine: udp4Only,
+			Offerer: true, Net: w.Nets[1], SettingEngine: udp4Only,
 			Send: func(sig Signal) error { sent <- sig; return nil },
 		})
 		if err != nil {
@@ -312,8 +312,8 @@ func TestVanishedPeer(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, publicPair)
 	var cut atomic.Bool
-	w.wan.AddChunkFilter(func(c vnet.Chunk) bool {
-		return !cut.Load() || !touches(c, w.public[1])
+	w.WAN.AddChunkFilter(func(c vnet.Chunk) bool {
+		return !cut.Load() || !touches(c, w.Public[1])
 	})
 	p := newPair(t, w, nil)
 	waitOpen(t, p.a, 10*time.Second)
@@ -359,7 +359,7 @@ func TestOfferSendFailureEndsSession(t *testing.T) {
 	w := newWorld(t, publicPair)
 	pe := &peer{}
 	s, err := NewSession(pe.config(Config{
-		Offerer: true, Net: w.nets[0], SettingEngine: udp4Only,
+		Offerer: true, Net: w.Nets[0], SettingEngine: udp4Only,
 		Send: func(Signal) error { return errors.New("no route to the other peer") },
 	}))
 	if err != nil {
