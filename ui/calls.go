@@ -27,7 +27,6 @@ type callUI struct {
 	incoming fyne.Window   // the incoming-call window, while one rings
 	stopRing func()
 	panel    *inCallPanel
-	lastErr  string
 }
 
 func newCallUI(m *MainView) *callUI { return &callUI{m: m} }
@@ -73,7 +72,6 @@ func callError(reason string, err error) string {
 // showError shows why a call failed, in the conversation with name (opened
 // if needed) and as a dialog.
 func (c *callUI) showError(name, msg string) {
-	c.lastErr = msg
 	c.m.Open(name)
 	if v := c.m.conv; v != nil && v.name == name {
 		v.showError(msg)

@@ -440,14 +440,6 @@ func (v *Conversation) hideError() {
 	v.relayout()
 }
 
-// Error returns the error shown in the conversation, if any (tests).
-func (v *Conversation) Error() string {
-	if !v.errLabel.Visible() {
-		return ""
-	}
-	return v.errLabel.Text
-}
-
 // Typing returns the typing indicator's text (tests).
 func (v *Conversation) Typing() string { return v.typing.Text }
 

@@ -20,6 +20,9 @@ var trayIcons = map[string]fyne.Resource{
 	app.PresenceInvisible: fyne.NewStaticResource("tray-invisible.png", assets.TrayInvisiblePNG),
 }
 
+// trayOffline is the tray's icon while the peer is not logged in.
+var trayOffline = fyne.NewStaticResource("tray-offline.png", assets.TrayOfflinePNG)
+
 // setupDesktop wires the window into the desktop: focus for
 // notifications, the tray with status and quit, and closing to the tray.
 func (s *Session) setupDesktop(a fyne.App) {
@@ -107,7 +110,11 @@ func (s *Session) updateTray() {
 		}
 	}
 	s.trayMenu.Refresh()
-	if icon, ok := trayIcons[p]; ok {
+	icon, ok := trayIcons[p]
+	if !s.online {
+		icon, ok = trayOffline, true
+	}
+	if ok {
 		d.SetSystemTrayIcon(icon)
 	}
 }

@@ -83,6 +83,7 @@ type Session struct {
 	tray         bool // a system tray is there
 	trayMenu     *fyne.Menu
 	onStarted    func()
+	online       bool  // the peer is logged in (the tray shows it)
 	importErr    error // the last failed import (tests)
 }
 
@@ -245,7 +246,13 @@ func (s *Session) start(prof *app.Profile) {
 				return
 			case <-changes:
 				st := peer.Status()
-				do(func() { s.main.UpdateStatus(st) })
+				do(func() {
+					s.main.UpdateStatus(st)
+					if online := st.Primary != nil || st.Role != app.RoleLeaf; online != s.online {
+						s.online = online
+						s.updateTray()
+					}
+				})
 			}
 		}
 	}()

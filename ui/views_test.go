@@ -2,7 +2,6 @@ package ui
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -223,8 +222,6 @@ func overlayButton(w fyne.Window, text string) *widget.Button {
 	}
 	return findButton(top, text)
 }
-
-var _ = fmt.Sprint
 
 // BenchmarkOpenLongConversation opens a conversation of 10,000 messages
 // (the first page laid out and drawn) and then loads ten older pages, as

@@ -490,27 +490,17 @@ func TestChatSurvivesSIGKILL(t *testing.T) {
 	cli := func(name string, args ...string) (string, int) {
 		return runCmd(t, bin.parley, append([]string{"--profile", dirs[name]}, args...)...)
 	}
-	until := func(what string, timeout time.Duration, cond func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(timeout)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
 	up("alice")
 	up("bob")
-	until("bob's claim", 10*time.Second, func() bool { _, code := cli("alice", "lookup", "bob"); return code == 0 })
+	until(t, "bob's claim", 10*time.Second, func() bool { _, code := cli("alice", "lookup", "bob"); return code == 0 })
 	if out, code := cli("alice", "add", "bob", "--message", "it's alice"); code != 0 {
 		t.Fatalf("add: exit %d\n%s", code, out)
 	}
-	until("bob sees the request", 10*time.Second, func() bool { out, _ := cli("bob", "contacts"); return strings.Contains(out, "incoming") })
+	until(t, "bob sees the request", 10*time.Second, func() bool { out, _ := cli("bob", "contacts"); return strings.Contains(out, "incoming") })
 	if out, code := cli("bob", "accept", "alice"); code != 0 {
 		t.Fatalf("accept: exit %d\n%s", code, out)
 	}
-	until("alice sees the acceptance", 10*time.Second, func() bool { out, _ := cli("alice", "contacts"); return strings.Contains(out, "accepted") })
+	until(t, "alice sees the acceptance", 10*time.Second, func() bool { out, _ := cli("alice", "contacts"); return strings.Contains(out, "accepted") })
 
 	var sent []string
 	send := func(i int) {
@@ -558,7 +548,7 @@ func TestChatSurvivesSIGKILL(t *testing.T) {
 		json.Unmarshal([]byte(out), &ms)
 		return ms
 	}
-	until("every sent message at bob", 60*time.Second, func() bool {
+	until(t, "every sent message at bob", 60*time.Second, func() bool {
 		got := map[string]int{}
 		for _, m := range messages("bob", "alice") {
 			got[m.Body]++
@@ -579,7 +569,7 @@ func TestChatSurvivesSIGKILL(t *testing.T) {
 			t.Errorf("bob shows %q %d times", body, n)
 		}
 	}
-	until("alice sees every message delivered", 60*time.Second, func() bool {
+	until(t, "alice sees every message delivered", 60*time.Second, func() bool {
 		for _, m := range messages("alice", "bob") {
 			if m.State != "delivered" && m.State != "read" {
 				return false
@@ -665,18 +655,8 @@ func TestCallsFromTheCommandLine(t *testing.T) {
 	cli := func(args ...string) (string, int) {
 		return runCmd(t, bin.parley, append([]string{"--profile", alice}, args...)...)
 	}
-	until := func(what string, cond func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
-	}
 	// Contacts: bob accepts by hand; the echo account by itself.
-	until("bob's and echo's claims", func() bool {
+	until(t, "bob's and echo's claims", 30*time.Second, func() bool {
 		_, a := cli("lookup", "bob")
 		_, b := cli("lookup", "echo123")
 		return a == 0 && b == 0
@@ -686,12 +666,12 @@ func TestCallsFromTheCommandLine(t *testing.T) {
 			t.Fatalf("add %s: %s", name, out)
 		}
 	}
-	until("bob sees the request", func() bool {
+	until(t, "bob sees the request", 30*time.Second, func() bool {
 		out, _ := runCmd(t, bin.parley, "--profile", bob, "contacts")
 		return strings.Contains(out, "incoming")
 	})
 	runCmd(t, bin.parley, "--profile", bob, "accept", "alice")
-	until("both accepted", func() bool { out, _ := cli("contacts"); return strings.Count(out, "accepted") == 2 })
+	until(t, "both accepted", 30*time.Second, func() bool { out, _ := cli("contacts"); return strings.Count(out, "accepted") == 2 })
 
 	// Alice calls bob, who answers by himself and records.
 	out, code := cli("call", "bob", "--play", tone, "--duration", "3s")
@@ -699,7 +679,7 @@ func TestCallsFromTheCommandLine(t *testing.T) {
 		t.Fatalf("call bob: exit %d\n%s", code, out)
 	}
 	t.Log(strings.TrimSpace(out))
-	until("bob's recording", func() bool { fi, err := os.Stat(bobHeard); return err == nil && fi.Size() > 48000*2*2 })
+	until(t, "bob's recording", 30*time.Second, func() bool { fi, err := os.Stat(bobHeard); return err == nil && fi.Size() > 48000*2*2 })
 	heard := toneSeconds(t, bobHeard, 440)
 	if len(heard) < 2 || heard[1] < 0.5 {
 		t.Fatalf("bob's recording: 440 Hz share per second %v, want ≥ 0.5 in the second second", heard)
