@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math"
+	"sync"
 	"time"
 
 	"github.com/parleynet/parley/app"
@@ -72,20 +74,12 @@ func playSound(name string, loop bool, output string, log *slog.Logger) (stop fu
 		wav = assets.RingtoneWAV
 	}
 	done := make(chan struct{})
-	stopped := make(chan struct{})
 	go func() {
-		defer close(stopped)
 		if err := playWAV(wav, loop, output, done); err != nil {
 			log.Debug("sound not played", "sound", name, "err", err)
 		}
 	}()
-	var once bool
-	return func() {
-		if !once {
-			once = true
-			close(done)
-		}
-	}
+	return sync.OnceFunc(func() { close(done) })
 }
 
 // playWAV plays wav in real time on output until it ends (or, looped,
@@ -147,15 +141,8 @@ func testAudio(input, output string) (float64, error) {
 			return 0, err
 		}
 		for _, v := range in {
-			peak = max(peak, abs(float64(v))/32768)
+			peak = max(peak, math.Abs(float64(v))/32768)
 		}
 	}
 	return peak, nil
-}
-
-func abs(v float64) float64 {
-	if v < 0 {
-		return -v
-	}
-	return v
 }

@@ -124,6 +124,17 @@ func (p *Peer) onCallEvent(ev call.Event) {
 	}
 }
 
+// callInfo returns call id as it is, or as its last event told once it
+// has ended.
+func (p *Peer) callInfo(id call.ID) call.Info {
+	if i, ok := p.calls.Call(id); ok {
+		return i
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.lastCalls[id]
+}
+
 // CallFor calls the contact name, talks for d once connected, hangs up and
 // returns the call as it ended. play and record, if not empty, are WAV
 // files to use as this call's microphone and speaker (Options.PrepareCall
@@ -137,31 +148,21 @@ func (p *Peer) CallFor(ctx context.Context, name, play, record string, d time.Du
 	if err != nil {
 		return CallInfo{}, err
 	}
-	var id call.ID
-	if play != "" && p.opts.PrepareCall != nil {
+	if (play != "" || record != "") && p.opts.PrepareCall != nil {
 		if err := p.opts.PrepareCall(c.ID, play, record); err != nil {
 			return CallInfo{}, err
 		}
-		id, err = p.dial(ctx, name)
+	}
+	var id call.ID
+	if play != "" && p.opts.PrepareCall != nil {
+		id, err = p.dial(ctx, name) // a file for a microphone: no device needed
 	} else {
-		if record != "" && p.opts.PrepareCall != nil {
-			if err := p.opts.PrepareCall(c.ID, play, record); err != nil {
-				return CallInfo{}, err
-			}
-		}
 		id, err = p.Call(ctx, name)
 	}
 	if err != nil {
 		return CallInfo{}, err
 	}
-	info := func() call.Info {
-		if i, ok := p.calls.Call(id); ok {
-			return i
-		}
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		return p.lastCalls[id] // ended: as its last event told
-	}
+	info := func() call.Info { return p.callInfo(id) }
 	wait := func(limit time.Duration, done func(call.Info) bool) call.Info {
 		deadline := time.Now().Add(limit)
 		for {

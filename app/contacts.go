@@ -184,22 +184,11 @@ func (p *Peer) Send(ctx context.Context, name, text string) (MessageInfo, error)
 // Messages returns the last limit messages with the contact name, oldest
 // first, and marks the conversation read.
 func (p *Peer) Messages(ctx context.Context, name string, limit int) ([]MessageInfo, error) {
-	if err := p.needChat(); err != nil {
-		return nil, err
-	}
-	c, err := p.contactByName(ctx, name)
+	out, err := p.MessagesBefore(ctx, name, nil, limit)
 	if err != nil {
 		return nil, err
 	}
-	ms, err := p.prof.DB.Messages(ctx, c.ID, store.Cursor{}, limit)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]MessageInfo, len(ms))
-	for i, m := range ms {
-		out[len(ms)-1-i] = MessageInfoOf(m)
-	}
-	if err := p.chat.MarkRead(ctx, c.ID); err != nil {
+	if err := p.MarkRead(ctx, name); err != nil {
 		p.log.Warn("marking read", "err", err)
 	}
 	return out, nil

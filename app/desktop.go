@@ -246,12 +246,7 @@ func (p *Peer) StartCall(ctx context.Context, name string) (CallInfo, error) {
 	if err != nil {
 		return CallInfo{}, err
 	}
-	if i, ok := p.calls.Call(id); ok {
-		return CallInfoOf(i), nil
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return CallInfoOf(p.lastCalls[id]), nil
+	return CallInfoOf(p.callInfo(id)), nil
 }
 
 // ErrNoCall is returned for a call ID that names no current call.
@@ -333,15 +328,8 @@ func (p *Peer) SetPresence(ctx context.Context, presence string) error {
 	if p.leaf == nil {
 		return errors.New("app: a seed has no presence")
 	}
-	var st uint8
-	switch presence {
-	case PresenceOnline:
-		st = wire.StatusOnline
-	case PresenceAway:
-		st = wire.StatusAway
-	case PresenceInvisible:
-		st = wire.StatusOffline
-	default:
+	st, ok := presenceStatus(presence)
+	if !ok {
 		return fmt.Errorf("app: unknown presence %q", presence)
 	}
 	s, err := p.prof.Settings(ctx)
@@ -356,6 +344,19 @@ func (p *Peer) SetPresence(ctx context.Context, presence string) error {
 		return err
 	}
 	return nil
+}
+
+// presenceStatus is the status published for the user's chosen presence.
+func presenceStatus(presence string) (uint8, bool) {
+	switch presence {
+	case PresenceOnline:
+		return wire.StatusOnline, true
+	case PresenceAway:
+		return wire.StatusAway, true
+	case PresenceInvisible:
+		return wire.StatusOffline, true
+	}
+	return 0, false
 }
 
 // Settings are the user's choices, kept in the profile (so an exported

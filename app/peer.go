@@ -166,12 +166,7 @@ func NewPeer(prof *Profile, opts Options) (*Peer, error) {
 		if err != nil {
 			return nil, err
 		}
-		switch set.Presence {
-		case PresenceAway:
-			presence = wire.StatusAway
-		case PresenceInvisible:
-			presence = wire.StatusOffline
-		}
+		presence, _ = presenceStatus(set.Presence) // Settings checked it
 	}
 	cfg := overlay.NodeConfig{
 		Identity:    prof.Identity,
