@@ -11,12 +11,6 @@ type Media interface {
 	Open(Info) (Source, Sink, error)
 }
 
-// MediaFunc is a function that is a Media.
-type MediaFunc func(Info) (Source, Sink, error)
-
-// Open calls f.
-func (f MediaFunc) Open(i Info) (Source, Sink, error) { return f(i) }
-
 // Source gives the Opus packets to send.
 type Source interface {
 	// NextPacket returns the next 20 ms Opus packet. The call's send loop

@@ -95,25 +95,14 @@ func (e *Encoder) Encode(dst []byte, pcm []int16) ([]byte, error) {
 	return append(dst, e.buf[:n]...), nil
 }
 
-// SetBitrate changes the target bitrate in bit/s.
-func (e *Encoder) SetBitrate(bps int) error {
-	if err := e.enc.SetBitrate(bps); err != nil {
-		return fmt.Errorf("audio: encoder bitrate %d: %w", bps, err)
-	}
-	return nil
-}
-
 // SetExpectedLoss tells the encoder the packet loss in percent (0–100) to
-// size its in-band FEC for; the call layer feeds it from RTCP reports.
+// size its in-band FEC for (0: no FEC data at all).
 func (e *Encoder) SetExpectedLoss(percent int) error {
 	if err := e.enc.SetPacketLossPerc(percent); err != nil {
 		return fmt.Errorf("audio: encoder expected loss %d%%: %w", percent, err)
 	}
 	return nil
 }
-
-// Bitrate returns the target bitrate in bit/s.
-func (e *Encoder) Bitrate() (int, error) { return e.enc.Bitrate() }
 
 // IsDTX reports whether pkt is a DTX packet: one the encoder produced for
 // silence, which carries no audio (RFC 6716: two bytes or fewer). Sending

@@ -21,8 +21,8 @@ type Media struct {
 	// (defaults when zero).
 	Encoder EncoderConfig
 	Jitter  JitterConfig
-	// OnOpen, if set, is told of each call's sender and receiver (for
-	// mute, levels and statistics).
+	// OnOpen, if set, is told of each call's sender and receiver (the
+	// latency benchmark reads the receiver's statistics).
 	OnOpen func(call.Info, *Sender, *Receiver)
 }
 
@@ -136,9 +136,6 @@ func (p *playout) Push(seq uint16, ts uint32, payload []byte) {
 
 // Level returns the level of the last frame played, in dBFS.
 func (p *playout) Level() float64 { return p.r.Level() }
-
-// Stats returns the receiver's statistics.
-func (p *playout) Stats() ReceiverStats { return p.r.Stats() }
 
 // Close stops the playout and closes the receiver and its sink.
 func (p *playout) Close() error {

@@ -61,11 +61,6 @@ func (s *Sender) Muted() bool { return s.mute.Muted() }
 // Level returns the level of the last frame sent, after muting, in dBFS.
 func (s *Sender) Level() float64 { return s.meter.Level() }
 
-// Encoder returns the encoder, so that the call layer can change the
-// bitrate or the expected loss from RTCP feedback (from the goroutine
-// that calls NextPacket).
-func (s *Sender) Encoder() *Encoder { return s.enc }
-
 // Close closes the source.
 func (s *Sender) Close() error { return s.mute.Close() }
 
