@@ -13,7 +13,7 @@ set -euo pipefail
 
 PKGS=(gcc pkg-config libgl1-mesa-dev libx11-dev libxcursor-dev libxrandr-dev
       libxinerama-dev libxi-dev libxxf86vm-dev libasound2-dev libopus-dev libopusfile-dev
-      iproute2 iptables)
+      iproute2 iptables curl)
 TEST_PKGS=(make lintian debootstrap file xz-utils systemd-container xvfb x11-apps x11-utils)
 
 # Go from /usr/local/go counts even when it is not on PATH yet.
@@ -26,11 +26,17 @@ for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 
+# go_ok: a Go that builds this module. Go 1.21+ fetches the release go.mod
+# names by itself (GOTOOLCHAIN=auto, through the module proxy); asking for
+# its version inside the module tries exactly that.
+root=$(cd "$(dirname "$0")/.." && pwd)
 go_ok() {
   command -v go >/dev/null 2>&1 || return 1
   local v; v=$(go env GOVERSION 2>/dev/null | sed 's/^go//')
-  [ "$(printf '%s\n1.21\n' "${v%%[a-z]*}" | sort -V | head -1)" = "1.21" ]
+  [ "$(printf '%s\n1.21\n' "${v%%[a-z]*}" | sort -V | head -1)" = "1.21" ] || return 1
+  (cd "$root" && go version >/dev/null 2>&1)
 }
+go_need="Go must be 1.21 or newer, and able to fetch the release go.mod names (GOTOOLCHAIN=auto, the default) or be that release itself: Debian 12 and Ubuntu 22.04 need Go from backports or https://go.dev/dl/."
 go_ok || missing+=(golang-go)
 
 if [ "${1:-}" = "--test" ]; then
@@ -39,7 +45,7 @@ if [ "${1:-}" = "--test" ]; then
     if [ "$(id -u)" -eq 0 ]; then
       missing+=("$p")
     else
-      echo "The packaging tests skip without $p (and without root)." >&2
+      echo "The packaging and desktop-window tests skip without $p (and without root)." >&2
     fi
   done
 fi
@@ -52,8 +58,7 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "Parley needs these packages: ${missing[*]}" >&2
   echo "Install them with:" >&2
   echo "  sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
-  echo "(or run this script as root). Go must be 1.21 or newer: older distributions" >&2
-  echo "need Go from their backports or from the Go project's downloads." >&2
+  echo "(or run this script as root). $go_need" >&2
   exit 1
 fi
 
@@ -62,6 +67,6 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 if ! go_ok; then
-  echo "Go on this system is older than 1.21; install Go 1.21+ (backports or the Go project's downloads)." >&2
+  echo "The Go on this system cannot build Parley. $go_need" >&2
   exit 1
 fi
