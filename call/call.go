@@ -615,15 +615,19 @@ func (m *Manager) onSessionClosed(c *call, reason error) {
 	case errors.Is(reason, rtc.ErrSecurity):
 		c.out.push(KindHangup, Letter{Call: c.id, Reason: ReasonSecurity})
 		m.finish(c, store.CallFailed, "security: "+reason.Error()+"; someone may have tried to listen in", reason)
-	case errors.Is(reason, rtc.ErrRemoteClosed) && c.state == StateActive:
-		m.finish(c, store.CallAnswered, "hung up by "+c.contact.Username, nil)
 	case errors.Is(reason, rtc.ErrRemoteClosed):
-		// Closed before the call was up: the other end's hangup letter,
-		// on its way, says why.
+		// The other end closed the connection. Its hangup message on the
+		// data channel, or its hangup letter, says why (a plain hangup, or
+		// a failure such as no audio device); the close can overtake the
+		// message, so wait a moment for one of them before deciding.
 		if c.closeTimer == nil {
 			c.closeTimer = m.cfg.Clock.AfterFunc(closeGrace, func() {
 				m.post(func() {
-					if c.state != StateEnded {
+					switch c.state {
+					case StateEnded:
+					case StateActive:
+						m.finish(c, store.CallAnswered, "hung up by "+c.contact.Username, nil)
+					default:
 						m.finish(c, store.CallFailed, c.contact.Username+"'s end closed the connection",
 							fmt.Errorf("%w: %w", ErrFailed, reason))
 					}

@@ -35,8 +35,8 @@ const (
 	// that the caller's cancel, when it comes, decides.
 	ringGrace = 2 * time.Second
 	// closeGrace is how long a call whose connection the other end closed
-	// before the call was up waits for its hangup letter to say why (a
-	// security failure, say) before it ends as failed.
+	// waits for its hangup message or letter to say why (a hangup, or a
+	// security or device failure) before it ends without one.
 	closeGrace = time.Second
 	// sendTimeout bounds the sending of one letter.
 	sendTimeout = 10 * time.Second
