@@ -399,21 +399,26 @@ func (m *Manager) answerSoon(c *call) {
 	}()
 }
 
-// answer answers ringing incoming call c.
-func (m *Manager) answer(c *call, servers []webrtc.ICEServer) {
+// setAnswered moves c, answered by either end, from ringing to
+// connecting, and logs when.
+func (m *Manager) setAnswered(c *call) {
 	stopTimer(&c.ringTimer)
 	c.state = StateConnecting
 	c.answered = m.now()
 	ctx, cancel := dbCtx()
+	defer cancel()
 	if err := m.cfg.DB.SetCallAnswered(ctx, c.id, c.answered); err != nil {
 		m.log.Warn("logging a call", "call", c.id.short(), "err", err)
 	}
-	cancel()
-	m.log.Info("answering", "call", c.id.short(), "contact", c.contact.Username)
+	m.log.Info("answered", "call", c.id.short(), "contact", c.contact.Username, "direction", c.dir)
+}
+
+// answer answers ringing incoming call c.
+func (m *Manager) answer(c *call, servers []webrtc.ICEServer) {
+	m.setAnswered(c)
 	sess, err := m.newSession(c, false, servers)
 	if err != nil {
-		c.out.push(KindHangup, Letter{Call: c.id, Reason: ReasonFailed})
-		m.finish(c, store.CallFailed, "could not set up the media session: "+err.Error(), fmt.Errorf("%w: %w", ErrFailed, err))
+		m.fail(c, "could not set up the media session: "+err.Error(), fmt.Errorf("%w: %w", ErrFailed, err))
 		return
 	}
 	c.sess = sess
@@ -423,8 +428,7 @@ func (m *Manager) answer(c *call, servers []webrtc.ICEServer) {
 		if errors.Is(err, rtc.ErrSecurity) {
 			return // the session has ended; OnClose says so
 		}
-		c.out.push(KindHangup, Letter{Call: c.id, Reason: ReasonFailed})
-		m.finish(c, store.CallFailed, "the caller's offer was refused: "+err.Error(), fmt.Errorf("%w: %w", ErrFailed, err))
+		m.fail(c, "the caller's offer was refused: "+err.Error(), fmt.Errorf("%w: %w", ErrFailed, err))
 		return
 	}
 	for _, sig := range c.pending {
@@ -437,29 +441,19 @@ func (m *Manager) answer(c *call, servers []webrtc.ICEServer) {
 
 // takeAccept acts on the callee's accept of outgoing call c.
 func (m *Manager) takeAccept(c *call, l Letter) {
-	stopTimer(&c.ringTimer)
-	c.state = StateConnecting
-	c.answered = m.now()
 	c.remoteFP = l.Fingerprint
-	ctx, cancel := dbCtx()
-	if err := m.cfg.DB.SetCallAnswered(ctx, c.id, c.answered); err != nil {
-		m.log.Warn("logging a call", "call", c.id.short(), "err", err)
-	}
-	cancel()
-	m.log.Info("answered", "call", c.id.short(), "contact", c.contact.Username)
+	m.setAnswered(c)
 	m.startConnectTimer(c)
 	m.emit(EventConnecting, c)
 	if err := c.sess.ExpectFingerprint(l.Fingerprint); err != nil {
 		if errors.Is(err, rtc.ErrSecurity) {
 			return // the session has ended; OnClose says so
 		}
-		c.out.push(KindHangup, Letter{Call: c.id, Reason: ReasonFailed})
-		m.finish(c, store.CallFailed, "the callee's fingerprint is malformed", fmt.Errorf("%w: %w", ErrFailed, err))
+		m.fail(c, "the callee's fingerprint is malformed", fmt.Errorf("%w: %w", ErrFailed, err))
 		return
 	}
 	if err := c.sess.HandleSignal(*l.Signal); err != nil && !errors.Is(err, rtc.ErrSecurity) {
-		c.out.push(KindHangup, Letter{Call: c.id, Reason: ReasonFailed})
-		m.finish(c, store.CallFailed, "the callee's answer was refused: "+err.Error(), fmt.Errorf("%w: %w", ErrFailed, err))
+		m.fail(c, "the callee's answer was refused: "+err.Error(), fmt.Errorf("%w: %w", ErrFailed, err))
 	}
 }
 
@@ -547,8 +541,7 @@ func (m *Manager) startConnectTimer(c *call) {
 	c.connTimer = m.cfg.Clock.AfterFunc(m.cfg.ConnectTimeout, func() {
 		m.post(func() {
 			if c.state == StateConnecting {
-				c.out.push(KindHangup, Letter{Call: c.id, Reason: ReasonFailed})
-				m.finish(c, store.CallFailed, fmt.Sprintf("no media path within %v", m.cfg.ConnectTimeout),
+				m.fail(c, fmt.Sprintf("no media path within %v", m.cfg.ConnectTimeout),
 					fmt.Errorf("%w: %w", ErrFailed, rtc.ErrConnectTimeout))
 			}
 		})
@@ -635,8 +628,7 @@ func (m *Manager) onSessionClosed(c *call, reason error) {
 			})
 		}
 	default:
-		c.out.push(KindHangup, Letter{Call: c.id, Reason: ReasonFailed})
-		m.finish(c, store.CallFailed, reason.Error(), fmt.Errorf("%w: %w", ErrFailed, reason))
+		m.fail(c, reason.Error(), fmt.Errorf("%w: %w", ErrFailed, reason))
 	}
 }
 
@@ -645,8 +637,15 @@ func (m *Manager) onVanished(c *call, silence time.Duration) {
 	if c.state != StateActive {
 		return
 	}
+	m.fail(c, fmt.Sprintf("nothing heard from %s for %v", c.contact.Username, silence.Round(100*time.Millisecond)), ErrVanished)
+}
+
+// fail ends c as failed, for why, and tells the other end: on the data
+// channel if it is open (at once) and by letter (always).
+func (m *Manager) fail(c *call, why string, cause error) {
+	m.sayOnChannel(c, msgHangup, ReasonFailed)
 	c.out.push(KindHangup, Letter{Call: c.id, Reason: ReasonFailed})
-	m.finish(c, store.CallFailed, fmt.Sprintf("nothing heard from %s for %v", c.contact.Username, silence.Round(100*time.Millisecond)), ErrVanished)
+	m.finish(c, store.CallFailed, why, cause)
 }
 
 // finish ends c: logs how, tells the UI, and lets go of the session, the
@@ -694,19 +693,12 @@ func stopTimer(t *Timer) {
 	}
 }
 
-// errNoSession is a media operation on a call without a session.
-var errNoSession = errors.New("call: no session")
-
-// sayOnChannel sends msg on c's data channel, if it is open.
-func (m *Manager) sayOnChannel(c *call, typ, reason uint8) error {
-	if c.sess == nil {
-		return errNoSession
+// sayOnChannel sends a message of type typ on c's data channel, if it is
+// open; the letter that goes with it is what counts.
+func (m *Manager) sayOnChannel(c *call, typ, reason uint8) {
+	if c.sess != nil {
+		sendOnChannel(c.sess, channelMessage{Type: typ, Reason: reason})
 	}
-	b, err := encodeChannelMessage(channelMessage{Type: typ, Reason: reason})
-	if err != nil {
-		return err
-	}
-	return c.sess.Send(b)
 }
 
 // ctxSend is the context of one letter.

@@ -7,7 +7,6 @@ import (
 
 	"github.com/parleynet/parley/overlay/rtc"
 	"github.com/parleynet/parley/overlay/wire"
-	"github.com/parleynet/parley/store"
 )
 
 // startMedia starts the audio and the watchdog of a call that just
@@ -26,9 +25,7 @@ func (m *Manager) startMedia(c *call, sess *rtc.Session) {
 		if err != nil {
 			m.post(func() {
 				if c.state == StateActive {
-					m.sayOnChannel(c, msgHangup, ReasonFailed)
-					c.out.push(KindHangup, Letter{Call: c.id, Reason: ReasonFailed})
-					m.finish(c, store.CallFailed, "no audio: "+err.Error(), errors.Join(ErrFailed, err))
+					m.fail(c, "no audio: "+err.Error(), errors.Join(ErrFailed, err))
 				}
 			})
 			return
@@ -124,7 +121,7 @@ func (m *Manager) watch(c *call, sess *rtc.Session) {
 		case now := <-tick.C:
 			if now.Sub(lastPing) >= m.cfg.KeepaliveInterval {
 				lastPing = now
-				sendOnChannel(sess, msgPing)
+				sendOnChannel(sess, channelMessage{Type: msgPing})
 			}
 			silence := c.silence(now)
 			switch {
@@ -142,10 +139,10 @@ func (m *Manager) watch(c *call, sess *rtc.Session) {
 	}
 }
 
-// sendOnChannel sends a message of type typ on sess's data channel, from
-// any goroutine.
-func sendOnChannel(sess *rtc.Session, typ uint8) {
-	if b, err := encodeChannelMessage(channelMessage{Type: typ}); err == nil {
+// sendOnChannel sends msg on sess's data channel, from any goroutine, if
+// the channel is open.
+func sendOnChannel(sess *rtc.Session, msg channelMessage) {
+	if b, err := encodeChannelMessage(msg); err == nil {
 		sess.Send(b)
 	}
 }
