@@ -601,7 +601,11 @@ func writeTone(t *testing.T, path string, freq float64, seconds int) {
 }
 
 // toneSeconds reads a WAV file and returns, per second, how strongly freq
-// stands out: the ratio of its Goertzel power to the total power.
+// stands out: the mean over its 50 ms windows of the ratio of freq's
+// Goertzel power to the window's total power (0 for silence). Windows,
+// not whole seconds: the tone's phase may jump where the jitter buffer
+// or the playback queue adjusted the delay, and over a whole second a
+// half-period jump would cancel the tone out of the sum.
 func toneSeconds(t *testing.T, path string, freq float64) []float64 {
 	t.Helper()
 	src, err := audio.OpenWAVSource(path, audio.WAVOptions{})
@@ -609,25 +613,27 @@ func toneSeconds(t *testing.T, path string, freq float64) []float64 {
 		t.Fatal(err)
 	}
 	defer src.Close()
+	const window = audio.SampleRate / 20
+	k := 2 * math.Cos(2*math.Pi*freq/audio.SampleRate)
 	var out []float64
+	var s1, s2, total, sum float64
+	n, windows := 0, 0
 	pcm := make([]int16, audio.FrameSamples)
-	var sec []float64
 	for src.ReadFrame(pcm) == nil {
 		for _, v := range pcm {
-			sec = append(sec, float64(v))
-		}
-		if len(sec) < audio.SampleRate {
-			continue
-		}
-		k := 2 * math.Cos(2*math.Pi*freq/audio.SampleRate)
-		var s1, s2, total float64
-		for _, x := range sec {
+			x := float64(v)
 			s1, s2 = x+k*s1-s2, s1
 			total += x * x
+			if n++; n%window != 0 {
+				continue
+			}
+			sum += (s1*s1 + s2*s2 - k*s1*s2) / (total*window/2 + 1)
+			s1, s2, total = 0, 0, 0
+			if windows++; windows == 20 {
+				out = append(out, sum/20)
+				sum, windows = 0, 0
+			}
 		}
-		p := s1*s1 + s2*s2 - k*s1*s2
-		out = append(out, p/(total*float64(len(sec))/2+1))
-		sec = sec[:0]
 	}
 	return out
 }
