@@ -319,7 +319,7 @@ func (p *Peer) CallLevels(id string) (in, out float64, ok bool) {
 const (
 	PresenceOnline    = "online"
 	PresenceAway      = "away"
-	PresenceInvisible = "invisible" // appear offline: letters wait in mailboxes
+	PresenceInvisible = "invisible" // appear offline: letters wait in mailboxes, fetched every 10 s
 )
 
 // SetPresence publishes the user's chosen presence: online, away or

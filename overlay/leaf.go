@@ -55,6 +55,11 @@ type LeafConfig struct {
 	// PresenceTTL is the lifetime of a presence record: a peer that
 	// vanishes without a word shows offline within about this. Default 3 min.
 	PresenceTTL time.Duration
+	// HiddenMailEvery is how often a leaf whose presence is offline while
+	// it is logged in (the user chose to appear invisible) fetches its
+	// mail: what is sent to it waits in its mailboxes, since nothing is
+	// routed to a peer that shows offline. Default 10 s.
+	HiddenMailEvery time.Duration
 	// Candidacy, if set, returns the leaf's current offer to serve as a
 	// supernode (nil: no offer); it is sent to the primary supernode every
 	// CandidacyEvery and after each change of primary.
@@ -101,6 +106,9 @@ func (c *LeafConfig) setDefaults() {
 	}
 	if c.PresenceTTL == 0 {
 		c.PresenceTTL = 3 * time.Minute
+	}
+	if c.HiddenMailEvery == 0 {
+		c.HiddenMailEvery = 10 * time.Second
 	}
 	if c.CandidacyEvery == 0 {
 		c.CandidacyEvery = 5 * time.Minute
@@ -167,6 +175,7 @@ type Leaf struct {
 	subs     map[[32]byte]bool // guarded by mu: subscribed keys
 	presence uint8             // guarded by mu: status to publish
 	seq      uint64            // guarded by mu: last presence sequence number
+	hide     chan struct{}     // SetPresence to offline wakes refreshLoop
 
 	fetchMu sync.Mutex // one FetchMail at a time
 }
@@ -218,6 +227,7 @@ func NewLeaf(cfg LeafConfig) (*Leaf, error) {
 		status:   LeafStatus{State: StateConnecting},
 		subs:     make(map[[32]byte]bool),
 		presence: cfg.Presence,
+		hide:     make(chan struct{}, 1),
 	}, nil
 }
 

@@ -173,6 +173,12 @@ func (l *Leaf) SetPresence(ctx context.Context, status uint8) error {
 	l.mu.Lock()
 	l.presence = status
 	l.mu.Unlock()
+	if status == wire.StatusOffline {
+		select {
+		case l.hide <- struct{}{}:
+		default:
+		}
+	}
 	if status == 0 {
 		return nil
 	}
@@ -249,22 +255,34 @@ func (l *Leaf) offerCandidacy(ctx context.Context, primary *Link) {
 	}
 }
 
-// refreshLoop republishes presence every PresenceTTL/3 and re-offers
-// candidacy every CandidacyEvery.
+// refreshLoop republishes presence (and fetches mail) every
+// PresenceTTL/3, fetches mail every HiddenMailEvery while the leaf's
+// presence is offline, and re-offers candidacy every CandidacyEvery.
 func (l *Leaf) refreshLoop(ctx context.Context) {
-	nextCand := l.cfg.Clock.Now().Add(l.cfg.CandidacyEvery)
+	now := l.cfg.Clock.Now()
+	nextPresence := now.Add(l.cfg.PresenceTTL / 3)
+	nextCand := now.Add(l.cfg.CandidacyEvery)
 	for {
+		wait := l.cfg.PresenceTTL / 3
+		if l.hidden() {
+			wait = min(wait, l.cfg.HiddenMailEvery)
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-l.cfg.Clock.After(l.cfg.PresenceTTL / 3):
+		case <-l.cfg.Clock.After(wait):
+		case <-l.hide:
+			continue // wait HiddenMailEvery from now on
 		}
 		links := l.currentLinks()
 		if len(links) == 0 {
 			continue
 		}
 		pctx, cancel := context.WithTimeout(ctx, 4*holderTimeout)
-		l.publishPresence(pctx)
+		if now := l.cfg.Clock.Now(); !now.Before(nextPresence) {
+			nextPresence = now.Add(l.cfg.PresenceTTL / 3)
+			l.publishPresence(pctx)
+		}
 		l.fetchMailQuietly(pctx)
 		if now := l.cfg.Clock.Now(); !now.Before(nextCand) {
 			nextCand = now.Add(l.cfg.CandidacyEvery)
@@ -272,6 +290,13 @@ func (l *Leaf) refreshLoop(ctx context.Context) {
 		}
 		cancel()
 	}
+}
+
+// hidden reports whether the leaf publishes itself as offline.
+func (l *Leaf) hidden() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.presence == wire.StatusOffline
 }
 
 // moveTo makes sn the primary: at once if it is a standby, else after

@@ -44,18 +44,22 @@ func (b *inbox) count(data []byte) int {
 
 // leafOn starts a leaf whose primary is sn: its host cache holds only sn
 // and it dials one supernode at a time. It publishes presence and takes
-// envelopes into box.
-func leafOn(t *testing.T, sn *testSN, seed *testSN, id *Identity, box *inbox) *testLeaf {
+// envelopes into box. opts change its configuration.
+func leafOn(t *testing.T, sn *testSN, seed *testSN, id *Identity, box *inbox, opts ...func(*LeafConfig)) *testLeaf {
 	t.Helper()
 	if id == nil {
 		id = mustIdentity(t)
 	}
 	cache := NewMemHostCache()
 	cache.AddHosts(context.Background(), []store.Host{{NodeID: sn.ID(), Addr: sn.Addr()}}, time.Now())
-	l := startLeafWith(t, LeafConfig{
+	cfg := LeafConfig{
 		Identity: id, Seeds: []SeedAddr{seed.seedAddr()}, Cache: cache, Parallel: 1,
 		Presence: wire.StatusOnline, OnEnvelope: box.take,
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	l := startLeafWith(t, cfg)
 	waitFor(t, 5*time.Second, "leaf online at its supernode", func() bool {
 		st := l.Status()
 		return st.Primary != nil && st.Primary.ID == sn.ID()
@@ -129,6 +133,58 @@ func TestOfflineMailStoredThreeTimesFetchedAtLoginAndDeleted(t *testing.T) {
 		return true
 	})
 	waitFor(t, 3*time.Second, "mailboxes emptied by bob's acknowledgement", func() bool { return mailHeld(all) == 0 })
+}
+
+// TestHiddenLeafFetchesMailSoon: a logged-in leaf that shows offline (the
+// user appears invisible) gets what is sent to it within HiddenMailEvery,
+// not only at its next presence refresh (PresenceTTL/3, a minute).
+func TestHiddenLeafFetchesMailSoon(t *testing.T) {
+	seed, sns := dirNetwork(t)
+	bobID := mustIdentity(t)
+	var bobBox inbox
+	bob := leafOn(t, sns[0], seed, bobID, &bobBox, func(c *LeafConfig) {
+		c.HiddenMailEvery = 300 * time.Millisecond
+		c.Standbys = 1
+	})
+	// Alice's supernode must not be one of bob's: a supernode hands an
+	// envelope to a leaf linked to it whatever its presence says.
+	waitFor(t, 5*time.Second, "bob's standby", func() bool { return len(bob.Status().Standbys) == 1 })
+	st := bob.Status()
+	var home *testSN
+	for _, s := range sns[1:] {
+		if s.ID() != st.Standbys[0].ID {
+			home = s
+		}
+	}
+	alice := leafOn(t, home, seed, nil, &inbox{})
+	ctx := context.Background()
+	if err := bob.SetPresence(ctx, wire.StatusOffline); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "bob shows offline", func() bool {
+		rec, _, err := alice.Lookup(ctx, PresenceKey(bobID.NodeID()))
+		if err != nil {
+			return false
+		}
+		body, err := DecodePresence(rec)
+		return err == nil && body.Status == wire.StatusOffline
+	})
+	for i := range 2 {
+		data := fmt.Appendf(nil, "for invisible bob %d", i)
+		d, err := alice.Deliver(ctx, bobID.NodeID(), data)
+		if err != nil || d.Delivered || d.Stored == 0 {
+			t.Fatalf("Deliver to a peer that shows offline: %+v, %v; want stored", d, err)
+		}
+		waitFor(t, 3*time.Second, "hidden bob fetched the mail", func() bool { return bobBox.count(data) == 1 })
+	}
+	// Visible again: envelopes are routed to it at once.
+	if err := bob.SetPresence(ctx, wire.StatusOnline); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "envelopes routed to visible bob", func() bool {
+		d, err := alice.Deliver(ctx, bobID.NodeID(), []byte("visible"))
+		return err == nil && d.Delivered
+	})
 }
 
 func TestRefusedMailStaysUntilTaken(t *testing.T) {
