@@ -107,6 +107,7 @@ type Service struct {
 	presence map[int64]uint8     // guarded by mu: accepted contacts' presence
 	links    map[int64]*link     // guarded by mu: direct links by contact
 	invited  map[int64]time.Time // guarded by mu: last link invitation sent
+	early    map[int64]*early    // guarded by mu: signals that came while an offer's session was being made
 
 	direct atomic.Uint64 // letters sent over direct links
 }
@@ -158,6 +159,7 @@ func New(cfg Config) (*Service, error) {
 		presence: make(map[int64]uint8),
 		links:    make(map[int64]*link),
 		invited:  make(map[int64]time.Time),
+		early:    make(map[int64]*early),
 	}, nil
 }
 

@@ -79,16 +79,16 @@ type user struct {
 	sb   *switchboard
 }
 
-func newUser(t *testing.T, sb *switchboard, name string) *user {
+func newUser(t *testing.T, sb *switchboard, name string, opts ...func(*Config)) *user {
 	t.Helper()
 	id, err := overlay.NewIdentity(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return newUserWith(t, sb, name, id)
+	return newUserWith(t, sb, name, id, opts...)
 }
 
-func newUserWith(t *testing.T, sb *switchboard, name string, id *overlay.Identity) *user {
+func newUserWith(t *testing.T, sb *switchboard, name string, id *overlay.Identity, opts ...func(*Config)) *user {
 	t.Helper()
 	db, err := store.Open(filepath.Join(t.TempDir(), "p.db"))
 	if err != nil {
@@ -96,8 +96,12 @@ func newUserWith(t *testing.T, sb *switchboard, name string, id *overlay.Identit
 	}
 	t.Cleanup(func() { db.Close() })
 	u := &user{t: t, id: id, name: name, db: db, sb: sb}
-	u.s, err = New(Config{Identity: id, Username: func() string { return name }, DB: db, Net: port{sb, id.NodeID()},
-		Retry: overlay.Backoff{Base: 10 * time.Millisecond, Cap: 50 * time.Millisecond}})
+	cfg := Config{Identity: id, Username: func() string { return name }, DB: db, Net: port{sb, id.NodeID()},
+		Retry: overlay.Backoff{Base: 10 * time.Millisecond, Cap: 50 * time.Millisecond}}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	u.s, err = New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,6 +49,18 @@ type link struct {
 	used    time.Time
 }
 
+// early holds the signals (trickled candidates) that come for an offered
+// session while its answering session is being made: the offerer sends
+// them right behind the offer, and the answerer's session only takes
+// checks from candidates it was told of.
+type early struct {
+	session rtc.SessionID
+	sigs    []rtc.Signal
+}
+
+// maxEarly bounds the signals held for one session being made.
+const maxEarly = 64
+
 // inviteEvery is how often the higher peer asks for a link at most.
 const inviteEvery = 20 * time.Second
 
@@ -187,6 +199,9 @@ func (s *Service) newLink(c store.Contact, offerer bool, offer rtc.Signal) {
 	sess, err := rtc.NewSession(cfg)
 	if err != nil {
 		s.log.Warn("direct link", "err", err)
+		if !offerer {
+			s.takeEarly(c.ID, offer.Session)
+		}
 		return
 	}
 	l.sess = sess
@@ -205,12 +220,34 @@ func (s *Service) newLink(c store.Contact, offerer bool, offer rtc.Signal) {
 	if offerer {
 		err = sess.Start()
 	} else {
-		err = sess.HandleSignal(offer)
+		// Signals that come from now on go to sess; those that came
+		// before follow the offer.
+		held := s.takeEarly(c.ID, offer.Session)
+		if err = sess.HandleSignal(offer); err == nil {
+			for _, sig := range held {
+				if err := sess.HandleSignal(sig); err != nil {
+					s.log.Debug("early signal refused", "contact", c.Username, "err", err)
+				}
+			}
+		}
 	}
 	if err != nil {
 		s.log.Info("direct link failed to start", "contact", c.Username, "err", err)
 		sess.Close()
 	}
+}
+
+// takeEarly removes and returns the signals held for session of contact
+// id.
+func (s *Service) takeEarly(id int64, session rtc.SessionID) []rtc.Signal {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.early[id]
+	if e == nil || e.session != session {
+		return nil
+	}
+	delete(s.early, id)
+	return e.sigs
 }
 
 // takeSignal handles a KindSignal letter from accepted contact c.
@@ -231,9 +268,18 @@ func (s *Service) takeSignal(c store.Contact, payload []byte) error {
 		}
 		return nil
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e := s.early[c.ID]; e != nil && e.session == sig.Session {
+		if len(e.sigs) < maxEarly {
+			e.sigs = append(e.sigs, sig) // its session is being made
+		}
+		return nil
+	}
 	if sig.Kind != rtc.KindOffer || s.offers(c) {
 		return nil // for a session we do not have, or an offer against the rule
 	}
+	s.early[c.ID] = &early{session: sig.Session}
 	go s.newLink(c, false, sig)
 	return nil
 }
