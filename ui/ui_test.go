@@ -38,9 +38,12 @@ func startSeed(t *testing.T, ctx context.Context) *app.Peer {
 	return p
 }
 
+// waitUntil waits for cond, checked on the UI goroutine, for up to 30 s:
+// a first start does the username's real proof of work (about a second,
+// but a random amount, and several times that under the race detector).
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		done := false
 		onUI(func() { done = cond() })
