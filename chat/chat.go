@@ -108,6 +108,7 @@ type Service struct {
 	links    map[int64]*link     // guarded by mu: direct links by contact
 	invited  map[int64]time.Time // guarded by mu: last link invitation sent
 	early    map[int64]*early    // guarded by mu: signals that came while an offer's session was being made
+	stopped  bool                // guarded by mu: Run has ended
 
 	direct atomic.Uint64 // letters sent over direct links
 }

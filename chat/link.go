@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/pion/webrtc/v3"
@@ -47,7 +48,27 @@ type link struct {
 	open    bool
 	made    time.Time
 	used    time.Time
+	// receipts sent on the link lately (guarded by Service.mu): a data
+	// channel is reliable only while it lives, and one whose other end
+	// died (a crash, a SIGKILL) takes seconds to notice, so what was sent
+	// on it meanwhile may be lost. Messages wait for their receipts and
+	// are sent again; receipts are not, so these go again by envelope
+	// when the link ends.
+	receipts []sentReceipt
 }
+
+// sentReceipt is a receipt sent on a direct link.
+type sentReceipt struct {
+	at      time.Time
+	payload []byte
+}
+
+// Receipts sent on a direct link in the last receiptKeep before it ends
+// are sent again by envelope; at most maxKeptReceipts of them.
+const (
+	receiptKeep     = 30 * time.Second
+	maxKeptReceipts = 256
+)
 
 // early holds the signals (trickled candidates) that come for an offered
 // session while its answering session is being made: the offerer sends
@@ -189,8 +210,20 @@ func (s *Service) newLink(c store.Contact, offerer bool, offer rtc.Signal) {
 			if s.links[c.ID] == l {
 				delete(s.links, c.ID)
 			}
+			again := recentReceipts(l.receipts, s.cfg.Now())
+			l.receipts = nil
+			stopped := s.stopped
 			s.mu.Unlock()
-			s.log.Debug("direct link closed", "contact", c.Username, "reason", reason)
+			s.log.Debug("direct link closed", "contact", c.Username, "reason", reason, "receipts_again", len(again))
+			if stopped || len(again) == 0 {
+				return
+			}
+			for _, payload := range again {
+				if err := s.enqueue(context.Background(), c.ID, KindReceipt, [16]byte{}, payload); err != nil {
+					s.log.Warn("receipt not queued again", "contact", c.Username, "err", err)
+				}
+			}
+			s.poke()
 		},
 	}
 	if s.cfg.RTC.Tune != nil {
@@ -306,7 +339,27 @@ func (s *Service) sendDirect(id int64, kind uint8, payload []byte) bool {
 		return false
 	}
 	s.direct.Add(1)
+	if kind == KindReceipt {
+		now := s.cfg.Now()
+		s.mu.Lock()
+		if l.receipts = append(l.receipts, sentReceipt{now, payload}); len(l.receipts) > maxKeptReceipts {
+			l.receipts = slices.Clone(l.receipts[len(l.receipts)-maxKeptReceipts:])
+		}
+		s.mu.Unlock()
+	}
 	return true
+}
+
+// recentReceipts returns the payloads of the receipts of rs sent within
+// receiptKeep of now.
+func recentReceipts(rs []sentReceipt, now time.Time) [][]byte {
+	var out [][]byte
+	for _, r := range rs {
+		if now.Sub(r.at) <= receiptKeep {
+			out = append(out, r.payload)
+		}
+	}
+	return out
 }
 
 // takeFrame handles a frame from the direct link with contact id: as a
@@ -368,6 +421,7 @@ func (s *Service) closeIdleLinks() {
 // closeLinks closes every direct link (Run's end).
 func (s *Service) closeLinks() {
 	s.mu.Lock()
+	s.stopped = true
 	ls := s.links
 	s.links = make(map[int64]*link)
 	s.mu.Unlock()

@@ -107,6 +107,8 @@ func (s *Service) attempt(ctx context.Context, it store.OutboxItem) {
 			go s.ensureLink(c) // a conversation: take it direct
 		}
 	}
+	s.log.Debug("outbox: sent", "contact", c.Username, "kind", it.Kind, "attempt", it.Attempts,
+		"delivered", d.Delivered, "stored", d.Stored, "err", err)
 	if err != nil {
 		if errors.Is(err, overlay.ErrDeliveryRefused) && it.Attempts > 5 {
 			s.log.Info("outbox: refused", "contact", c.Username, "err", err)
