@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parleynet/parley/internal/testlog"
 	"github.com/parleynet/parley/overlay"
 	"github.com/parleynet/parley/overlay/envelope"
 	"github.com/parleynet/parley/overlay/wire"
@@ -176,6 +177,31 @@ func TestRequestFromKeyNotHoldingTheNameIsDropped(t *testing.T) {
 	if cs, _ := bob.db.Contacts(context.Background()); len(cs) != 0 {
 		t.Fatalf("bob took a request from a key that does not hold its name: %+v", cs)
 	}
+}
+
+// A daemon claims its name once online, after a proof of work; a request
+// it sends before the claim is published must still arrive.
+func TestRequestBeforeTheSendersClaimArrivesOnceClaimed(t *testing.T) {
+	sb := newSwitchboard()
+	dbg := func(c *Config) { c.Logger = testlog.New(t) }
+	bob := newUser(t, sb, "bob", dbg)
+	alice := newUser(t, sb, "alice", dbg)
+	sb.mu.Lock()
+	delete(sb.claims, overlay.ClaimKey("alice"))
+	sb.mu.Unlock()
+	if _, err := alice.s.AddContact(context.Background(), "bob", "hi"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if bob.contact("alice").ID != 0 {
+		t.Fatal("bob took a request from a name nobody holds")
+	}
+	sb.mu.Lock()
+	sb.claims[overlay.ClaimKey("alice")] = alice.id.PublicKey()
+	sb.mu.Unlock()
+	eventually(t, "the request once alice's claim is there", func() bool {
+		return bob.contact("alice").State == store.ContactIncoming
+	})
 }
 
 func TestStrangersAndBlockedContactsCannotMessage(t *testing.T) {

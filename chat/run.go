@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -32,7 +33,7 @@ func (s *Service) Run(ctx context.Context) error {
 	defer s.closeLinks()
 	prune, idle := s.cfg.Now(), s.cfg.Now()
 	for {
-		next := s.flush(ctx)
+		wait := s.flush(ctx)
 		if now := s.cfg.Now(); now.Sub(prune) > time.Hour {
 			s.cfg.DB.PruneSeen(ctx, now)
 			prune = now
@@ -41,21 +42,18 @@ func (s *Service) Run(ctx context.Context) error {
 			s.closeIdleLinks()
 			idle = now
 		}
-		wait := time.Until(next)
-		if next.IsZero() || wait > time.Minute {
-			wait = time.Minute
-		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-s.kick:
-		case <-time.After(max(wait, 50*time.Millisecond)):
+		case <-time.After(min(max(wait, 50*time.Millisecond), time.Minute)):
 		}
 	}
 }
 
-// flush sends what is due and returns when to look again (zero: a minute).
-func (s *Service) flush(ctx context.Context) time.Time {
+// flush sends what is due and returns how long until the next item is due
+// (at most a minute, so that expired items are marked failed in time).
+func (s *Service) flush(ctx context.Context) time.Duration {
 	now := s.cfg.Now()
 	expired, err := s.cfg.DB.ExpireOutbox(ctx, now)
 	if err != nil {
@@ -71,7 +69,7 @@ func (s *Service) flush(ctx context.Context) time.Time {
 	due, err := s.cfg.DB.DueOutbox(ctx, now, 64)
 	if err != nil {
 		s.log.Warn("outbox: reading", "err", err)
-		return now.Add(s.cfg.Retry.Base)
+		return s.cfg.Retry.Base
 	}
 	for _, it := range due {
 		if ctx.Err() != nil {
@@ -80,9 +78,18 @@ func (s *Service) flush(ctx context.Context) time.Time {
 		s.attempt(ctx, it)
 	}
 	if len(due) == 64 {
-		return now // more waiting
+		return 0 // more waiting
 	}
-	return time.Time{}
+	now = s.cfg.Now()
+	next, ok, err := s.cfg.DB.NextOutboxAttempt(ctx, now)
+	if err != nil {
+		s.log.Warn("outbox: reading", "err", err)
+		return s.cfg.Retry.Base
+	}
+	if !ok {
+		return time.Minute
+	}
+	return min(next.Sub(now), time.Minute)
 }
 
 // attempt sends one outbox item and reschedules or removes it.
@@ -335,9 +342,16 @@ func (s *Service) takeRequest(ctx context.Context, from ed25519.PublicKey, r Req
 	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	key, err := s.lookupName(lctx, name)
 	cancel()
-	if errors.Is(err, ErrNameNotFound) || (err == nil && !key.Equal(from)) {
+	if err == nil && !key.Equal(from) {
 		s.log.Warn("contact request from a key that does not hold the name it gives", "name", name)
 		return nil
+	}
+	if errors.Is(err, ErrNameNotFound) {
+		// Nobody holds the name yet: the sender's own claim may still be
+		// on its way (a daemon claims once online, after a proof of work).
+		// Let the request come again rather than lose it.
+		s.log.Info("contact request from a name not claimed yet: waiting for the claim", "name", name)
+		return fmt.Errorf("%w: the request will come again", err)
 	}
 	if err != nil {
 		return err // the directory is unreachable: let it come again

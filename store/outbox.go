@@ -173,6 +173,22 @@ func (db *DB) DueOutbox(ctx context.Context, now time.Time, limit int) ([]Outbox
 	return items, nil
 }
 
+// NextOutboxAttempt returns when the first outbox item not expired at now
+// is due (the zero time: at once), and false if there is none.
+func (db *DB) NextOutboxAttempt(ctx context.Context, now time.Time) (time.Time, bool, error) {
+	ms := toMillis(now)
+	var next sql.NullInt64
+	err := db.r.QueryRowContext(ctx,
+		`SELECT MIN(next_attempt) FROM outbox WHERE expires_at = 0 OR expires_at > ?`, ms).Scan(&next)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("store: reading outbox: %w", err)
+	}
+	if !next.Valid {
+		return time.Time{}, false, nil
+	}
+	return fromMillis(next.Int64), true, nil
+}
+
 // RescheduleOutbox sets when outbox item id is next due and how many
 // attempts it has had. It returns an error wrapping ErrNotFound if the item
 // is gone, for instance removed because its receipt arrived meanwhile.

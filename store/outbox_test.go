@@ -275,6 +275,48 @@ func TestSeenEnvelope(t *testing.T) {
 	}
 }
 
+func TestNextOutboxAttempt(t *testing.T) {
+	db := openTemp(t)
+	ctx := context.Background()
+	bob := addContact(t, db, "bob", 1)
+	next := func(now time.Time) (time.Time, bool) {
+		t.Helper()
+		at, ok, err := db.NextOutboxAttempt(ctx, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return at, ok
+	}
+	if _, ok := next(ms(0)); ok {
+		t.Error("an empty outbox has something due")
+	}
+	enq := func(it OutboxItem) int64 {
+		t.Helper()
+		id, err := db.Enqueue(ctx, it)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	enq(OutboxItem{ContactID: bob.ID, Kind: 1, Created: ms(1), NextAttempt: ms(50), Expires: ms(100)})
+	late := enq(OutboxItem{ContactID: bob.ID, Kind: 1, Created: ms(2), NextAttempt: ms(80)})
+	if at, ok := next(ms(0)); !ok || !at.Equal(ms(50)) {
+		t.Errorf("next = %v, %v; want 50 ms", at.Sub(t0), ok)
+	}
+	if at, ok := next(ms(100)); !ok || !at.Equal(ms(80)) {
+		t.Errorf("with the first expired: next = %v, %v; want 80 ms", at.Sub(t0), ok)
+	}
+	now := enq(OutboxItem{ContactID: bob.ID, Kind: 2, Created: ms(3)})
+	if at, ok := next(ms(0)); !ok || !at.IsZero() {
+		t.Errorf("with an item due at once: next = %v, %v; want the zero time", at, ok)
+	}
+	db.RemoveOutbox(ctx, now)
+	db.RemoveOutbox(ctx, late)
+	if at, ok := next(ms(100)); ok {
+		t.Errorf("only an expired item left: next = %v", at)
+	}
+}
+
 func TestRescheduleContactOutbox(t *testing.T) {
 	db := openTemp(t)
 	ctx := context.Background()
