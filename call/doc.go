@@ -103,13 +103,14 @@
 // keepalive) came from the other end: after RestartAfter (3 s) it restarts
 // ICE (the network may have changed: a new address, a NAT that lost its
 // mapping; the caller, as the offerer, makes the restart offer, the callee
-// asks for one) and again at most that often, reporting EventInterrupted
-// and, when a path works again, EventResumed; after MediaTimeout (15 s) it
-// ends the call as vanished (ErrVanished). So a peer that vanishes is
-// noticed within MediaTimeout plus 250 ms of its last packet, 15.25 s by
-// default; a peer that closes its session is noticed at once (DTLS and
-// SCTP say so). Keepalives make silence mean absence even with DTX, which
-// sends next to nothing in a pause.
+// asks for one) and again at most that often (a restart still checking
+// its new pairs is given 5 s before another replaces it), reporting
+// EventInterrupted and, when a path works again, EventResumed; after
+// MediaTimeout (15 s) it ends the call as vanished (ErrVanished). So a
+// peer that vanishes is noticed within MediaTimeout plus 250 ms of its
+// last packet, 15.25 s by default; a peer that closes its session is
+// noticed at once (DTLS and SCTP say so). Keepalives make silence mean
+// absence even with DTX, which sends next to nothing in a pause.
 //
 // # Concurrency
 //

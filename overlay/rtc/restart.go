@@ -20,7 +20,10 @@ import (
 //
 // Pion drops the selected pair the moment it restarts, so media pauses
 // until a new pair is checked, typically a few hundred milliseconds on a
-// direct path, and up to the 2 s pion waits before it accepts a relay.
+// direct path, and up to the 2 s pion waits before it accepts a relay. So
+// a restart that is answered and checking its pairs is not replaced by
+// another (the offerer's own, or one the answerer asks for) until it
+// connects or restartPatience has passed.
 
 // restartRetry is how long an offerer waits for the answer to an ICE
 // restart before a request from the answerer makes it restart again.
@@ -51,8 +54,8 @@ func (s *Session) RestartICE() error {
 	return s.restart()
 }
 
-// restartPatience is how long an unanswered ICE restart offer is waited
-// for before another replaces it.
+// restartPatience is how long an ICE restart is given, unanswered or
+// answered and checking its pairs, before another may replace it.
 const restartPatience = 5 * time.Second
 
 // restart makes an ICE restart offer. Call with sigMu held.
@@ -81,9 +84,19 @@ func (s *Session) restart() error {
 		}
 		s.mu.Lock()
 	}
+	if !s.checkingAt.IsZero() && time.Since(s.checkingAt) < restartPatience {
+		// The last restart is answered and its pairs are being checked:
+		// a new one would throw them away (pion drops every pair when it
+		// restarts), and on a slow path restarts would follow each other
+		// with none ever connecting.
+		s.mu.Unlock()
+		s.log.Debug("rtc: ICE restart already checking", "generation", s.gen)
+		return nil
+	}
 	prev := s.gen
 	s.gen++
 	s.restartAt = time.Now()
+	s.checkingAt = s.restartAt
 	s.descQueued, s.sentCands = false, 0
 	s.newRemoteGeneration()
 	gen := s.gen
@@ -96,7 +109,7 @@ func (s *Session) restart() error {
 	}
 	if err != nil {
 		s.mu.Lock()
-		s.gen, s.restartAt = prev, time.Time{}
+		s.gen, s.restartAt, s.checkingAt = prev, time.Time{}, time.Time{}
 		s.flushPendingOut()
 		s.mu.Unlock()
 		return fmt.Errorf("rtc: ICE restart offer: %w", err)

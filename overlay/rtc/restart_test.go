@@ -173,6 +173,57 @@ func TestICERestart(t *testing.T) {
 	}
 }
 
+// TestRestartIsNotReplacedWhileChecking: both ends of a call restart ICE
+// when they hear nothing for a while (the offerer restarts, the answerer
+// asks it to), each on its own clock. A restart that is answered and
+// checking its pairs is left to finish: a new one would throw its pairs
+// away (pion drops them all), and with two watchdogs out of step asking
+// turn about, restarts came faster than a pair could be accepted (a
+// second for a peer-reflexive one, two for a relay) and the call died.
+func TestRestartIsNotReplacedWhileChecking(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, [2]natKind{natPortRestricted, natPortRestricted})
+	var cut atomic.Bool
+	w.WAN.AddChunkFilter(func(vnet.Chunk) bool { return !cut.Load() })
+	p := newPair(t, w, nil)
+	waitOpen(t, p.a, 10*time.Second)
+	waitOpen(t, p.b, 10*time.Second)
+	cut.Store(true) // no pair can connect now
+	defer cut.Store(false)
+	if err := p.a.RestartICE(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for p.b.generation() != 1 || p.a.answered() == false {
+		if time.Now().After(deadline) {
+			t.Fatal("the restart was not answered")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for range 3 {
+		if err := p.b.RestartICE(); err != nil { // the answerer's watchdog
+			t.Fatal(err)
+		}
+		if err := p.a.RestartICE(); err != nil { // the offerer's
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if a, b := p.a.generation(), p.b.generation(); a != 1 || b != 1 {
+		t.Errorf("ICE generations %d and %d while the first restart was checking, want 1", a, b)
+	}
+	for _, e := range append(p.ab.errors(), p.ba.errors()...) {
+		t.Errorf("signal refused: %v", e)
+	}
+}
+
+// answered reports whether the offerer's last restart offer was answered.
+func (s *Session) answered() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.restartAt.IsZero()
+}
+
 // generation is the session's ICE generation.
 func (s *Session) generation() uint16 {
 	s.mu.Lock()

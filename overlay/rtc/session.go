@@ -184,6 +184,7 @@ type Session struct {
 	gen         uint16                   // the ICE generation in force or being set up
 	descGen     uint16                   // the generation of the remote description applied
 	restartAt   time.Time                // offerer: when the restart awaiting its answer began
+	checkingAt  time.Time                // offerer: when the restart not yet connected began
 	remoteDone  bool                     // the other side sent end-of-candidates for eocGen
 	eocGen      uint16                   // the generation of that end-of-candidates
 	remoteCount int                      // how many candidates it says it sent
@@ -882,6 +883,7 @@ func (s *Session) onState(st webrtc.PeerConnectionState) {
 		s.mu.Lock()
 		resumed := s.interrupted
 		s.connected, s.interrupted = true, false
+		s.checkingAt = time.Time{}
 		s.mu.Unlock()
 		if resumed {
 			s.log.Info("rtc: connection resumed")
