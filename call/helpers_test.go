@@ -279,7 +279,11 @@ func (u *user) waitEvent(typ EventType, id ID, d time.Duration) Event {
 func (u *user) eventTypes() []string {
 	var out []string
 	for _, ev := range u.allEvents() {
-		out = append(out, fmt.Sprintf("%v(%s)", ev.Type, ev.Call.ID.short()))
+		s := fmt.Sprintf("%v(%s)", ev.Type, ev.Call.ID.short())
+		if ev.Type == EventEnded {
+			s = fmt.Sprintf("%v(%s: %s)", ev.Type, ev.Call.ID.short(), ev.Call.Reason)
+		}
+		out = append(out, s)
 	}
 	return out
 }
