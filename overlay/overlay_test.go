@@ -294,7 +294,9 @@ func TestCapacityRedirectKeepsExistingLeaves(t *testing.T) {
 		c.Join = []SeedAddr{other.seedAddr()}
 		c.Seeds = []SeedAddr{other.seedAddr()}
 	})
-	waitFor(t, 5*time.Second, "mesh", func() bool { return meshed(full, other) })
+	// A redirect hands out the supernodes in the view: linked, and (for
+	// the seed) its announcement in, which can come after the link.
+	waitFor(t, 5*time.Second, "the seed in full's view", func() bool { return meshed(full, other) && full.Stats().View == 2 })
 	ctx := context.Background()
 	var first []*Link
 	for range 2 {
