@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/parleynet/parley/internal/testlog"
 	"github.com/parleynet/parley/overlay"
 	"github.com/parleynet/parley/overlay/envelope"
 	"github.com/parleynet/parley/overlay/wire"
@@ -183,9 +182,8 @@ func TestRequestFromKeyNotHoldingTheNameIsDropped(t *testing.T) {
 // it sends before the claim is published must still arrive.
 func TestRequestBeforeTheSendersClaimArrivesOnceClaimed(t *testing.T) {
 	sb := newSwitchboard()
-	dbg := func(c *Config) { c.Logger = testlog.New(t) }
-	bob := newUser(t, sb, "bob", dbg)
-	alice := newUser(t, sb, "alice", dbg)
+	bob := newUser(t, sb, "bob")
+	alice := newUser(t, sb, "alice")
 	sb.mu.Lock()
 	delete(sb.claims, overlay.ClaimKey("alice"))
 	sb.mu.Unlock()

@@ -69,25 +69,27 @@ func TestAddMessageWithOutbox(t *testing.T) {
 	}
 }
 
+// mustEnqueue adds it to db's outbox and returns its ID.
+func mustEnqueue(t *testing.T, db *DB, it OutboxItem) int64 {
+	t.Helper()
+	id, err := db.Enqueue(context.Background(), it)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
 func TestOutbox(t *testing.T) {
 	db := openTemp(t)
 	ctx := context.Background()
 	bob := addContact(t, db, "bob", 1)
 	carol := addContact(t, db, "carol", 2)
 
-	enq := func(it OutboxItem) int64 {
-		t.Helper()
-		id, err := db.Enqueue(ctx, it)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return id
-	}
 	msg := msgID(bob.ID, 1)
-	a := enq(OutboxItem{ContactID: bob.ID, Kind: 1, MsgID: msg, Payload: []byte("a"), Created: ms(1), NextAttempt: ms(50), Expires: ms(1000)})
-	b := enq(OutboxItem{ContactID: bob.ID, Kind: 2, MsgID: msg, Payload: nil, Created: ms(2)}) // receipt: due now, never expires
-	c := enq(OutboxItem{ContactID: carol.ID, Kind: 1, MsgID: msg, Payload: []byte("c"), Created: ms(3), NextAttempt: ms(10), Expires: ms(500)})
-	d := enq(OutboxItem{ContactID: carol.ID, Kind: 1, MsgID: msgID(carol.ID, 2), Payload: []byte("d"), Created: ms(4), NextAttempt: ms(200), Attempts: 3, Expires: ms(300)})
+	a := mustEnqueue(t, db, OutboxItem{ContactID: bob.ID, Kind: 1, MsgID: msg, Payload: []byte("a"), Created: ms(1), NextAttempt: ms(50), Expires: ms(1000)})
+	b := mustEnqueue(t, db, OutboxItem{ContactID: bob.ID, Kind: 2, MsgID: msg, Payload: nil, Created: ms(2)}) // receipt: due now, never expires
+	c := mustEnqueue(t, db, OutboxItem{ContactID: carol.ID, Kind: 1, MsgID: msg, Payload: []byte("c"), Created: ms(3), NextAttempt: ms(10), Expires: ms(500)})
+	d := mustEnqueue(t, db, OutboxItem{ContactID: carol.ID, Kind: 1, MsgID: msgID(carol.ID, 2), Payload: []byte("d"), Created: ms(4), NextAttempt: ms(200), Attempts: 3, Expires: ms(300)})
 
 	ids := func(items []OutboxItem) []int64 {
 		var out []int64
@@ -290,23 +292,15 @@ func TestNextOutboxAttempt(t *testing.T) {
 	if _, ok := next(ms(0)); ok {
 		t.Error("an empty outbox has something due")
 	}
-	enq := func(it OutboxItem) int64 {
-		t.Helper()
-		id, err := db.Enqueue(ctx, it)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return id
-	}
-	enq(OutboxItem{ContactID: bob.ID, Kind: 1, Created: ms(1), NextAttempt: ms(50), Expires: ms(100)})
-	late := enq(OutboxItem{ContactID: bob.ID, Kind: 1, Created: ms(2), NextAttempt: ms(80)})
+	mustEnqueue(t, db, OutboxItem{ContactID: bob.ID, Kind: 1, Created: ms(1), NextAttempt: ms(50), Expires: ms(100)})
+	late := mustEnqueue(t, db, OutboxItem{ContactID: bob.ID, Kind: 1, Created: ms(2), NextAttempt: ms(80)})
 	if at, ok := next(ms(0)); !ok || !at.Equal(ms(50)) {
 		t.Errorf("next = %v, %v; want 50 ms", at.Sub(t0), ok)
 	}
 	if at, ok := next(ms(100)); !ok || !at.Equal(ms(80)) {
 		t.Errorf("with the first expired: next = %v, %v; want 80 ms", at.Sub(t0), ok)
 	}
-	now := enq(OutboxItem{ContactID: bob.ID, Kind: 2, Created: ms(3)})
+	now := mustEnqueue(t, db, OutboxItem{ContactID: bob.ID, Kind: 2, Created: ms(3)})
 	if at, ok := next(ms(0)); !ok || !at.IsZero() {
 		t.Errorf("with an item due at once: next = %v, %v; want the zero time", at, ok)
 	}
@@ -329,11 +323,7 @@ func TestRescheduleContactOutbox(t *testing.T) {
 		{ContactID: carol.ID, NextAttempt: ms(500), Attempts: 2}, // another contact's: kept
 	} {
 		it.MsgID = msgID(it.ContactID, i)
-		id, err := db.Enqueue(ctx, it)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, id)
+		ids = append(ids, mustEnqueue(t, db, it))
 	}
 	if n, err := db.RescheduleContactOutbox(ctx, bob.ID, ms(100)); err != nil || n != 1 {
 		t.Fatalf("RescheduleContactOutbox = %d, %v; want 1", n, err)

@@ -194,7 +194,7 @@ func TestRestartIsNotReplacedWhileChecking(t *testing.T) {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for p.b.generation() != 1 || p.a.answered() == false {
+	for p.b.generation() != 1 || !p.a.answered() {
 		if time.Now().After(deadline) {
 			t.Fatal("the restart was not answered")
 		}
