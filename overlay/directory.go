@@ -32,6 +32,8 @@ const (
 	holderTimeout   = 2 * time.Second // one request to a holder
 	holderSubTTL    = 5 * time.Minute // a supernode's subscription at a holder
 	subRefreshEvery = 2 * time.Minute // supernodes renew their subscriptions
+	// holderSubSweepEvery is how often a holder drops lapsed subscriptions.
+	holderSubSweepEvery = holderSubTTL / 5
 )
 
 // storeCode maps a record error to a Store result code.
@@ -301,8 +303,17 @@ func (s *Supernode) subscribeAtHolders(keys [][32]byte) {
 			s.holderSubscribe(h, ks)
 			continue
 		}
-		if l := s.peerLink(h); l != nil {
-			l.Send(&wire.Subscribe{Keys: ks})
+		l := s.peerLink(h)
+		if l == nil {
+			continue
+		}
+		// Paged: after a view change one holder can take thousands of
+		// keys, and a list over the wire's limit is refused whole.
+		for _, page := range wire.Pages(ks, wire.KeySize) {
+			if err := l.Send(&wire.Subscribe{Keys: page}); err != nil {
+				s.log.Warn("subscriptions not sent to a holder", "holder", h.Short(), "keys", len(ks), "err", err)
+				break
+			}
 		}
 	}
 }
@@ -394,7 +405,7 @@ func (s *Supernode) forwardNotify(n *wire.Notify) {
 // dirLoop sweeps expired records (notifying subscribers) and renews this
 // supernode's subscriptions at holders.
 func (s *Supernode) dirLoop(ctx context.Context) {
-	lastRefresh := s.cfg.Clock.Now()
+	lastRefresh, lastSubSweep := s.cfg.Clock.Now(), s.cfg.Clock.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -410,14 +421,20 @@ func (s *Supernode) dirLoop(ctx context.Context) {
 				gone = append(gone, key)
 			}
 		}
-		for key, subs := range s.holderSubs {
-			for id, until := range subs {
-				if !until.After(now) {
-					delete(subs, id)
+		// Subscriptions live minutes: sweeping them at every record sweep
+		// walked every subscribed key (hundreds of thousands at a busy
+		// holder) for nothing.
+		if now.Sub(lastSubSweep) >= holderSubSweepEvery {
+			lastSubSweep = now
+			for key, subs := range s.holderSubs {
+				for id, until := range subs {
+					if !until.After(now) {
+						delete(subs, id)
+					}
 				}
-			}
-			if len(subs) == 0 {
-				delete(s.holderSubs, key)
+				if len(subs) == 0 {
+					delete(s.holderSubs, key)
+				}
 			}
 		}
 		var subKeys [][32]byte

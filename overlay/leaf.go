@@ -832,6 +832,10 @@ func (l *Leaf) serve(ctx context.Context, ll *leafLink) {
 	defer close(done)
 	for {
 		m, err := ll.link.Recv(3 * ll.heartbeat)
+		if ll.link.Refuse(err) {
+			l.log.Warn("refused a frame", "supernode", ll.info.ID.Short(), "err", err)
+			continue
+		}
 		if err != nil {
 			if isMalformed(err) {
 				l.log.Warn("closing link: malformed frame", "supernode", ll.info.ID.Short(), "err", err)

@@ -116,7 +116,19 @@ func (l *Leaf) Subscribe(keys ...[32]byte) {
 	}
 	l.mu.Unlock()
 	if primary != nil {
-		primary.Send(&wire.Subscribe{Keys: keyBytes(keys)})
+		l.sendSubscribe(primary, keys, false)
+	}
+}
+
+// sendSubscribe sends keys to the primary, paged under the wire's list
+// limit (a leaf may have thousands of contacts). A page that cannot be sent
+// means the link is going: the next primary gets every subscription again.
+func (l *Leaf) sendSubscribe(primary *Link, keys [][32]byte, unsub bool) {
+	for _, page := range wire.Pages(keyBytes(keys), wire.KeySize) {
+		if err := primary.Send(&wire.Subscribe{Keys: page, Unsub: unsub}); err != nil {
+			l.log.Debug("subscription not sent", "keys", len(keys), "unsub", unsub, "err", err)
+			return
+		}
 	}
 }
 
@@ -132,7 +144,7 @@ func (l *Leaf) Unsubscribe(keys ...[32]byte) {
 	}
 	l.mu.Unlock()
 	if primary != nil {
-		primary.Send(&wire.Subscribe{Keys: keyBytes(keys), Unsub: true})
+		l.sendSubscribe(primary, keys, true)
 	}
 }
 
@@ -222,9 +234,7 @@ func (l *Leaf) onNewPrimary(primary *Link) {
 		keys = append(keys, k)
 	}
 	l.mu.Unlock()
-	if len(keys) > 0 {
-		primary.Send(&wire.Subscribe{Keys: keyBytes(keys)})
-	}
+	l.sendSubscribe(primary, keys, false)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 4*holderTimeout)
 		defer cancel()

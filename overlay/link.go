@@ -94,9 +94,12 @@ type Link struct {
 	peer    NodeID
 	peerKey ed25519.PublicKey
 
-	wmu   sync.Mutex // serialises Send
-	rbuf  []byte     // owned by the Recv goroutine
-	calls pending    // requests in flight (see Call)
+	wmu  sync.Mutex // serialises Send
+	rbuf []byte     // owned by the Recv goroutine
+	// refused counts frames refused as unreadable (see Refuse); owned by
+	// the Recv goroutine.
+	refused int
+	calls   pending // requests in flight (see Call)
 
 	closeOnce sync.Once
 	done      chan struct{}
@@ -209,6 +212,23 @@ func (l *Link) Recv(timeout time.Duration) (wire.Message, error) {
 		}
 	}
 	return m, err
+}
+
+// maxRefusedFrames is how many unreadable frames a link refuses one by one
+// before it is closed: a peer that sends nothing else is broken or hostile.
+const maxRefusedFrames = 64
+
+// Refuse reports whether the link may go on after Recv returned err: true
+// for a frame read whole but not understood (wire.Skippable), up to
+// maxRefusedFrames in the link's life. Such a frame is dropped alone, so an
+// older peer's oversized list costs that one message, not the link and a
+// storm of logins. Called from the Recv goroutine.
+func (l *Link) Refuse(err error) bool {
+	if !wire.Skippable(err) {
+		return false
+	}
+	l.refused++
+	return l.refused <= maxRefusedFrames
 }
 
 // Close closes the link. A non-empty reason is sent to the peer first as a

@@ -132,7 +132,9 @@ func (s *Supernode) tellLeaves(oldRing, newRing *Ring) {
 	}
 	s.mu.Unlock()
 	for _, l := range links {
-		l.Send(&wire.Supernodes{Supernodes: joined})
+		if err := sendSupernodes(l.Send, nil, joined); err != nil {
+			s.log.Debug("joined supernodes not sent to a leaf", "leaf", l.Peer().Short(), "err", err)
+		}
 	}
 }
 

@@ -149,13 +149,14 @@ func (s *Supernode) servePeer(l *Link, hello *wire.Hello, dialed bool, list ...[
 	if !dialed {
 		s.mu.Lock()
 		w := &wire.Welcome{
-			Supernodes:    s.supernodesLocked(-1),
 			ObservedAddr:  l.RemoteAddr().String(),
 			HeartbeatMS:   uint32(s.cfg.Heartbeat / time.Millisecond),
 			SupernodeSeed: s.cfg.Seed,
 		}
+		all := s.supernodesLocked(-1)
 		s.mu.Unlock()
-		if err := l.Send(w); err != nil {
+		if err := sendSupernodes(l.Send, w, all); err != nil {
+			s.log.Warn("closing supernode link: welcome not sent", "peer", id.Short(), "err", err)
 			l.Close("")
 			return
 		}
@@ -205,6 +206,28 @@ func (s *Supernode) servePeer(l *Link, hello *wire.Hello, dialed bool, list ...[
 	s.mu.Unlock()
 	s.viewChanged()
 	s.log.Info("supernode link closed", "peer", id.Short(), "reason", reason)
+}
+
+// sendSupernodes sends list through send, paged under the wire's limits:
+// the first page in head (a Welcome, if not nil) and the rest as Supernodes
+// messages. A supernode's whole view can be far longer than one message
+// may carry.
+func sendSupernodes(send func(wire.Message) error, head *wire.Welcome, list []wire.Supernode) error {
+	pages := wire.Pages(list, wire.SupernodeSize)
+	if head != nil {
+		if len(pages) > 0 {
+			head.Supernodes, pages = pages[0], pages[1:]
+		}
+		if err := send(head); err != nil {
+			return err
+		}
+	}
+	for _, p := range pages {
+		if err := send(&wire.Supernodes{Supernodes: p}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // registerPeer adds a peer link. When two links join the same pair of

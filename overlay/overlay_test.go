@@ -3,6 +3,7 @@ package overlay
 import (
 	"context"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"net"
 	"testing"
@@ -406,6 +407,22 @@ func TestMalformedFrameClosesOnlyThatLink(t *testing.T) {
 	good.Send(&wire.Ping{Seq: 1})
 	if _, ok := good.recv(t).(*wire.Pong); !ok {
 		t.Fatal("good link broken by another's malformed frame")
+	}
+	// A frame read whole but not understood (an unknown type, a list over
+	// the limit, as an older peer's 1,500-key Subscribe) is refused alone:
+	// the link goes on, so no storm of logins follows.
+	keys := make([][]byte, wire.MaxList+1)
+	for i := range keys {
+		keys[i] = make([]byte, 32)
+	}
+	body, _ := wire.Marshal(&wire.Subscribe{Keys: keys})
+	frame := binary.BigEndian.AppendUint32(nil, uint32(len(body)+2))
+	frame = append(append(frame, wire.Version, byte(wire.TypeSubscribe)), body...)
+	frame = append(frame, 0, 0, 0, 3, wire.Version, 200, 0xa0) // type 200: unknown
+	good.conn.Write(frame)
+	good.Send(&wire.Ping{Seq: 2})
+	if m, ok := good.recv(t).(*wire.Pong); !ok || m.Seq != 2 {
+		t.Fatalf("after refused frames got %v, want Pong 2", m)
 	}
 	// A first message that is not Hello is refused too.
 	l, err := DialLink(context.Background(), TCP{}, mustIdentity(t), sn.Addr(), sn.ID())

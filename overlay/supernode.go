@@ -640,6 +640,10 @@ func (s *Supernode) setLeafLocked(id NodeID, l *snLeaf) {
 func (s *Supernode) converse(l *Link, handle func(wire.Message) error) string {
 	for {
 		m, err := l.Recv(3 * s.cfg.Heartbeat)
+		if l.Refuse(err) {
+			s.log.Warn("refused a frame", "peer", l.Peer().Short(), "err", err)
+			continue
+		}
 		if err != nil {
 			reason := linkErrReason(err)
 			if isMalformed(err) {

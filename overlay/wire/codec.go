@@ -15,6 +15,12 @@ const Version = 1
 // MaxFrame is the largest frame length (the header's N) accepted or written.
 const MaxFrame = 256 << 10
 
+// MaxList is the most elements any list in a message may hold. The decoder
+// refuses a frame with a longer list, and Append refuses to write one, so a
+// sender pages a longer list over several messages (slices.Chunk with
+// MaxList). It is part of the protocol: both ends must agree on it.
+const MaxList = 1024
+
 // headerLen is the length prefix plus version and type bytes.
 const headerLen = 6
 
@@ -27,7 +33,15 @@ var (
 	ErrUnknownType = errors.New("wire: unknown message type")
 	// ErrBody is returned when a frame's body does not decode as its message type.
 	ErrBody = errors.New("wire: malformed message body")
+	// ErrListTooLong is returned by Append for a message with a list of
+	// more than MaxList elements, which no peer would decode.
+	ErrListTooLong = errors.New("wire: list longer than MaxList")
 )
+
+// lister is a message that carries lists; lists returns their lengths.
+type lister interface {
+	lists() []int
+}
 
 var (
 	encMode cbor.EncMode
@@ -42,7 +56,7 @@ func init() {
 	}
 	decMode, err = cbor.DecOptions{
 		MaxNestedLevels:  8,
-		MaxArrayElements: 1024,
+		MaxArrayElements: MaxList,
 		MaxMapPairs:      64,
 		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
 		IndefLength:      cbor.IndefLengthForbidden,
@@ -55,7 +69,17 @@ func init() {
 }
 
 // Append appends m, framed, to b.
+// A message with a list over MaxList is refused with ErrListTooLong, and one
+// over MaxFrame with ErrFrameSize: what the decoder would refuse is never
+// written.
 func Append(b []byte, m Message) ([]byte, error) {
+	if l, ok := m.(lister); ok {
+		for _, n := range l.lists() {
+			if n > MaxList {
+				return b, fmt.Errorf("%w: %T has %d elements", ErrListTooLong, m, n)
+			}
+		}
+	}
 	body, err := encMode.Marshal(m)
 	if err != nil {
 		return b, fmt.Errorf("wire: encode %T: %w", m, err)
@@ -118,6 +142,15 @@ func Decode(version byte, t Type, body []byte) (Message, error) {
 		return nil, fmt.Errorf("%w: type %d: %v", ErrBody, t, err)
 	}
 	return m, nil
+}
+
+// Skippable reports whether err, from Read, is a frame that was read whole
+// but not understood: a message type this code does not know (a newer peer's)
+// or a body that does not decode (a list over MaxList, a wrong field type).
+// The stream is still in step after such a frame, so a link can refuse that
+// frame alone and go on; a bad length or version leaves it out of step.
+func Skippable(err error) bool {
+	return errors.Is(err, ErrBody) || errors.Is(err, ErrUnknownType)
 }
 
 func noEOF(err error) error {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -166,4 +167,103 @@ func FuzzRead(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestListsOverMaxListAreNeverWritten checks that every message with a list
+// round-trips at MaxList elements, that Append refuses one more (the
+// decoder would refuse it, and the peer would lose the whole message), and
+// that a frame someone else wrote with one more is Skippable: refused
+// alone, with the stream still in step.
+func TestListsOverMaxListAreNeverWritten(t *testing.T) {
+	id := bytes.Repeat([]byte{7}, 32)
+	sn := Supernode{ID: id, Addr: "192.0.2.1:4717"}
+	for _, n := range []int{MaxList, MaxList + 1} {
+		sns := make([]Supernode, n)
+		keys := make([][]byte, n)
+		ids := make([][]byte, n)
+		for i := range n {
+			sns[i], keys[i], ids[i] = sn, id, id[:16]
+		}
+		for _, m := range []Message{
+			&Welcome{Supernodes: sns}, &Redirect{Supernodes: sns}, &Supernodes{Supernodes: sns},
+			&Subscribe{Keys: keys}, &MailAck{IDs: ids},
+		} {
+			b, err := Append(nil, m)
+			if n <= MaxList {
+				if err != nil {
+					t.Fatalf("%T with %d elements: %v", m, n, err)
+				}
+				if _, err := Read(bytes.NewReader(b), nil); err != nil {
+					t.Fatalf("%T with %d elements does not read back: %v", m, n, err)
+				}
+				continue
+			}
+			if !errors.Is(err, ErrListTooLong) {
+				t.Fatalf("%T with %d elements: Append gave %v, want ErrListTooLong", m, n, err)
+			}
+			// Written by hand, as an older or hostile peer would: the frame
+			// is refused alone and the next one still reads.
+			body, err := Marshal(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var frame []byte
+			frame = binary.BigEndian.AppendUint32(frame, uint32(len(body)+2))
+			frame = append(frame, Version, byte(m.Type()))
+			frame = append(frame, body...)
+			frame, _ = Append(frame, &Ping{Seq: 7})
+			r := bytes.NewReader(frame)
+			if _, err := Read(r, nil); !Skippable(err) {
+				t.Fatalf("%T with %d elements read as %v, want a skippable error", m, n, err)
+			}
+			if got, err := Read(r, nil); err != nil || got.(*Ping).Seq != 7 {
+				t.Fatalf("frame after a refused %T: %v, %v", m, got, err)
+			}
+		}
+	}
+}
+
+// TestTwentyThousandSupernodesRoundTrip pages a list of 20,000 supernodes
+// (each with a long address) into messages that all write and read back,
+// in order, each under the frame and list limits.
+func TestTwentyThousandSupernodesRoundTrip(t *testing.T) {
+	list := make([]Supernode, 20_000)
+	for i := range list {
+		id := make([]byte, 32)
+		binary.BigEndian.PutUint32(id, uint32(i))
+		list[i] = Supernode{ID: id, Addr: strings.Repeat("h", 200) + ".example:4717", Seed: i%7 == 0}
+	}
+	var buf bytes.Buffer
+	pages := Pages(list, SupernodeSize)
+	for i, p := range pages {
+		var m Message = &Supernodes{Supernodes: p}
+		if i == 0 {
+			m = &Welcome{Supernodes: p, HeartbeatMS: 15000}
+		}
+		if err := Write(&buf, m); err != nil {
+			t.Fatalf("page %d of %d (%d entries): %v", i, len(pages), len(p), err)
+		}
+	}
+	var got []Supernode
+	for {
+		m, err := Read(&buf, nil)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch m := m.(type) {
+		case *Welcome:
+			got = append(got, m.Supernodes...)
+		case *Supernodes:
+			got = append(got, m.Supernodes...)
+		}
+	}
+	if !reflect.DeepEqual(got, list) {
+		t.Fatalf("read back %d supernodes, want the 20000 sent in order", len(got))
+	}
+	if Pages[Supernode](nil, SupernodeSize) != nil {
+		t.Fatal("an empty list gave pages")
+	}
 }

@@ -109,3 +109,8 @@ type Promote struct {
 type Move struct {
 	Supernode Supernode `cbor:"1,keyasint"`
 }
+
+func (m *LookupResult) lists() []int { return []int{len(m.Records)} }
+func (m *Subscribe) lists() []int    { return []int{len(m.Keys)} }
+func (m *Endorsed) lists() []int     { return []int{len(m.Endorsements)} }
+func (m *Promote) lists() []int      { return []int{len(m.Endorsements)} }

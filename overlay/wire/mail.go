@@ -112,3 +112,7 @@ func (*TurnRequest) Type() Type { return TypeTurnRequest }
 
 // Type implements Message.
 func (*TurnResult) Type() Type { return TypeTurnResult }
+
+func (m *MailResult) lists() []int { return []int{len(m.Mail)} }
+func (m *MailAck) lists() []int    { return []int{len(m.IDs)} }
+func (m *TurnResult) lists() []int { return []int{len(m.URLs)} }

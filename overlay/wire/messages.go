@@ -236,3 +236,7 @@ func (*Promote) Type() Type { return TypePromote }
 
 // Type implements Message.
 func (*Move) Type() Type { return TypeMove }
+
+func (m *Welcome) lists() []int    { return []int{len(m.Supernodes)} }
+func (m *Redirect) lists() []int   { return []int{len(m.Supernodes)} }
+func (m *Supernodes) lists() []int { return []int{len(m.Supernodes)} }

@@ -1,0 +1,246 @@
+package overlay
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/parleynet/parley/overlay/sim"
+	"github.com/parleynet/parley/overlay/wire"
+)
+
+// simWorld is an in-memory network for tests that run inside
+// synctest.Test: real links, TLS and message handling, virtual time.
+type simWorld struct {
+	net   *sim.Net
+	hosts int
+}
+
+func newSimWorld(t *testing.T) *simWorld {
+	n := sim.NewNet(1)
+	n.SetLatency(func(a, b string) time.Duration { return 5 * time.Millisecond })
+	t.Cleanup(n.Close)
+	return &simWorld{net: n}
+}
+
+// host returns a new host's network and address.
+func (w *simWorld) host() (*sim.Host, string) {
+	w.hosts++
+	ip := fmt.Sprintf("10.0.%d.%d", w.hosts/250, w.hosts%250+1)
+	return w.net.Host(ip), ip
+}
+
+// sn starts a supernode on a new host; join, if not nil, is the seed it
+// joins (and trusts).
+func (w *simWorld) sn(t *testing.T, join *testSN) *testSN {
+	h, ip := w.host()
+	return startSN(t, func(c *SupernodeConfig) {
+		c.Network, c.Listen = h, ip+":4717"
+		if join == nil {
+			c.Seed = true
+			return
+		}
+		c.Join = []SeedAddr{join.seedAddr()}
+		c.Seeds = []SeedAddr{join.seedAddr()}
+	})
+}
+
+// leaf starts a leaf on a new host that logs in through seed, and waits
+// until it is online.
+func (w *simWorld) leaf(t *testing.T, seed *testSN, mod func(*LeafConfig)) (*testLeaf, *Identity) {
+	h, _ := w.host()
+	return onlineLeaf(t, seed, func(c *LeafConfig) {
+		c.Network = h
+		if mod != nil {
+			mod(c)
+		}
+	})
+}
+
+// peerLinks returns the links a supernode holds to other supernodes.
+func peerLinks(s *testSN) map[NodeID]*Link {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[NodeID]*Link, len(s.peers))
+	for id, p := range s.peers {
+		out[id] = p.link
+	}
+	return out
+}
+
+// leafSubCount counts the keys a supernode's leaf subscribed to there.
+func leafSubCount(s *testSN, leaf NodeID) int {
+	s.dirMu.Lock()
+	defer s.dirMu.Unlock()
+	n := 0
+	for _, subs := range s.leafSubs {
+		if _, ok := subs[leaf]; ok {
+			n++
+		}
+	}
+	return n
+}
+
+// holderSubCount counts the keys supernode sub subscribed to at holder s.
+func holderSubCount(s *testSN, sub NodeID) int {
+	s.dirMu.Lock()
+	defer s.dirMu.Unlock()
+	n := 0
+	for _, subs := range s.holderSubs {
+		if _, ok := subs[sub]; ok {
+			n++
+		}
+	}
+	return n
+}
+
+// TestLeafWithFiveThousandContactsStaysLoggedIn subscribes a leaf to 5,000
+// contacts' presence. A single Subscribe of that many keys is over the
+// wire's list limit: its supernode refused it as malformed and closed the
+// link, the leaf failed over and sent it again, a storm of logins. Paged,
+// the leaf stays on its first login and hears a change of the last key.
+func TestLeafWithFiveThousandContactsStaysLoggedIn(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := newSimWorld(t)
+		seed := w.sn(t, nil)
+		a, b := w.sn(t, seed), w.sn(t, seed)
+		waitFor(t, 30*time.Second, "every supernode in every view", func() bool { return inViewAll(seed, a, b) })
+
+		var mu sync.Mutex
+		heard := map[[32]byte]uint8{}
+		leaf, _ := w.leaf(t, seed, func(c *LeafConfig) {
+			c.OnNotify = func(key [32]byte, rec *wire.Record) {
+				if rec == nil {
+					return
+				}
+				body, _ := DecodePresence(rec)
+				mu.Lock()
+				heard[key] = body.Status
+				mu.Unlock()
+			}
+		})
+		waitFor(t, 30*time.Second, "primary and two standbys", func() bool { return fullyLinked(leaf.Leaf, 2) })
+		before := leaf.Status()
+
+		last, lastID := w.leaf(t, seed, nil)
+		keys := make([][32]byte, 5000)
+		for i := range keys[:len(keys)-1] {
+			keys[i] = PresenceKey(mustIdentity(t).NodeID())
+		}
+		keys[len(keys)-1] = PresenceKey(lastID.NodeID())
+		leaf.Subscribe(keys...)
+
+		primary := map[NodeID]*testSN{seed.ID(): seed, a.ID(): a, b.ID(): b}[before.Primary.ID]
+		me := leaf.cfg.Identity.NodeID()
+		waitFor(t, 30*time.Second, "5,000 subscriptions at the primary", func() bool { return leafSubCount(primary, me) == len(keys) })
+		for _, h := range []*testSN{seed, a, b} {
+			if h != primary {
+				waitFor(t, 30*time.Second, "the primary subscribed at every holder", func() bool {
+					return holderSubCount(h, primary.ID()) == len(keys)
+				})
+			}
+		}
+		if err := last.SetPresence(context.Background(), wire.StatusAway); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 30*time.Second, "the last contact's presence heard", func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return heard[keys[len(keys)-1]] == wire.StatusAway
+		})
+		after := leaf.Status()
+		if after.Logins != before.Logins || after.Failovers != before.Failovers || after.Primary.ID != before.Primary.ID {
+			t.Fatalf("logins %d → %d, failovers %d → %d: the subscription broke links",
+				before.Logins, after.Logins, before.Failovers, after.Failovers)
+		}
+	})
+}
+
+// TestHolderSubscriptionsSurviveTenViewChanges gives supernode a leaves
+// subscribed to 100,000 keys in all, then changes the view ten times (a
+// supernode joins and leaves, five times). After each change a subscribes
+// again at the holders, about 100,000 keys each: one Subscribe per holder
+// was far over the wire's limit, every peer closed its link as malformed,
+// and a ended cut out of the directory. Every mesh link must stay the one
+// it was, and every holder must keep all of a's subscriptions.
+func TestHolderSubscriptionsSurviveTenViewChanges(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := newSimWorld(t)
+		seed := w.sn(t, nil)
+		a, b := w.sn(t, seed), w.sn(t, seed)
+		waitFor(t, 30*time.Second, "every supernode in every view", func() bool { return inViewAll(seed, a, b) })
+
+		const leaves, perLeaf = 20, 5000
+		want := 0
+		var all [][32]byte
+		for range leaves {
+			// A raw leaf link to a, as a leaf's primary: the keys are
+			// what matters here, not the leaves' own logins.
+			h, _ := w.host()
+			l, err := DialLink(context.Background(), h, mustIdentity(t), a.Addr(), a.ID())
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { l.Close("") })
+			if err := l.Send(&wire.Hello{Role: wire.RoleLeaf}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := l.Recv(10 * time.Second); err != nil {
+				t.Fatal(err)
+			}
+			go keepalive(l, SystemClock{}, 100*time.Millisecond, t.Context().Done())
+			go func() {
+				for {
+					if _, err := l.Recv(0); err != nil {
+						return
+					}
+				}
+			}()
+			keys := make([][32]byte, perLeaf)
+			for i := range keys {
+				rand.Read(keys[i][:])
+			}
+			for _, page := range wire.Pages(keyBytes(keys), wire.KeySize) {
+				if err := l.Send(&wire.Subscribe{Keys: page}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want += perLeaf
+			all = append(all, keys...)
+		}
+		subscribed := func() bool {
+			return holderSubCount(seed, a.ID()) == want && holderSubCount(b, a.ID()) == want
+		}
+		waitFor(t, 60*time.Second, "a subscribed at both holders", subscribed)
+
+		links := map[*testSN]map[NodeID]*Link{seed: peerLinks(seed), a: peerLinks(a), b: peerLinks(b)}
+		for i := range 5 {
+			c := w.sn(t, seed)
+			waitFor(t, 60*time.Second, fmt.Sprintf("join %d in every view", i), func() bool { return inViewAll(seed, a, b, c) })
+			// The newcomer holds three quarters of the keys now: a must
+			// have subscribed there, tens of thousands of keys at once.
+			ring, atC := a.currentRing(), 0
+			for _, k := range all {
+				if containsID(ring.Holders(k, Replicas), c.ID()) {
+					atC++
+				}
+			}
+			waitFor(t, 60*time.Second, fmt.Sprintf("a subscribed at the newcomer %d", i), func() bool { return holderSubCount(c, a.ID()) == atC })
+			c.stop()
+			waitFor(t, 60*time.Second, fmt.Sprintf("leave %d in every view", i), func() bool { return inViewAll(seed, a, b) })
+			waitFor(t, 60*time.Second, "a subscribed at both holders again", subscribed)
+		}
+		for s, was := range links {
+			now := peerLinks(s)
+			for id, l := range was {
+				if now[id] != l {
+					t.Errorf("supernode %s lost its mesh link to %s during the view changes", s.ID().Short(), id.Short())
+				}
+			}
+		}
+	})
+}
