@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/netip"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/pion/stun"
@@ -47,25 +48,27 @@ func TestPeerFilter(t *testing.T) {
 // relay is only ever a relay candidate, and the pair goes direct.
 func TestLateRelayCandidate(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, [2]natKind{natFullCone, natFullCone})
-	p := newPair(t, w, nil)
-	p.ba.mu.Lock()
-	p.ba.delayRelay = time.Second
-	p.ba.mu.Unlock()
-	waitOpen(t, p.a, 10*time.Second)
-	waitOpen(t, p.b, 10*time.Second)
-	time.Sleep(1500 * time.Millisecond) // the relay candidates are in
+	synctest.Test(t, func(t *testing.T) {
+		w := newWorld(t, [2]natKind{natFullCone, natFullCone})
+		p := newPair(t, w, nil)
+		p.ba.mu.Lock()
+		p.ba.delayRelay = time.Second
+		p.ba.mu.Unlock()
+		waitOpen(t, p.a, 10*time.Second)
+		waitOpen(t, p.b, 10*time.Second)
+		time.Sleep(1500 * time.Millisecond) // the relay candidates are in
 
-	if path, _ := p.a.Path(); path.Relayed() {
-		t.Errorf("offerer's path %v is relayed", path)
-	}
-	for _, st := range p.a.pc.GetStats() {
-		c, ok := st.(webrtc.ICECandidateStats)
-		if ok && c.Type == webrtc.StatsTypeRemoteCandidate && c.IP == serverIP && c.CandidateType != webrtc.ICECandidateTypeRelay {
-			t.Errorf("the answerer's relay %s:%d is known as %s", c.IP, c.Port, c.CandidateType)
+		if path, _ := p.a.Path(); path.Relayed() {
+			t.Errorf("offerer's path %v is relayed", path)
 		}
-	}
-	if p.a.filter.drops.Load() == 0 {
-		t.Error("the offerer's filter dropped nothing: the relay's checks did not come early")
-	}
+		for _, st := range p.a.pc.GetStats() {
+			c, ok := st.(webrtc.ICECandidateStats)
+			if ok && c.Type == webrtc.StatsTypeRemoteCandidate && c.IP == serverIP && c.CandidateType != webrtc.ICECandidateTypeRelay {
+				t.Errorf("the answerer's relay %s:%d is known as %s", c.IP, c.Port, c.CandidateType)
+			}
+		}
+		if p.a.filter.drops.Load() == 0 {
+			t.Error("the offerer's filter dropped nothing: the relay's checks did not come early")
+		}
+	})
 }

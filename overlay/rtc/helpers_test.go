@@ -37,6 +37,16 @@ const (
 var natKinds = vnetworld.Kinds
 
 // newWorld is a world with two peers behind NATs of kinds.
+//
+// Tests that connect sessions on a world run in a synctest bubble
+// (synctest.Test, after t.Parallel): everything pion starts on a vnet (the
+// routers, the TURN server, ICE, DTLS, SCTP) runs on goroutines of the
+// bubble that block on its channels, timers and sync.Conds, so time moves
+// only when all of them wait. Pion's timing (candidate acceptance waits,
+// check intervals, retransmissions, ICE timeouts) then holds whatever the
+// load on the machine: on the wall clock a direct pair confirmed late
+// under load lost to the relay. The bubble also checks that every
+// goroutine a test started has ended when it returns.
 func newWorld(t testing.TB, kinds [2]natKind) *world {
 	t.Helper()
 	return vnetworld.New(t, testLogger(t), kinds[:]...)

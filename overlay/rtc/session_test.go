@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/pion/transport/v2/vnet"
@@ -21,83 +22,85 @@ var publicPair = [2]natKind{natNone, natNone}
 
 func TestSessionExchange(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, publicPair)
-	p := newPair(t, w, nil)
-	waitOpen(t, p.a, 10*time.Second)
-	waitOpen(t, p.b, 10*time.Second)
+	synctest.Test(t, func(t *testing.T) {
+		w := newWorld(t, publicPair)
+		p := newPair(t, w, nil)
+		waitOpen(t, p.a, 10*time.Second)
+		waitOpen(t, p.b, 10*time.Second)
 
-	if id := p.a.ID(); id.IsZero() || id != p.b.ID() {
-		t.Fatalf("session IDs %s and %s, want one non-zero ID", p.a.ID(), p.b.ID())
-	}
-	fp := regexp.MustCompile(`^sha-256 ([0-9A-F]{2}:){31}[0-9A-F]{2}$`)
-	if !fp.MatchString(p.a.LocalFingerprint()) {
-		t.Fatalf("local fingerprint %q", p.a.LocalFingerprint())
-	}
-	if p.a.LocalFingerprint() != p.b.RemoteFingerprint() || p.b.LocalFingerprint() != p.a.RemoteFingerprint() {
-		t.Fatalf("fingerprints do not cross-match: a %q/%q, b %q/%q",
-			p.a.LocalFingerprint(), p.a.RemoteFingerprint(), p.b.LocalFingerprint(), p.b.RemoteFingerprint())
-	}
-	if p.a.LocalFingerprint() == p.b.LocalFingerprint() {
-		t.Fatal("both ends have the same certificate")
-	}
-	if path, ok := p.a.Path(); !ok || path.Local != Host || path.Remote != Host || path.Relayed() {
-		t.Fatalf("path %v (%v), want host to host", path, ok)
-	}
-
-	big := bytes.Repeat([]byte("0123456789abcdef"), MaxMessageSize/16+1)[:MaxMessageSize]
-	for _, m := range [][]byte{[]byte("hello"), big, {}} {
-		if err := p.a.Send(m); err != nil {
-			t.Fatalf("send %d bytes: %v", len(m), err)
+		if id := p.a.ID(); id.IsZero() || id != p.b.ID() {
+			t.Fatalf("session IDs %s and %s, want one non-zero ID", p.a.ID(), p.b.ID())
 		}
-		if got := recv(t, p.b, 5*time.Second); !bytes.Equal(got, m) {
-			t.Fatalf("sent %d bytes, got %d", len(m), len(got))
+		fp := regexp.MustCompile(`^sha-256 ([0-9A-F]{2}:){31}[0-9A-F]{2}$`)
+		if !fp.MatchString(p.a.LocalFingerprint()) {
+			t.Fatalf("local fingerprint %q", p.a.LocalFingerprint())
 		}
-	}
-	if err := p.b.Send([]byte("back")); err != nil {
-		t.Fatal(err)
-	}
-	if got := recv(t, p.a, 5*time.Second); string(got) != "back" {
-		t.Fatalf("offerer got %q", got)
-	}
-
-	if err := p.a.Send(make([]byte, MaxMessageSize+1)); !errors.Is(err, ErrTooLarge) {
-		t.Fatalf("send of MaxMessageSize+1 bytes: %v, want ErrTooLarge", err)
-	}
-
-	// Closing one end is reported at the other at once.
-	start := time.Now()
-	if err := p.a.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if reason, at := waitClosed(t, p.b, 5*time.Second); !errors.Is(reason, ErrRemoteClosed) || at.Sub(start) > 2*time.Second {
-		t.Fatalf("answerer closed with %v after %v, want ErrRemoteClosed within 2 s", reason, at.Sub(start))
-	}
-	if reason, _ := waitClosed(t, p.a, 5*time.Second); !errors.Is(reason, ErrClosed) {
-		t.Fatalf("offerer closed with %v, want ErrClosed", reason)
-	}
-	<-p.a.Done()
-	<-p.b.Done()
-	if err := p.a.Err(); !errors.Is(err, ErrClosed) {
-		t.Fatalf("Err() = %v after Close", err)
-	}
-	for _, pe := range []*peer{p.a, p.b} {
-		if len(pe.order) < 2 || pe.order[0] != "open" || pe.order[len(pe.order)-1] != "close" ||
-			slices.Contains(pe.order[1:len(pe.order)-1], "open") || slices.Contains(pe.order[:len(pe.order)-1], "close") {
-			t.Fatalf("callbacks ran in the order %v, want open, messages, close", pe.order)
+		if p.a.LocalFingerprint() != p.b.RemoteFingerprint() || p.b.LocalFingerprint() != p.a.RemoteFingerprint() {
+			t.Fatalf("fingerprints do not cross-match: a %q/%q, b %q/%q",
+				p.a.LocalFingerprint(), p.a.RemoteFingerprint(), p.b.LocalFingerprint(), p.b.RemoteFingerprint())
 		}
-	}
-	if err := p.a.Send([]byte("late")); !errors.Is(err, ErrClosed) {
-		t.Fatalf("Send after Close: %v, want ErrClosed", err)
-	}
-	if err := p.a.HandleSignal(Signal{Session: p.a.ID(), Kind: KindEndOfCandidates}); !errors.Is(err, ErrClosed) {
-		t.Fatalf("HandleSignal after Close: %v, want ErrClosed", err)
-	}
-	if err := p.a.Close(); err != nil {
-		t.Fatalf("second Close: %v", err)
-	}
-	for _, e := range append(p.ab.errors(), p.ba.errors()...) {
-		t.Errorf("signal refused: %v", e)
-	}
+		if p.a.LocalFingerprint() == p.b.LocalFingerprint() {
+			t.Fatal("both ends have the same certificate")
+		}
+		if path, ok := p.a.Path(); !ok || path.Local != Host || path.Remote != Host || path.Relayed() {
+			t.Fatalf("path %v (%v), want host to host", path, ok)
+		}
+
+		big := bytes.Repeat([]byte("0123456789abcdef"), MaxMessageSize/16+1)[:MaxMessageSize]
+		for _, m := range [][]byte{[]byte("hello"), big, {}} {
+			if err := p.a.Send(m); err != nil {
+				t.Fatalf("send %d bytes: %v", len(m), err)
+			}
+			if got := recv(t, p.b, 5*time.Second); !bytes.Equal(got, m) {
+				t.Fatalf("sent %d bytes, got %d", len(m), len(got))
+			}
+		}
+		if err := p.b.Send([]byte("back")); err != nil {
+			t.Fatal(err)
+		}
+		if got := recv(t, p.a, 5*time.Second); string(got) != "back" {
+			t.Fatalf("offerer got %q", got)
+		}
+
+		if err := p.a.Send(make([]byte, MaxMessageSize+1)); !errors.Is(err, ErrTooLarge) {
+			t.Fatalf("send of MaxMessageSize+1 bytes: %v, want ErrTooLarge", err)
+		}
+
+		// Closing one end is reported at the other at once.
+		start := time.Now()
+		if err := p.a.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if reason, at := waitClosed(t, p.b, 5*time.Second); !errors.Is(reason, ErrRemoteClosed) || at.Sub(start) > 2*time.Second {
+			t.Fatalf("answerer closed with %v after %v, want ErrRemoteClosed within 2 s", reason, at.Sub(start))
+		}
+		if reason, _ := waitClosed(t, p.a, 5*time.Second); !errors.Is(reason, ErrClosed) {
+			t.Fatalf("offerer closed with %v, want ErrClosed", reason)
+		}
+		<-p.a.Done()
+		<-p.b.Done()
+		if err := p.a.Err(); !errors.Is(err, ErrClosed) {
+			t.Fatalf("Err() = %v after Close", err)
+		}
+		for _, pe := range []*peer{p.a, p.b} {
+			if len(pe.order) < 2 || pe.order[0] != "open" || pe.order[len(pe.order)-1] != "close" ||
+				slices.Contains(pe.order[1:len(pe.order)-1], "open") || slices.Contains(pe.order[:len(pe.order)-1], "close") {
+				t.Fatalf("callbacks ran in the order %v, want open, messages, close", pe.order)
+			}
+		}
+		if err := p.a.Send([]byte("late")); !errors.Is(err, ErrClosed) {
+			t.Fatalf("Send after Close: %v, want ErrClosed", err)
+		}
+		if err := p.a.HandleSignal(Signal{Session: p.a.ID(), Kind: KindEndOfCandidates}); !errors.Is(err, ErrClosed) {
+			t.Fatalf("HandleSignal after Close: %v, want ErrClosed", err)
+		}
+		if err := p.a.Close(); err != nil {
+			t.Fatalf("second Close: %v", err)
+		}
+		for _, e := range append(p.ab.errors(), p.ba.errors()...) {
+			t.Errorf("signal refused: %v", e)
+		}
+	})
 }
 
 // TestPionRefusesFull64KiB shows why MaxMessageSize is one byte under
@@ -106,25 +109,27 @@ func TestSessionExchange(t *testing.T) {
 // fails, pion has changed and the limit may go up to 65536.
 func TestPionRefusesFull64KiB(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, publicPair)
-	p := newPair(t, w, nil)
-	waitOpen(t, p.a, 10*time.Second)
-	waitOpen(t, p.b, 10*time.Second)
+	synctest.Test(t, func(t *testing.T) {
+		w := newWorld(t, publicPair)
+		p := newPair(t, w, nil)
+		waitOpen(t, p.a, 10*time.Second)
+		waitOpen(t, p.b, 10*time.Second)
 
-	p.a.mu.Lock()
-	dc := p.a.dc
-	p.a.mu.Unlock()
-	if err := dc.Send(make([]byte, 1<<16)); err != nil {
-		t.Fatalf("pion refused to send 65536 bytes itself: %v", err)
-	}
-	select {
-	case m := <-p.b.msgs:
-		t.Fatalf("a %d-byte message arrived", len(m))
-	case <-p.b.reasons:
-		// The receiving end gave up on the channel.
-	case <-time.After(5 * time.Second):
-		t.Fatal("neither delivered nor closed")
-	}
+		p.a.mu.Lock()
+		dc := p.a.dc
+		p.a.mu.Unlock()
+		if err := dc.Send(make([]byte, 1<<16)); err != nil {
+			t.Fatalf("pion refused to send 65536 bytes itself: %v", err)
+		}
+		select {
+		case m := <-p.b.msgs:
+			t.Fatalf("a %d-byte message arrived", len(m))
+		case <-p.b.reasons:
+			// The receiving end gave up on the channel.
+		case <-time.After(5 * time.Second):
+			t.Fatal("neither delivered nor closed")
+		}
+	})
 }
 
 func TestSendLimitsBeforeOpen(t *testing.T) {
@@ -310,103 +315,111 @@ func TestHostileSignals(t *testing.T) {
 // the ICE timeouts (15 s) plus a keepalive and some slack.
 func TestVanishedPeer(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, publicPair)
-	var cut atomic.Bool
-	w.WAN.AddChunkFilter(func(c vnet.Chunk) bool {
-		return !cut.Load() || !touches(c, w.Public[1])
+	synctest.Test(t, func(t *testing.T) {
+		w := newWorld(t, publicPair)
+		var cut atomic.Bool
+		w.WAN.AddChunkFilter(func(c vnet.Chunk) bool {
+			return !cut.Load() || !touches(c, w.Public[1])
+		})
+		p := newPair(t, w, nil)
+		waitOpen(t, p.a, 10*time.Second)
+		waitOpen(t, p.b, 10*time.Second)
+
+		p.ab.mu.Lock()
+		p.ab.cut = true
+		p.ab.mu.Unlock()
+		p.ba.mu.Lock()
+		p.ba.cut = true
+		p.ba.mu.Unlock()
+		cut.Store(true)
+		start := time.Now()
+
+		reason, at := waitClosed(t, p.a, 25*time.Second)
+		took := at.Sub(start)
+		t.Logf("vanished peer reported after %v: %v", took.Round(time.Millisecond), reason)
+		if !errors.Is(reason, ErrConnectionFailed) {
+			t.Fatalf("reason %v, want ErrConnectionFailed", reason)
+		}
+		bound := DisconnectedTimeout + FailedTimeout + KeepaliveInterval + 2*time.Second
+		if took > bound || took < DisconnectedTimeout {
+			t.Fatalf("reported after %v, want between %v and %v", took, DisconnectedTimeout, bound)
+		}
 	})
-	p := newPair(t, w, nil)
-	waitOpen(t, p.a, 10*time.Second)
-	waitOpen(t, p.b, 10*time.Second)
-
-	p.ab.mu.Lock()
-	p.ab.cut = true
-	p.ab.mu.Unlock()
-	p.ba.mu.Lock()
-	p.ba.cut = true
-	p.ba.mu.Unlock()
-	cut.Store(true)
-	start := time.Now()
-
-	reason, at := waitClosed(t, p.a, 25*time.Second)
-	took := at.Sub(start)
-	t.Logf("vanished peer reported after %v: %v", took.Round(time.Millisecond), reason)
-	if !errors.Is(reason, ErrConnectionFailed) {
-		t.Fatalf("reason %v, want ErrConnectionFailed", reason)
-	}
-	bound := DisconnectedTimeout + FailedTimeout + KeepaliveInterval + 2*time.Second
-	if took > bound || took < DisconnectedTimeout {
-		t.Fatalf("reported after %v, want between %v and %v", took, DisconnectedTimeout, bound)
-	}
 }
 
 func TestConnectTimeout(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, publicPair)
-	p := newPair(t, w, func(c *Config) { c.ConnectTimeout = time.Second })
-	// Nothing the offerer sends arrives: the answer never comes.
-	p.ab.mu.Lock()
-	p.ab.cut = true
-	p.ab.mu.Unlock()
-	reason, _ := waitClosed(t, p.a, 2*time.Second)
-	if !errors.Is(reason, ErrConnectTimeout) {
-		t.Fatalf("reason %v, want ErrConnectTimeout", reason)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		w := newWorld(t, publicPair)
+		p := newPair(t, w, func(c *Config) { c.ConnectTimeout = time.Second })
+		// Nothing the offerer sends arrives: the answer never comes.
+		p.ab.mu.Lock()
+		p.ab.cut = true
+		p.ab.mu.Unlock()
+		reason, _ := waitClosed(t, p.a, 2*time.Second)
+		if !errors.Is(reason, ErrConnectTimeout) {
+			t.Fatalf("reason %v, want ErrConnectTimeout", reason)
+		}
+	})
 }
 
 func TestOfferSendFailureEndsSession(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, publicPair)
-	pe := &peer{}
-	s, err := NewSession(pe.config(Config{
-		Offerer: true, Net: w.Nets[0], SettingEngine: udp4Only,
-		Send: func(Signal) error { return errors.New("no route to the other peer") },
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	reason, _ := waitClosed(t, pe, 5*time.Second)
-	if !errors.Is(reason, ErrSignaling) {
-		t.Fatalf("reason %v, want ErrSignaling", reason)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		w := newWorld(t, publicPair)
+		pe := &peer{}
+		s, err := NewSession(pe.config(Config{
+			Offerer: true, Net: w.Nets[0], SettingEngine: udp4Only,
+			Send: func(Signal) error { return errors.New("no route to the other peer") },
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if err := s.Start(); err != nil {
+			t.Fatal(err)
+		}
+		reason, _ := waitClosed(t, pe, 5*time.Second)
+		if !errors.Is(reason, ErrSignaling) {
+			t.Fatalf("reason %v, want ErrSignaling", reason)
+		}
+	})
 }
 
 func TestCloseFromCallback(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, publicPair)
-	closed := make(chan error, 1)
-	var b atomic.Pointer[Session]
-	p := newPair(t, w, func(c *Config) {
-		if !c.Offerer {
-			c.OnMessage = func([]byte) { closed <- b.Load().Close() }
-		}
-	})
-	b.Store(p.b.Session)
-	waitOpen(t, p.a, 10*time.Second)
-	waitOpen(t, p.b, 10*time.Second)
-	if err := p.a.Send([]byte("close now")); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-closed:
-		if err != nil {
+	synctest.Test(t, func(t *testing.T) {
+		w := newWorld(t, publicPair)
+		closed := make(chan error, 1)
+		var b atomic.Pointer[Session]
+		p := newPair(t, w, func(c *Config) {
+			if !c.Offerer {
+				c.OnMessage = func([]byte) { closed <- b.Load().Close() }
+			}
+		})
+		b.Store(p.b.Session)
+		waitOpen(t, p.a, 10*time.Second)
+		waitOpen(t, p.b, 10*time.Second)
+		if err := p.a.Send([]byte("close now")); err != nil {
 			t.Fatal(err)
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Close inside OnMessage did not return")
-	}
-	select {
-	case <-p.b.Done():
-	case <-time.After(5 * time.Second):
-		t.Fatal("Done not closed after Close inside OnMessage")
-	}
-	if !errors.Is(p.b.Err(), ErrClosed) {
-		t.Fatalf("Err() = %v", p.b.Err())
-	}
+		select {
+		case err := <-closed:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("Close inside OnMessage did not return")
+		}
+		select {
+		case <-p.b.Done():
+		case <-time.After(5 * time.Second):
+			t.Fatal("Done not closed after Close inside OnMessage")
+		}
+		if !errors.Is(p.b.Err(), ErrClosed) {
+			t.Fatalf("Err() = %v", p.b.Err())
+		}
+	})
 }
 
 func TestSignalCBOR(t *testing.T) {
