@@ -426,9 +426,13 @@ func (p *Profile) SaveSettings(ctx context.Context, s Settings) error {
 	return p.DB.SetSetting(ctx, settingUI, string(b))
 }
 
+// Seeds are bootstrap supernodes, as ParseSeeds reads them; nil means the
+// built-in seeds.
+type Seeds []overlay.SeedAddr
+
 // ParseSeeds parses seed addresses (host:port or NODEID@host:port); an
 // empty list gives nil, which means the built-in seeds.
-func ParseSeeds(list []string) ([]overlay.SeedAddr, error) {
+func ParseSeeds(list []string) (Seeds, error) {
 	var clean []string
 	for _, s := range list {
 		if s = strings.TrimSpace(s); s != "" {

@@ -27,7 +27,7 @@ func VersionString() string { return Version + " (" + Commit + ")" }
 // Options configures a Peer. Zero fields take the defaults noted.
 type Options struct {
 	// Seeds are the bootstrap supernodes; nil means overlay.DefaultSeeds.
-	Seeds []overlay.SeedAddr
+	Seeds Seeds
 	// Supernode makes this peer serve as a supernode from the start and
 	// never demote itself (an operator's choice).
 	Supernode bool
@@ -137,6 +137,10 @@ type Peer struct {
 	updates *updates // to Options.OnUpdate
 }
 
+// DefaultListen is where a peer serves as a supernode, or offers to, on
+// TCP and UDP, when Options.Listen is empty.
+var DefaultListen = fmt.Sprintf(":%d", overlay.DefaultPort)
+
 // NewPeer prepares a peer on an open profile. A seed or pinned supernode
 // opens its listener at once, so that Addr is known before Run.
 func NewPeer(prof *Profile, opts Options) (*Peer, error) {
@@ -147,7 +151,7 @@ func NewPeer(prof *Profile, opts Options) (*Peer, error) {
 		opts.Seeds = overlay.MustParseSeeds(overlay.DefaultSeeds)
 	}
 	if opts.Listen == "" {
-		opts.Listen = fmt.Sprintf(":%d", overlay.DefaultPort)
+		opts.Listen = DefaultListen
 	}
 	if opts.ClaimRenew == 0 {
 		opts.ClaimRenew = 24 * time.Hour

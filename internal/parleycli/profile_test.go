@@ -1,4 +1,4 @@
-package main
+package parleycli
 
 import (
 	"bytes"
@@ -12,16 +12,15 @@ import (
 
 	"github.com/parleynet/parley/app"
 	"github.com/parleynet/parley/internal/cli"
-	"github.com/parleynet/parley/overlay"
 )
 
 // offline reaches no network: profiles are made without claiming names.
-var offline = app.Options{Seeds: []overlay.SeedAddr{{Addr: "127.0.0.1:1"}}}
+var offline = app.Options{Seeds: app.Seeds{{Addr: "127.0.0.1:1"}}}
 
 func runCLI(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	err := run(context.Background(), args, &out, &errOut)
+	err := Run(context.Background(), args, os.Stdin, &out, &errOut)
 	t.Logf("parley %s: %v\n%s%s", strings.Join(args, " "), err, out.String(), errOut.String())
 	return out.String(), err
 }
