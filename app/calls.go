@@ -77,11 +77,12 @@ func (p *Peer) audioReady() error {
 	return nil
 }
 
-func (p *Peer) dial(ctx context.Context, name string) (call.ID, error) {
+// dial calls the contact name; opts may give the call media of its own.
+func (p *Peer) dial(ctx context.Context, name string, opts ...call.DialOption) (call.ID, error) {
 	if p.calls == nil {
 		return call.ID{}, errors.New("app: a seed has no calls")
 	}
-	if p.opts.Media == nil {
+	if p.opts.Media == nil && len(opts) == 0 {
 		return call.ID{}, ErrNoAudio
 	}
 	c, err := p.contactByName(ctx, name)
@@ -91,7 +92,7 @@ func (p *Peer) dial(ctx context.Context, name string) (call.ID, error) {
 	if c.State != store.ContactAccepted {
 		return call.ID{}, fmt.Errorf("app: %s is not an accepted contact (%s)", c.Username, c.State)
 	}
-	return p.calls.Dial(ctx, c.ID)
+	return p.calls.Dial(ctx, c.ID, opts...)
 }
 
 // onCallEvent answers incoming calls when the peer auto-answers, and
@@ -137,25 +138,21 @@ func (p *Peer) callInfo(id call.ID) call.Info {
 
 // CallFor calls the contact name, talks for d once connected, hangs up and
 // returns the call as it ended. play and record, if not empty, are WAV
-// files to use as this call's microphone and speaker (Options.PrepareCall
-// arranges that). It gives up if the call is not connected within a
-// minute.
+// files to use as this call's microphone and speaker (Options.FileMedia
+// makes them its media). It gives up if the call is not connected within
+// a minute.
 func (p *Peer) CallFor(ctx context.Context, name, play, record string, d time.Duration) (CallInfo, error) {
 	if p.calls == nil {
 		return CallInfo{}, errors.New("app: a seed has no calls")
 	}
-	c, err := p.contactByName(ctx, name)
-	if err != nil {
-		return CallInfo{}, err
-	}
-	if (play != "" || record != "") && p.opts.PrepareCall != nil {
-		if err := p.opts.PrepareCall(c.ID, play, record); err != nil {
+	var id call.ID
+	var err error
+	if (play != "" || record != "") && p.opts.FileMedia != nil {
+		var media call.Media
+		if media, err = p.opts.FileMedia(play, record); err != nil {
 			return CallInfo{}, err
 		}
-	}
-	var id call.ID
-	if play != "" && p.opts.PrepareCall != nil {
-		id, err = p.dial(ctx, name) // a file for a microphone: no device needed
+		id, err = p.dial(ctx, name, call.WithMedia(media))
 	} else {
 		id, err = p.Call(ctx, name)
 	}

@@ -76,9 +76,10 @@ type Options struct {
 	// microphone is there); Call refuses with its error wrapped in
 	// ErrNoAudio.
 	AudioReady func() error
-	// PrepareCall, if set, is told before CallFor dials contactID which
-	// WAV files the call should play and record (Media's business).
-	PrepareCall func(contactID int64, play, record string) error
+	// FileMedia, if set, makes the media of a call whose sound comes from
+	// files instead (CallFor's play and record: a WAV file or "tone:HZ" to
+	// send, a WAV file to record into); it checks they can be opened.
+	FileMedia func(play, record string) (call.Media, error)
 	// OnCallEvent, if set, is told of every change of every call.
 	OnCallEvent func(call.Event)
 	// TuneCall adjusts the call configuration (tests).

@@ -29,6 +29,7 @@ type call struct {
 	err      error
 	path     rtc.Path
 
+	media    Media // the call's own media (WithMedia), or nil for Config.Media
 	sess     *rtc.Session
 	offer    *rtc.Signal  // incoming: the invite's offer
 	remoteFP string       // the fingerprint the other end signed
@@ -108,7 +109,7 @@ func (m *Manager) current() *call {
 }
 
 // dial starts an outgoing call to contact.
-func (m *Manager) dial(contact store.Contact, servers []webrtc.ICEServer) (ID, error) {
+func (m *Manager) dial(contact store.Contact, servers []webrtc.ICEServer, o dialOptions) (ID, error) {
 	if m.current() != nil {
 		return ID{}, ErrInCall
 	}
@@ -117,6 +118,7 @@ func (m *Manager) dial(contact store.Contact, servers []webrtc.ICEServer) (ID, e
 		id = NewID()
 	}
 	c := m.newCall(id, contact, store.Outgoing, StateDialing)
+	c.media = o.media
 	sess, err := m.newSession(c, true, servers)
 	if err != nil {
 		return ID{}, fmt.Errorf("call: %w", err)

@@ -286,3 +286,35 @@ func TestNoGoroutinesLeft(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestDialWithMedia: a call dialled WithMedia sends and hears through that
+// media, not the Manager's; the next call is back on the Manager's.
+func TestDialWithMedia(t *testing.T) {
+	t.Parallel()
+	_, a, b := pairOf(t)
+	own := newFakeMedia()
+	id, err := a.m.Dial(context.Background(), a.contact(b).ID, WithMedia(own))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.waitEvent(EventIncoming, id, 5*time.Second)
+	if err := b.m.Accept(id); err != nil {
+		t.Fatal(err)
+	}
+	a.waitEvent(EventConnected, id, 10*time.Second)
+	deadline := time.Now().Add(5 * time.Second)
+	for own.opened() == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if own.opened() != 1 || a.media.opened() != 0 {
+		t.Fatalf("call's own media opened %d times, the manager's %d: want 1 and 0", own.opened(), a.media.opened())
+	}
+	waitAudio(t, b, id, 20, 5*time.Second) // b hears own's packets
+	a.m.Hangup(id)
+	b.waitEvent(EventEnded, id, 5*time.Second)
+	id2 := connect(t, a, b)
+	if own.opened() != 1 || a.media.opened() != 1 {
+		t.Fatalf("after a plain call: own media opened %d, the manager's %d: want 1 and 1", own.opened(), a.media.opened())
+	}
+	a.m.Hangup(id2)
+}

@@ -451,7 +451,7 @@ func (m *Manager) iceServers(ctx context.Context) []webrtc.ICEServer {
 // Dial calls accepted contact contactID and returns the call's ID; the
 // call goes on in the background (events). It returns ErrNotContact for
 // anyone else and ErrInCall during another call.
-func (m *Manager) Dial(ctx context.Context, contactID int64) (ID, error) {
+func (m *Manager) Dial(ctx context.Context, contactID int64, opts ...DialOption) (ID, error) {
 	if m.closed.Load() {
 		return ID{}, ErrClosed
 	}
@@ -468,10 +468,27 @@ func (m *Manager) Dial(ctx context.Context, contactID int64) (ID, error) {
 	servers := m.iceServers(ctx)
 	var id ID
 	var derr error
-	if err := m.do(func() { id, derr = m.dial(contact, servers) }); err != nil {
+	var o dialOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if err := m.do(func() { id, derr = m.dial(contact, servers, o) }); err != nil {
 		return ID{}, err
 	}
 	return id, derr
+}
+
+// DialOption sets something of one outgoing call.
+type DialOption func(*dialOptions)
+
+type dialOptions struct {
+	media Media
+}
+
+// WithMedia makes the call's audio with media instead of Config.Media: a
+// call whose sound comes from files ('parley call --play'), say.
+func WithMedia(media Media) DialOption {
+	return func(o *dialOptions) { o.media = media }
 }
 
 // callable reports whether c may call and be called: an accepted contact

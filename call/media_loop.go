@@ -18,10 +18,13 @@ func (m *Manager) startMedia(c *call, sess *rtc.Session) {
 		defer m.wg.Done()
 		m.watch(c, sess)
 	}()
-	info := c.info()
+	info, media := c.info(), c.media
+	if media == nil {
+		media = m.cfg.Media
+	}
 	go func() {
 		defer m.wg.Done()
-		src, sink, err := m.cfg.Media.Open(info)
+		src, sink, err := media.Open(info)
 		if err != nil {
 			m.post(func() {
 				if c.state == StateActive {

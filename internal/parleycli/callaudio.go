@@ -11,28 +11,26 @@ import (
 	"github.com/parleynet/parley/call"
 	"github.com/parleynet/parley/call/audio"
 	"github.com/parleynet/parley/call/audio/device"
-	"github.com/parleynet/parley/store"
 )
 
-// callAudio chooses each call's microphone and speaker: the WAV files that
-// 'parley call --play/--record' named for it, else the daemon's own
-// --play/--record, else the sound card.
+// callAudio makes calls' microphones and speakers: the peer's --play and
+// --record files if given, else the sound devices chosen in the settings
+// (or flags). A call dialled with files of its own ('parley call --play')
+// gets fileMedia instead.
 type callAudio struct {
-	play, record string // the daemon's files, if any
+	play, record string // the peer's files, if any
 
 	mu            sync.Mutex
-	input, output string              // guarded by mu: device names (empty: the default)
-	next          map[int64][2]string // per contact: files for the next outgoing call
+	input, output string // guarded by mu: device names (empty: the default)
 }
 
-// media returns the call.Media of the daemon.
+// media returns the peer's call.Media.
 func (a *callAudio) media() call.Media {
-	a.next = make(map[int64][2]string)
 	return audio.Media{Input: a.in, Output: a.out}
 }
 
 // ready says whether calls without files of their own have audio: the
-// daemon's --play, or a microphone.
+// peer's --play, or a microphone.
 func (a *callAudio) ready() error {
 	if a.play != "" || a.record != "" {
 		return nil
@@ -47,46 +45,45 @@ func (a *callAudio) ready() error {
 	return nil
 }
 
-// prepare names the files of the next outgoing call to contactID.
-func (a *callAudio) prepare(contactID int64, play, record string) error {
+// fileMedia is the media of one call that plays and records files (app's
+// Options.FileMedia): play is a WAV file or tone:HZ (silence if empty),
+// record a WAV file (nothing heard if empty).
+func fileMedia(play, record string) (call.Media, error) {
 	if _, ok := toneFreq(play); !ok && play != "" {
 		f, err := os.Open(play)
 		if err != nil {
-			return fmt.Errorf("--play: %w", err)
+			return nil, fmt.Errorf("--play: %w", err)
 		}
 		f.Close()
 	}
-	a.mu.Lock()
-	a.next[contactID] = [2]string{play, record}
-	a.mu.Unlock()
-	return nil
+	return audio.Media{
+		Input:  func(call.Info) (audio.Source, error) { return fileSource(play) },
+		Output: func(call.Info) (audio.Sink, error) { return fileSink(record) },
+	}, nil
 }
 
-// files returns the files of call i: for an outgoing call prepared by
-// 'parley call', those; done uses them up (audio.Media asks for the input
-// first, then the output).
-func (a *callAudio) files(i call.Info, done bool) (play, record string) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if f, ok := a.next[i.ContactID]; ok && i.Direction == store.Outgoing {
-		if done {
-			delete(a.next, i.ContactID)
-		}
-		return f[0], f[1]
-	}
-	return a.play, a.record
-}
-
-func (a *callAudio) in(i call.Info) (audio.Source, error) {
-	play, record := a.files(i, false)
+// fileSource sends play: a tone, a WAV file looped, or silence.
+func fileSource(play string) (audio.Source, error) {
 	if hz, ok := toneFreq(play); ok {
 		return audio.NewToneSource(hz, 0.3), nil
 	}
 	if play != "" {
 		return audio.OpenWAVSource(play, audio.WAVOptions{Loop: true})
 	}
+	return audio.NewToneSource(0, 0), nil
+}
+
+// fileSink records into record, or hears nothing.
+func fileSink(record string) (audio.Sink, error) {
 	if record != "" {
-		return audio.NewToneSource(0, 0), nil // recording only: send silence
+		return audio.CreateWAVSink(record)
+	}
+	return audio.NullSink{}, nil
+}
+
+func (a *callAudio) in(call.Info) (audio.Source, error) {
+	if a.play != "" || a.record != "" {
+		return fileSource(a.play)
 	}
 	a.mu.Lock()
 	input := a.input
@@ -98,13 +95,9 @@ func (a *callAudio) in(i call.Info) (audio.Source, error) {
 	return src, nil
 }
 
-func (a *callAudio) out(i call.Info) (audio.Sink, error) {
-	play, record := a.files(i, true)
-	switch {
-	case record != "":
-		return audio.CreateWAVSink(record)
-	case play != "":
-		return audio.NullSink{}, nil // headless: playing a file, hearing nothing
+func (a *callAudio) out(call.Info) (audio.Sink, error) {
+	if a.play != "" || a.record != "" {
+		return fileSink(a.record)
 	}
 	a.mu.Lock()
 	output := a.output

@@ -62,7 +62,7 @@ func daemon(ctx context.Context, e *env, opts app.Options, ca *callAudio) error 
 		return err
 	}
 	defer prof.Close()
-	opts.Media, opts.PrepareCall, opts.AudioReady = ca.media(), ca.prepare, ca.ready
+	opts.Media, opts.FileMedia, opts.AudioReady = ca.media(), fileMedia, ca.ready
 	if err := ca.ready(); err != nil {
 		opts.Logger.Warn("calls need an audio device", "why", err)
 	}

@@ -49,7 +49,7 @@ func desktopCmd(e *env, fs *flag.FlagSet) *ffcli.Command {
 				return err
 			}
 			ca := &callAudio{play: *play, record: *record}
-			opts := app.Options{Seeds: seeds, Listen: *listen, Control: true, Logger: log, Media: ca.media(), AudioReady: ca.ready, PrepareCall: ca.prepare}
+			opts := app.Options{Seeds: seeds, Listen: *listen, Control: true, Logger: log, Media: ca.media(), AudioReady: ca.ready, FileMedia: fileMedia}
 			return runDesktop(ctx, dir, opts, e.seeds != "", *minimized, ca)
 		},
 	}
