@@ -80,6 +80,9 @@ func (p *Peer) claimLoop(ctx context.Context) {
 			p.setClaim(claimOK)
 			next = time.Now().Add(p.opts.ClaimRenew)
 			p.log.Info("username claimed", "name", name)
+			if p.chat != nil {
+				p.chat.ClaimPublished(ctx)
+			}
 		case errors.Is(err, ErrNameTaken):
 			p.setClaim(claimTaken)
 			p.log.Error("username taken by another key", "name", name)

@@ -465,6 +465,25 @@ func (s *Service) enqueue(ctx context.Context, id int64, kind uint8, ref [16]byt
 	return nil
 }
 
+// ClaimPublished tells the service that this peer's username claim is in
+// the directory now. A contact request sent before it was refused by its
+// recipient (who checks the sender holds the name) and waits in the outbox
+// with a backoff that may have grown to tens of seconds: it goes again now.
+func (s *Service) ClaimPublished(ctx context.Context) {
+	cs, err := s.cfg.DB.Contacts(ctx)
+	if err != nil {
+		s.log.Warn("outbox: reading contacts", "err", err)
+		return
+	}
+	now := s.cfg.Now()
+	for _, c := range cs {
+		if c.State == store.ContactOutgoing {
+			s.cfg.DB.RescheduleContactOutbox(ctx, c.ID, now)
+		}
+	}
+	s.poke()
+}
+
 func (s *Service) poke() {
 	select {
 	case s.kick <- struct{}{}:

@@ -202,6 +202,34 @@ func TestRequestBeforeTheSendersClaimArrivesOnceClaimed(t *testing.T) {
 	})
 }
 
+// TestClaimPublishedSendsTheRequestAtOnce: a request refused while the
+// sender's claim was on its way waits in the outbox behind a backoff (here
+// up to ten hours); once the claim is published it goes at once (CI saw the
+// backoff outlast a test's 30 s wait).
+func TestClaimPublishedSendsTheRequestAtOnce(t *testing.T) {
+	sb := newSwitchboard()
+	bob := newUser(t, sb, "bob")
+	alice := newUser(t, sb, "alice", func(c *Config) { c.Retry = overlay.Backoff{Base: 10 * time.Hour, Cap: 10 * time.Hour} })
+	sb.mu.Lock()
+	delete(sb.claims, overlay.ClaimKey("alice"))
+	sb.mu.Unlock()
+	ctx := context.Background()
+	if _, err := alice.s.AddContact(ctx, "bob", "hi"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the first attempt refused", func() bool {
+		items, _ := alice.db.DueOutbox(ctx, time.Now().Add(11*time.Hour), 10)
+		return len(items) == 1 && items[0].Attempts > 0
+	})
+	sb.mu.Lock()
+	sb.claims[overlay.ClaimKey("alice")] = alice.id.PublicKey()
+	sb.mu.Unlock()
+	alice.s.ClaimPublished(ctx)
+	eventually(t, "the request right after the claim", func() bool {
+		return bob.contact("alice").State == store.ContactIncoming
+	})
+}
+
 func TestStrangersAndBlockedContactsCannotMessage(t *testing.T) {
 	sb := newSwitchboard()
 	alice, bob := newUser(t, sb, "alice"), newUser(t, sb, "bob")
