@@ -3,7 +3,6 @@ package overlay
 import (
 	"context"
 	"errors"
-	"net"
 	"sync"
 	"testing"
 	"time"
@@ -55,95 +54,99 @@ func onlineLeafAt(t *testing.T, seeds []SeedAddr, mod func(*LeafConfig)) (*testL
 }
 
 func TestUsernameFirstClaimWinsAndLapses(t *testing.T) {
-	seed, _ := dirNetwork(t)
-	alice, aliceID := onlineLeaf(t, seed, nil)
-	mallory, malloryID := onlineLeaf(t, seed, nil)
-	ctx := context.Background()
-	now := time.Now()
+	inSim(t, func(t *testing.T) {
+		seed, _ := dirNetwork(t)
+		alice, aliceID := onlineLeaf(t, seed, nil)
+		mallory, malloryID := onlineLeaf(t, seed, nil)
+		ctx := context.Background()
+		now := time.Now()
 
-	claim, err := NewClaim(aliceID, "Alice", 1, now, 3*time.Second, testDifficulty)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := alice.Publish(ctx, claim); err != nil {
-		t.Fatalf("first claim: %v", err)
-	}
-	steal, _ := NewClaim(malloryID, "alice", 1, now, ClaimTTL, testDifficulty)
-	if err := mallory.Publish(ctx, steal); !errors.Is(err, ErrNameTaken) {
-		t.Fatalf("claim of a taken name by another key: %v, want ErrNameTaken", err)
-	}
-	renew, _ := NewClaim(aliceID, "alice", 2, time.Now(), 3*time.Second, testDifficulty)
-	if err := alice.Publish(ctx, renew); err != nil {
-		t.Fatalf("renewal: %v", err)
-	}
-	rec, hops, err := mallory.Lookup(ctx, ClaimKey("alice"))
-	if err != nil || NodeIDOf(rec.Owner) != aliceID.NodeID() || rec.Seq != 2 {
-		t.Fatalf("lookup: %v %v", rec, err)
-	}
-	if hops < 1 || hops > 2 {
-		t.Fatalf("lookup took %d hops, want 1 or 2", hops)
-	}
-	// Unrenewed, the claim lapses and the name is free.
-	time.Sleep(time.Until(time.UnixMilli(renew.Expires)) + 50*time.Millisecond)
-	steal, _ = NewClaim(malloryID, "alice", 1, time.Now(), ClaimTTL, testDifficulty)
-	if err := mallory.Publish(ctx, steal); err != nil {
-		t.Fatalf("claim of a lapsed name: %v", err)
-	}
-	rec, _, err = alice.Lookup(ctx, ClaimKey("alice"))
-	if err != nil || NodeIDOf(rec.Owner) != malloryID.NodeID() {
-		t.Fatalf("after lapse, lookup: %v %v", rec, err)
-	}
-}
-
-func TestBadRecordsRefusedBySupernodes(t *testing.T) {
-	seed, _ := dirNetwork(t)
-	leaf, id := onlineLeaf(t, seed, nil)
-	ctx := context.Background()
-	now := time.Now()
-	body := wire.PresenceBody{Status: wire.StatusOnline}
-
-	good, _ := NewPresence(id, body, 10, now, time.Minute)
-	if err := leaf.Publish(ctx, good); err != nil {
-		t.Fatal(err)
-	}
-	// Publish checks locally first; send straight to the supernode to see
-	// what it says of each bad record.
-	raw := func(rec *wire.Record) uint8 {
-		link := leaf.currentLinks()[0]
-		m, err := link.Call(ctx, func(r uint64) wire.Message { return &wire.Store{ReqID: r, Record: *rec} })
+		claim, err := NewClaim(aliceID, "Alice", 1, now, 3*time.Second, testDifficulty)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return m.(*wire.StoreResult).Code
-	}
-	forged := *good
-	forged.Body = append([]byte(nil), good.Body...)
-	forged.Seq = 11 // changed after signing
-	stale, _ := NewPresence(id, body, 9, now, time.Minute)
-	replay, _ := NewPresence(id, wire.PresenceBody{Status: wire.StatusAway}, 10, now, time.Minute)
-	expired, _ := NewPresence(id, body, 12, now.Add(-2*time.Minute), time.Minute)
-	other := mustIdentity(t)
-	aboutOther := *good
-	aboutOther.Owner = other.PublicKey() // signature no longer matches
-	for _, tc := range []struct {
-		name string
-		rec  *wire.Record
-		want uint8
-	}{
-		{"forged", &forged, wire.StoreBadRecord},
-		{"stale sequence", stale, wire.StoreStale},
-		{"replayed sequence, other content", replay, wire.StoreStale},
-		{"expired", expired, wire.StoreBadRecord},
-		{"another key's record", &aboutOther, wire.StoreBadRecord},
-	} {
-		if got := raw(tc.rec); got != tc.want {
-			t.Errorf("%s: supernode answered %d, want %d", tc.name, got, tc.want)
+		if err := alice.Publish(ctx, claim); err != nil {
+			t.Fatalf("first claim: %v", err)
 		}
-	}
-	rec, _, err := leaf.Lookup(ctx, PresenceKey(id.NodeID()))
-	if err != nil || rec.Seq != 10 {
-		t.Fatalf("after the refusals the stored record is %v, %v; want seq 10", rec, err)
-	}
+		steal, _ := NewClaim(malloryID, "alice", 1, now, ClaimTTL, testDifficulty)
+		if err := mallory.Publish(ctx, steal); !errors.Is(err, ErrNameTaken) {
+			t.Fatalf("claim of a taken name by another key: %v, want ErrNameTaken", err)
+		}
+		renew, _ := NewClaim(aliceID, "alice", 2, time.Now(), 3*time.Second, testDifficulty)
+		if err := alice.Publish(ctx, renew); err != nil {
+			t.Fatalf("renewal: %v", err)
+		}
+		rec, hops, err := mallory.Lookup(ctx, ClaimKey("alice"))
+		if err != nil || NodeIDOf(rec.Owner) != aliceID.NodeID() || rec.Seq != 2 {
+			t.Fatalf("lookup: %v %v", rec, err)
+		}
+		if hops < 1 || hops > 2 {
+			t.Fatalf("lookup took %d hops, want 1 or 2", hops)
+		}
+		// Unrenewed, the claim lapses and the name is free.
+		time.Sleep(time.Until(time.UnixMilli(renew.Expires)) + 50*time.Millisecond)
+		steal, _ = NewClaim(malloryID, "alice", 1, time.Now(), ClaimTTL, testDifficulty)
+		if err := mallory.Publish(ctx, steal); err != nil {
+			t.Fatalf("claim of a lapsed name: %v", err)
+		}
+		rec, _, err = alice.Lookup(ctx, ClaimKey("alice"))
+		if err != nil || NodeIDOf(rec.Owner) != malloryID.NodeID() {
+			t.Fatalf("after lapse, lookup: %v %v", rec, err)
+		}
+	})
+}
+
+func TestBadRecordsRefusedBySupernodes(t *testing.T) {
+	inSim(t, func(t *testing.T) {
+		seed, _ := dirNetwork(t)
+		leaf, id := onlineLeaf(t, seed, nil)
+		ctx := context.Background()
+		now := time.Now()
+		body := wire.PresenceBody{Status: wire.StatusOnline}
+
+		good, _ := NewPresence(id, body, 10, now, time.Minute)
+		if err := leaf.Publish(ctx, good); err != nil {
+			t.Fatal(err)
+		}
+		// Publish checks locally first; send straight to the supernode to see
+		// what it says of each bad record.
+		raw := func(rec *wire.Record) uint8 {
+			link := leaf.currentLinks()[0]
+			m, err := link.Call(ctx, func(r uint64) wire.Message { return &wire.Store{ReqID: r, Record: *rec} })
+			if err != nil {
+				t.Fatal(err)
+			}
+			return m.(*wire.StoreResult).Code
+		}
+		forged := *good
+		forged.Body = append([]byte(nil), good.Body...)
+		forged.Seq = 11 // changed after signing
+		stale, _ := NewPresence(id, body, 9, now, time.Minute)
+		replay, _ := NewPresence(id, wire.PresenceBody{Status: wire.StatusAway}, 10, now, time.Minute)
+		expired, _ := NewPresence(id, body, 12, now.Add(-2*time.Minute), time.Minute)
+		other := mustIdentity(t)
+		aboutOther := *good
+		aboutOther.Owner = other.PublicKey() // signature no longer matches
+		for _, tc := range []struct {
+			name string
+			rec  *wire.Record
+			want uint8
+		}{
+			{"forged", &forged, wire.StoreBadRecord},
+			{"stale sequence", stale, wire.StoreStale},
+			{"replayed sequence, other content", replay, wire.StoreStale},
+			{"expired", expired, wire.StoreBadRecord},
+			{"another key's record", &aboutOther, wire.StoreBadRecord},
+		} {
+			if got := raw(tc.rec); got != tc.want {
+				t.Errorf("%s: supernode answered %d, want %d", tc.name, got, tc.want)
+			}
+		}
+		rec, _, err := leaf.Lookup(ctx, PresenceKey(id.NodeID()))
+		if err != nil || rec.Seq != 10 {
+			t.Fatalf("after the refusals the stored record is %v, %v; want seq 10", rec, err)
+		}
+	})
 }
 
 // forgingSupernode answers every lookup with the records it is given.
@@ -151,11 +154,7 @@ func forgingSupernode(t *testing.T, records ...wire.Record) string {
 	t.Helper()
 	id := mustIdentity(t)
 	cert, _ := certificate(id)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
+	ln := testListen(t)
 	go func() {
 		for {
 			conn, err := ln.Accept()
@@ -238,93 +237,97 @@ func holdersOf(sns []*testSN, key [32]byte) []*testSN {
 }
 
 func TestLookupSurvivesHolderDeathAndReReplicates(t *testing.T) {
-	seed, sns := dirNetwork(t)
-	all := append([]*testSN{seed}, sns...)
-	writer, id := onlineLeaf(t, seed, nil)
-	reader, _ := onlineLeaf(t, seed, nil)
-	ctx := context.Background()
-	rec, _ := NewPresence(id, wire.PresenceBody{Status: wire.StatusOnline}, 1, time.Now(), time.Minute)
-	if err := writer.Publish(ctx, rec); err != nil {
-		t.Fatal(err)
-	}
-	key := PresenceKey(id.NodeID())
-	waitFor(t, 2*time.Second, "three replicas", func() bool { return len(holdersOf(all, key)) == Replicas })
+	inSim(t, func(t *testing.T) {
+		seed, sns := dirNetwork(t)
+		all := append([]*testSN{seed}, sns...)
+		writer, id := onlineLeaf(t, seed, nil)
+		reader, _ := onlineLeaf(t, seed, nil)
+		ctx := context.Background()
+		rec, _ := NewPresence(id, wire.PresenceBody{Status: wire.StatusOnline}, 1, time.Now(), time.Minute)
+		if err := writer.Publish(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+		key := PresenceKey(id.NodeID())
+		waitFor(t, 2*time.Second, "three replicas", func() bool { return len(holdersOf(all, key)) == Replicas })
 
-	// Kill a holder that is neither leaf's primary.
-	var victim *testSN
-	for _, h := range holdersOf(all, key) {
-		if h.ID() != writer.Status().Primary.ID && h.ID() != reader.Status().Primary.ID && h != seed {
-			victim = h
+		// Kill a holder that is neither leaf's primary.
+		var victim *testSN
+		for _, h := range holdersOf(all, key) {
+			if h.ID() != writer.Status().Primary.ID && h.ID() != reader.Status().Primary.ID && h != seed {
+				victim = h
+			}
 		}
-	}
-	if victim == nil {
-		t.Skip("every holder is a primary in this draw")
-	}
-	victim.stop()
-	got, hops, err := reader.Lookup(ctx, key)
-	if err != nil || !SameRecord(got, rec) {
-		t.Fatalf("lookup after a holder died: %v, %v", got, err)
-	}
-	if hops > 2 {
-		t.Fatalf("lookup took %d hops", hops)
-	}
-	var alive []*testSN
-	for _, s := range all {
-		if s != victim {
-			alive = append(alive, s)
+		if victim == nil {
+			t.Skip("every holder is a primary in this draw")
 		}
-	}
-	waitFor(t, 5*time.Second, "re-replicated to three live holders", func() bool {
-		return len(holdersOf(alive, key)) == Replicas
+		victim.stop()
+		got, hops, err := reader.Lookup(ctx, key)
+		if err != nil || !SameRecord(got, rec) {
+			t.Fatalf("lookup after a holder died: %v, %v", got, err)
+		}
+		if hops > 2 {
+			t.Fatalf("lookup took %d hops", hops)
+		}
+		var alive []*testSN
+		for _, s := range all {
+			if s != victim {
+				alive = append(alive, s)
+			}
+		}
+		waitFor(t, 5*time.Second, "re-replicated to three live holders", func() bool {
+			return len(holdersOf(alive, key)) == Replicas
+		})
 	})
 }
 
 func TestPresenceReachesSubscriberAndSilentDeathShowsOffline(t *testing.T) {
-	seed, _ := dirNetwork(t)
-	var mu sync.Mutex
-	var seen []uint8 // statuses seen by the watcher; 0 = gone
-	watcher, _ := onlineLeaf(t, seed, func(c *LeafConfig) {
-		c.OnNotify = func(key [32]byte, rec *wire.Record) {
+	inSim(t, func(t *testing.T) {
+		seed, _ := dirNetwork(t)
+		var mu sync.Mutex
+		var seen []uint8 // statuses seen by the watcher; 0 = gone
+		watcher, _ := onlineLeaf(t, seed, func(c *LeafConfig) {
+			c.OnNotify = func(key [32]byte, rec *wire.Record) {
+				mu.Lock()
+				defer mu.Unlock()
+				if rec == nil {
+					seen = append(seen, 0)
+					return
+				}
+				b, _ := DecodePresence(rec)
+				seen = append(seen, b.Status)
+			}
+		})
+		last := func() (uint8, int) {
 			mu.Lock()
 			defer mu.Unlock()
-			if rec == nil {
-				seen = append(seen, 0)
-				return
+			if len(seen) == 0 {
+				return 255, 0
 			}
-			b, _ := DecodePresence(rec)
-			seen = append(seen, b.Status)
+			return seen[len(seen)-1], len(seen)
+		}
+		ttl := 800 * time.Millisecond
+		contact, cid := onlineLeaf(t, seed, func(c *LeafConfig) { c.PresenceTTL = ttl })
+		watcher.Subscribe(PresenceKey(cid.NodeID()))
+		time.Sleep(100 * time.Millisecond) // the subscription reaches the holders
+
+		ctx := context.Background()
+		if err := contact.SetPresence(ctx, wire.StatusOnline); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 2*time.Second, "online notified", func() bool { s, _ := last(); return s == wire.StatusOnline })
+		contact.SetPresence(ctx, wire.StatusAway)
+		waitFor(t, 2*time.Second, "away notified", func() bool { s, _ := last(); return s == wire.StatusAway })
+
+		// Silent death: no offline record, the links just drop.
+		contact.mu.Lock()
+		contact.presence = 0
+		contact.mu.Unlock()
+		died := time.Now()
+		contact.stop()
+		// Bound: the record's TTL plus one sweep of the holders.
+		waitFor(t, ttl+2*time.Second, "offline after a silent death", func() bool { s, _ := last(); return s == 0 })
+		if took := time.Since(died); took > ttl+500*time.Millisecond {
+			t.Fatalf("offline shown %v after death; bound is TTL %v + sweep", took, ttl)
 		}
 	})
-	last := func() (uint8, int) {
-		mu.Lock()
-		defer mu.Unlock()
-		if len(seen) == 0 {
-			return 255, 0
-		}
-		return seen[len(seen)-1], len(seen)
-	}
-	ttl := 800 * time.Millisecond
-	contact, cid := onlineLeaf(t, seed, func(c *LeafConfig) { c.PresenceTTL = ttl })
-	watcher.Subscribe(PresenceKey(cid.NodeID()))
-	time.Sleep(100 * time.Millisecond) // the subscription reaches the holders
-
-	ctx := context.Background()
-	if err := contact.SetPresence(ctx, wire.StatusOnline); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, 2*time.Second, "online notified", func() bool { s, _ := last(); return s == wire.StatusOnline })
-	contact.SetPresence(ctx, wire.StatusAway)
-	waitFor(t, 2*time.Second, "away notified", func() bool { s, _ := last(); return s == wire.StatusAway })
-
-	// Silent death: no offline record, the links just drop.
-	contact.mu.Lock()
-	contact.presence = 0
-	contact.mu.Unlock()
-	died := time.Now()
-	contact.stop()
-	// Bound: the record's TTL plus one sweep of the holders.
-	waitFor(t, ttl+2*time.Second, "offline after a silent death", func() bool { s, _ := last(); return s == 0 })
-	if took := time.Since(died); took > ttl+500*time.Millisecond {
-		t.Fatalf("offline shown %v after death; bound is TTL %v + sweep", took, ttl)
-	}
 }

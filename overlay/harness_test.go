@@ -2,14 +2,17 @@ package overlay
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/parleynet/parley/internal/testlog"
+	"github.com/parleynet/parley/overlay/sim"
 	"github.com/parleynet/parley/store"
 )
 
@@ -49,6 +52,10 @@ func startSN(t testing.TB, mod func(*SupernodeConfig)) *testSN {
 		Heartbeat:       200 * time.Millisecond,
 		ClaimDifficulty: testDifficulty,
 		SweepInterval:   100 * time.Millisecond,
+	}
+	if w := worldOf(t); w != nil {
+		h, ip := w.host()
+		cfg.Network, cfg.Listen = h, ip+":4717"
 	}
 	if mod != nil {
 		mod(&cfg)
@@ -102,6 +109,9 @@ const testDifficulty = 8
 func startLeafWith(t testing.TB, cfg LeafConfig) *testLeaf {
 	t.Helper()
 	cfg.Logger = testLogger(t)
+	if w := worldOf(t); w != nil && cfg.Network == nil {
+		cfg.Network, _ = w.host()
+	}
 	if cfg.DialTimeout == 0 {
 		cfg.DialTimeout = time.Second
 	}
@@ -190,4 +200,96 @@ func listenCounting(t testing.TB, addr string) *countingListener {
 	}()
 	t.Cleanup(func() { ln.Close(); c.wg.Wait() })
 	return c
+}
+
+// simWorld is an in-memory network for tests that run inside
+// synctest.Test: real links, TLS and message handling, virtual time.
+type simWorld struct {
+	net   *sim.Net
+	mu    sync.Mutex
+	hosts int // guarded by mu
+}
+
+func newSimWorld(t *testing.T) *simWorld {
+	n := sim.NewNet(1)
+	n.SetLatency(func(a, b string) time.Duration { return 5 * time.Millisecond })
+	t.Cleanup(n.Close)
+	return &simWorld{net: n}
+}
+
+// host returns a new host's network and address.
+func (w *simWorld) host() (*sim.Host, string) {
+	w.mu.Lock()
+	w.hosts++
+	n := w.hosts
+	w.mu.Unlock()
+	ip := fmt.Sprintf("10.0.%d.%d", n/250, n%250+1)
+	return w.net.Host(ip), ip
+}
+
+// sn starts a supernode on a new host of t's bubble; join, if not nil, is
+// the seed it joins (and trusts); if nil, it is a seed.
+func (w *simWorld) sn(t *testing.T, join *testSN) *testSN {
+	return startSN(t, func(c *SupernodeConfig) {
+		if join == nil {
+			c.Seed = true
+			return
+		}
+		c.Join = []SeedAddr{join.seedAddr()}
+		c.Seeds = []SeedAddr{join.seedAddr()}
+	})
+}
+
+// worlds holds the in-memory network of each test running in a bubble
+// (inSim), by its *testing.T.
+var worlds sync.Map
+
+// inSim runs f inside a synctest bubble, in virtual time, over an
+// in-memory network: the supernodes, leaves and raw links the harness
+// makes in it (startSN, startLeafWith, testNet, testListen) use that
+// network. Real links, TLS and message handling; no wall clock, so load
+// on the machine cannot change what the test sees.
+func inSim(t *testing.T, f func(t *testing.T)) {
+	synctest.Test(t, func(t *testing.T) {
+		worlds.Store(t, newSimWorld(t))
+		t.Cleanup(func() { worlds.Delete(t) })
+		f(t)
+	})
+}
+
+// worldOf returns the in-memory network of t's bubble, or nil.
+func worldOf(t testing.TB) *simWorld {
+	if w, ok := worlds.Load(t); ok {
+		return w.(*simWorld)
+	}
+	return nil
+}
+
+// testNet returns a network for a raw link: a new host in t's bubble, or
+// real TCP.
+func testNet(t testing.TB) Network {
+	if w := worldOf(t); w != nil {
+		h, _ := w.host()
+		return h
+	}
+	return TCP{}
+}
+
+// testListen listens on a new address: a new host in t's bubble, or a
+// loopback port.
+func testListen(t testing.TB) net.Listener {
+	t.Helper()
+	var ln net.Listener
+	var err error
+	if w := worldOf(t); w != nil {
+		h, ip := w.host()
+		ln, err = h.Listen(ip + ":4717")
+	} else {
+		ln, err = net.Listen("tcp", "127.0.0.1:0")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln
 }

@@ -177,7 +177,10 @@ type Leaf struct {
 	seq      uint64            // guarded by mu: last presence sequence number
 	hide     chan struct{}     // SetPresence to offline wakes refreshLoop
 
-	fetchMu sync.Mutex // one FetchMail at a time
+	// fetching holds a token while a FetchMail runs: one at a time. A
+	// channel, not a mutex, so that a caller waiting for it can give up
+	// with its context (and virtual-time tests see it durably blocked).
+	fetching chan struct{}
 }
 
 // leafLink is one supernode link of the leaf.
@@ -226,6 +229,7 @@ func NewLeaf(cfg LeafConfig) (*Leaf, error) {
 		events:   make(chan leafEvent, 64),
 		status:   LeafStatus{State: StateConnecting},
 		subs:     make(map[[32]byte]bool),
+		fetching: make(chan struct{}, 1),
 		presence: cfg.Presence,
 		hide:     make(chan struct{}, 1),
 	}, nil

@@ -86,8 +86,12 @@ func (l *Leaf) takeEnvelope(from NodeID, data []byte) error {
 // delete them. It returns how many it took. The leaf calls it after each
 // login and every presence refresh; it may be called at any time.
 func (l *Leaf) FetchMail(ctx context.Context) (int, error) {
-	l.fetchMu.Lock()
-	defer l.fetchMu.Unlock()
+	select {
+	case l.fetching <- struct{}{}:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	defer func() { <-l.fetching }()
 	took := 0
 	for round := 0; round < 64; round++ {
 		links := l.currentLinks()

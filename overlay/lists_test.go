@@ -6,60 +6,10 @@ import (
 	"fmt"
 	"sync"
 	"testing"
-	"testing/synctest"
 	"time"
 
-	"github.com/parleynet/parley/overlay/sim"
 	"github.com/parleynet/parley/overlay/wire"
 )
-
-// simWorld is an in-memory network for tests that run inside
-// synctest.Test: real links, TLS and message handling, virtual time.
-type simWorld struct {
-	net   *sim.Net
-	hosts int
-}
-
-func newSimWorld(t *testing.T) *simWorld {
-	n := sim.NewNet(1)
-	n.SetLatency(func(a, b string) time.Duration { return 5 * time.Millisecond })
-	t.Cleanup(n.Close)
-	return &simWorld{net: n}
-}
-
-// host returns a new host's network and address.
-func (w *simWorld) host() (*sim.Host, string) {
-	w.hosts++
-	ip := fmt.Sprintf("10.0.%d.%d", w.hosts/250, w.hosts%250+1)
-	return w.net.Host(ip), ip
-}
-
-// sn starts a supernode on a new host; join, if not nil, is the seed it
-// joins (and trusts).
-func (w *simWorld) sn(t *testing.T, join *testSN) *testSN {
-	h, ip := w.host()
-	return startSN(t, func(c *SupernodeConfig) {
-		c.Network, c.Listen = h, ip+":4717"
-		if join == nil {
-			c.Seed = true
-			return
-		}
-		c.Join = []SeedAddr{join.seedAddr()}
-		c.Seeds = []SeedAddr{join.seedAddr()}
-	})
-}
-
-// leaf starts a leaf on a new host that logs in through seed, and waits
-// until it is online.
-func (w *simWorld) leaf(t *testing.T, seed *testSN, mod func(*LeafConfig)) (*testLeaf, *Identity) {
-	h, _ := w.host()
-	return onlineLeaf(t, seed, func(c *LeafConfig) {
-		c.Network = h
-		if mod != nil {
-			mod(c)
-		}
-	})
-}
 
 // peerLinks returns the links a supernode holds to other supernodes.
 func peerLinks(s *testSN) map[NodeID]*Link {
@@ -104,15 +54,15 @@ func holderSubCount(s *testSN, sub NodeID) int {
 // link, the leaf failed over and sent it again, a storm of logins. Paged,
 // the leaf stays on its first login and hears a change of the last key.
 func TestLeafWithFiveThousandContactsStaysLoggedIn(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		w := newSimWorld(t)
+	inSim(t, func(t *testing.T) {
+		w := worldOf(t)
 		seed := w.sn(t, nil)
 		a, b := w.sn(t, seed), w.sn(t, seed)
 		waitFor(t, 30*time.Second, "every supernode in every view", func() bool { return inViewAll(seed, a, b) })
 
 		var mu sync.Mutex
 		heard := map[[32]byte]uint8{}
-		leaf, _ := w.leaf(t, seed, func(c *LeafConfig) {
+		leaf, _ := onlineLeaf(t, seed, func(c *LeafConfig) {
 			c.OnNotify = func(key [32]byte, rec *wire.Record) {
 				if rec == nil {
 					return
@@ -126,7 +76,7 @@ func TestLeafWithFiveThousandContactsStaysLoggedIn(t *testing.T) {
 		waitFor(t, 30*time.Second, "primary and two standbys", func() bool { return fullyLinked(leaf.Leaf, 2) })
 		before := leaf.Status()
 
-		last, lastID := w.leaf(t, seed, nil)
+		last, lastID := onlineLeaf(t, seed, nil)
 		keys := make([][32]byte, 5000)
 		for i := range keys[:len(keys)-1] {
 			keys[i] = PresenceKey(mustIdentity(t).NodeID())
@@ -168,8 +118,8 @@ func TestLeafWithFiveThousandContactsStaysLoggedIn(t *testing.T) {
 // and a ended cut out of the directory. Every mesh link must stay the one
 // it was, and every holder must keep all of a's subscriptions.
 func TestHolderSubscriptionsSurviveTenViewChanges(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		w := newSimWorld(t)
+	inSim(t, func(t *testing.T) {
+		w := worldOf(t)
 		seed := w.sn(t, nil)
 		a, b := w.sn(t, seed), w.sn(t, seed)
 		waitFor(t, 30*time.Second, "every supernode in every view", func() bool { return inViewAll(seed, a, b) })
