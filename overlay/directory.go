@@ -3,6 +3,7 @@ package overlay
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/parleynet/parley/overlay/wire"
@@ -36,6 +37,30 @@ const (
 	holderSubSweepEvery = holderSubTTL / 5
 )
 
+// directory is a supernode's share of the directory: the records it holds
+// on the ring, the supernodes subscribed to them here, and its own leaves'
+// subscriptions (kept at the records' holders). It handles Store, Lookup,
+// Subscribe and Notify.
+type directory struct {
+	sn *Supernode
+
+	mu           sync.Mutex
+	records      map[[32]byte]*wire.Record         // guarded by mu: records held here
+	holderSubs   map[[32]byte]map[NodeID]time.Time // guarded by mu: supernodes subscribed here
+	leafSubs     map[[32]byte]map[NodeID]struct{}  // guarded by mu: own leaves' subscriptions
+	lastNotified map[[32]byte]uint64               // guarded by mu: last seq passed to leaves
+}
+
+func newDirectory(sn *Supernode) *directory {
+	return &directory{
+		sn:           sn,
+		records:      make(map[[32]byte]*wire.Record),
+		holderSubs:   make(map[[32]byte]map[NodeID]time.Time),
+		leafSubs:     make(map[[32]byte]map[NodeID]struct{}),
+		lastNotified: make(map[[32]byte]uint64),
+	}
+}
+
 // storeCode maps a record error to a Store result code.
 func storeCode(err error) (uint8, string) {
 	switch {
@@ -50,36 +75,36 @@ func storeCode(err error) (uint8, string) {
 }
 
 // holderStore stores rec here, as one of its holders.
-func (s *Supernode) holderStore(rec *wire.Record) (uint8, string) {
-	key, err := s.policy().Validate(rec)
+func (s *directory) holderStore(rec *wire.Record) (uint8, string) {
+	key, err := s.sn.policy().Validate(rec)
 	if err != nil {
 		return storeCode(err)
 	}
-	now := s.cfg.Clock.Now()
-	s.dirMu.Lock()
+	now := s.sn.cfg.Clock.Now()
+	s.mu.Lock()
 	if old := s.records[key]; old != nil {
 		if SameRecord(old, rec) {
-			s.dirMu.Unlock()
+			s.mu.Unlock()
 			return wire.StoreOK, ""
 		}
 		if err := Supersedes(rec, old, now); err != nil {
-			s.dirMu.Unlock()
+			s.mu.Unlock()
 			return storeCode(err)
 		}
 	}
 	s.records[key] = rec
-	s.dirMu.Unlock()
+	s.mu.Unlock()
 	s.notifySubscribers(key, rec)
 	return wire.StoreOK, ""
 }
 
 // route stores a leaf's record on its holders.
-func (s *Supernode) route(ctx context.Context, rec *wire.Record) (uint8, string) {
-	key, err := s.policy().Validate(rec)
+func (s *directory) route(ctx context.Context, rec *wire.Record) (uint8, string) {
+	key, err := s.sn.policy().Validate(rec)
 	if err != nil {
 		return storeCode(err)
 	}
-	holders := s.currentRing().Holders(key, Replicas)
+	holders := s.sn.currentRing().Holders(key, Replicas)
 	for i, h := range holders {
 		code, reason := s.storeAt(ctx, h, rec, false)
 		if code == wire.StoreUnavailable {
@@ -87,7 +112,7 @@ func (s *Supernode) route(ctx context.Context, rec *wire.Record) (uint8, string)
 		}
 		if code == wire.StoreOK {
 			for _, r := range holders[i+1:] {
-				go s.storeAt(s.ctx, r, rec, true)
+				go s.storeAt(s.sn.ctx, r, rec, true)
 			}
 		}
 		return code, reason
@@ -96,11 +121,11 @@ func (s *Supernode) route(ctx context.Context, rec *wire.Record) (uint8, string)
 }
 
 // storeAt stores rec at holder h: here, or over the mesh link to h.
-func (s *Supernode) storeAt(ctx context.Context, h NodeID, rec *wire.Record, replica bool) (uint8, string) {
-	if h == s.ID() {
+func (s *directory) storeAt(ctx context.Context, h NodeID, rec *wire.Record, replica bool) (uint8, string) {
+	if h == s.sn.ID() {
 		return s.holderStore(rec)
 	}
-	l := s.peerLink(h)
+	l := s.sn.peerLink(h)
 	if l == nil {
 		return wire.StoreUnavailable, "holder not linked"
 	}
@@ -117,20 +142,11 @@ func (s *Supernode) storeAt(ctx context.Context, h NodeID, rec *wire.Record, rep
 	return r.Code, r.Reason
 }
 
-func (s *Supernode) peerLink(id NodeID) *Link {
+// localRecords returns what this supernode stores under key.
+func (s *directory) localRecords(key [32]byte) []wire.Record {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if p := s.peers[id]; p != nil {
-		return p.link
-	}
-	return nil
-}
-
-// localRecords returns what this supernode stores under key.
-func (s *Supernode) localRecords(key [32]byte) []wire.Record {
-	s.dirMu.Lock()
-	defer s.dirMu.Unlock()
-	if r := s.records[key]; r != nil && r.Expires > s.cfg.Clock.Now().UnixMilli() {
+	if r := s.records[key]; r != nil && r.Expires > s.sn.cfg.Clock.Now().UnixMilli() {
 		return []wire.Record{*r}
 	}
 	return nil
@@ -138,10 +154,10 @@ func (s *Supernode) localRecords(key [32]byte) []wire.Record {
 
 // lookup answers a leaf's lookup: locally if this supernode holds the key,
 // else by asking every holder at once and keeping the best valid answer.
-func (s *Supernode) lookup(ctx context.Context, key [32]byte) *wire.LookupResult {
-	holders := s.currentRing().Holders(key, Replicas)
+func (s *directory) lookup(ctx context.Context, key [32]byte) *wire.LookupResult {
+	holders := s.sn.currentRing().Holders(key, Replicas)
 	for _, h := range holders {
-		if h == s.ID() {
+		if h == s.sn.ID() {
 			if recs := s.localRecords(key); len(recs) > 0 {
 				return &wire.LookupResult{Records: recs, Hops: 1}
 			}
@@ -154,10 +170,10 @@ func (s *Supernode) lookup(ctx context.Context, key [32]byte) *wire.LookupResult
 	answers := make(chan answer, len(holders))
 	asked := 0
 	for _, h := range holders {
-		if h == s.ID() {
+		if h == s.sn.ID() {
 			continue
 		}
-		l := s.peerLink(h)
+		l := s.sn.peerLink(h)
 		if l == nil {
 			continue
 		}
@@ -176,7 +192,7 @@ func (s *Supernode) lookup(ctx context.Context, key [32]byte) *wire.LookupResult
 	}
 	selfHolds := false
 	for _, h := range holders {
-		selfHolds = selfHolds || h == s.ID()
+		selfHolds = selfHolds || h == s.sn.ID()
 	}
 	var best *wire.Record
 	answered := selfHolds
@@ -185,11 +201,11 @@ func (s *Supernode) lookup(ctx context.Context, key [32]byte) *wire.LookupResult
 		answered = answered || a.ok
 		for i := range a.recs {
 			r := &a.recs[i]
-			k, err := s.policy().Validate(r)
+			k, err := s.sn.policy().Validate(r)
 			if err != nil || k != key {
 				continue
 			}
-			if best == nil || Supersedes(r, best, s.cfg.Clock.Now()) == nil {
+			if best == nil || Supersedes(r, best, s.sn.cfg.Clock.Now()) == nil {
 				best = r
 			}
 		}
@@ -204,9 +220,9 @@ func (s *Supernode) lookup(ctx context.Context, key [32]byte) *wire.LookupResult
 // rereplicate pushes the records held here to holders that the view change
 // added, and forgets records this supernode no longer holds. It also
 // renews subscriptions at new holders.
-func (s *Supernode) rereplicate(oldRing, newRing *Ring) {
-	me := s.ID()
-	s.dirMu.Lock()
+func (s *directory) rereplicate(oldRing, newRing *Ring) {
+	me := s.sn.ID()
+	s.mu.Lock()
 	type push struct {
 		to  NodeID
 		rec *wire.Record
@@ -228,9 +244,9 @@ func (s *Supernode) rereplicate(oldRing, newRing *Ring) {
 	for key := range s.leafSubs {
 		subKeys = append(subKeys, key)
 	}
-	s.dirMu.Unlock()
+	s.mu.Unlock()
 	for _, p := range pushes {
-		go s.storeAt(s.ctx, p.to, p.rec, true)
+		go s.storeAt(s.sn.ctx, p.to, p.rec, true)
 	}
 	if len(subKeys) > 0 {
 		go s.subscribeAtHolders(subKeys)
@@ -247,9 +263,9 @@ func containsID(ids []NodeID, id NodeID) bool {
 }
 
 // leafSubscribe records a leaf's subscriptions and subscribes at holders.
-func (s *Supernode) leafSubscribe(leaf NodeID, keys [][]byte, unsub bool) {
+func (s *directory) leafSubscribe(leaf NodeID, keys [][]byte, unsub bool) {
 	var fresh [][32]byte
-	s.dirMu.Lock()
+	s.mu.Lock()
 	for _, kb := range keys {
 		var key [32]byte
 		if len(kb) != len(key) {
@@ -271,16 +287,16 @@ func (s *Supernode) leafSubscribe(leaf NodeID, keys [][]byte, unsub bool) {
 		subs[leaf] = struct{}{}
 		fresh = append(fresh, key)
 	}
-	s.dirMu.Unlock()
+	s.mu.Unlock()
 	if len(fresh) > 0 {
 		s.subscribeAtHolders(fresh)
 	}
 }
 
 // leafGone drops a departed leaf's subscriptions.
-func (s *Supernode) leafGone(leaf NodeID) {
-	s.dirMu.Lock()
-	defer s.dirMu.Unlock()
+func (s *directory) leafGone(leaf NodeID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for key, subs := range s.leafSubs {
 		delete(subs, leaf)
 		if len(subs) == 0 {
@@ -290,8 +306,8 @@ func (s *Supernode) leafGone(leaf NodeID) {
 }
 
 // subscribeAtHolders subscribes this supernode at the holders of keys.
-func (s *Supernode) subscribeAtHolders(keys [][32]byte) {
-	ring := s.currentRing()
+func (s *directory) subscribeAtHolders(keys [][32]byte) {
+	ring := s.sn.currentRing()
 	byHolder := make(map[NodeID][][]byte)
 	for _, key := range keys {
 		for _, h := range ring.Holders(key, Replicas) {
@@ -299,11 +315,11 @@ func (s *Supernode) subscribeAtHolders(keys [][32]byte) {
 		}
 	}
 	for h, ks := range byHolder {
-		if h == s.ID() {
+		if h == s.sn.ID() {
 			s.holderSubscribe(h, ks)
 			continue
 		}
-		l := s.peerLink(h)
+		l := s.sn.peerLink(h)
 		if l == nil {
 			continue
 		}
@@ -311,7 +327,7 @@ func (s *Supernode) subscribeAtHolders(keys [][32]byte) {
 		// keys, and a list over the wire's limit is refused whole.
 		for _, page := range wire.Pages(ks, wire.KeySize) {
 			if err := l.Send(&wire.Subscribe{Keys: page}); err != nil {
-				s.log.Warn("subscriptions not sent to a holder", "holder", h.Short(), "keys", len(ks), "err", err)
+				s.sn.log.Warn("subscriptions not sent to a holder", "holder", h.Short(), "keys", len(ks), "err", err)
 				break
 			}
 		}
@@ -319,10 +335,10 @@ func (s *Supernode) subscribeAtHolders(keys [][32]byte) {
 }
 
 // holderSubscribe records supernode sub's subscription to keys held here.
-func (s *Supernode) holderSubscribe(sub NodeID, keys [][]byte) {
-	until := s.cfg.Clock.Now().Add(holderSubTTL)
-	s.dirMu.Lock()
-	defer s.dirMu.Unlock()
+func (s *directory) holderSubscribe(sub NodeID, keys [][]byte) {
+	until := s.sn.cfg.Clock.Now().Add(holderSubTTL)
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for _, kb := range keys {
 		var key [32]byte
 		if len(kb) != len(key) || len(s.holderSubs) > 1<<20 {
@@ -340,21 +356,21 @@ func (s *Supernode) holderSubscribe(sub NodeID, keys [][]byte) {
 
 // notifySubscribers tells the supernodes subscribed at this holder, and
 // this supernode's own subscribed leaves, that key changed (rec nil: gone).
-func (s *Supernode) notifySubscribers(key [32]byte, rec *wire.Record) {
-	now := s.cfg.Clock.Now()
-	s.dirMu.Lock()
+func (s *directory) notifySubscribers(key [32]byte, rec *wire.Record) {
+	now := s.sn.cfg.Clock.Now()
+	s.mu.Lock()
 	var to []NodeID
 	for sub, until := range s.holderSubs[key] {
 		if until.After(now) {
 			to = append(to, sub)
 		}
 	}
-	s.dirMu.Unlock()
+	s.mu.Unlock()
 	msg := &wire.Notify{Key: key[:], Record: rec}
 	for _, sub := range to {
-		if sub == s.ID() {
+		if sub == s.sn.ID() {
 			s.forwardNotify(msg)
-		} else if l := s.peerLink(sub); l != nil {
+		} else if l := s.sn.peerLink(sub); l != nil {
 			l.Send(msg)
 		}
 	}
@@ -362,7 +378,7 @@ func (s *Supernode) notifySubscribers(key [32]byte, rec *wire.Record) {
 
 // forwardNotify passes a holder's notification to this supernode's
 // subscribed leaves, once per change (every holder sends one).
-func (s *Supernode) forwardNotify(n *wire.Notify) {
+func (s *directory) forwardNotify(n *wire.Notify) {
 	var key [32]byte
 	if len(n.Key) != len(key) {
 		return
@@ -370,20 +386,20 @@ func (s *Supernode) forwardNotify(n *wire.Notify) {
 	copy(key[:], n.Key)
 	var seq uint64 // 0 stands for "gone"
 	if n.Record != nil {
-		k, err := s.policy().Validate(n.Record)
+		k, err := s.sn.policy().Validate(n.Record)
 		if err != nil || k != key {
 			return
 		}
 		seq = n.Record.Seq
 	}
-	s.dirMu.Lock()
+	s.mu.Lock()
 	last, seen := s.lastNotified[key]
 	if seen && last == seq {
-		s.dirMu.Unlock()
+		s.mu.Unlock()
 		return
 	}
 	if n.Record != nil && seen && last > seq {
-		s.dirMu.Unlock()
+		s.mu.Unlock()
 		return
 	}
 	s.lastNotified[key] = seq
@@ -391,30 +407,27 @@ func (s *Supernode) forwardNotify(n *wire.Notify) {
 	for id := range s.leafSubs[key] {
 		leaves = append(leaves, id)
 	}
-	s.dirMu.Unlock()
+	s.mu.Unlock()
 	for _, id := range leaves {
-		s.mu.Lock()
-		lf := s.leaves[id]
-		s.mu.Unlock()
-		if lf != nil {
-			lf.link.Send(n)
+		if l := s.sn.leafLink(id); l != nil {
+			l.Send(n)
 		}
 	}
 }
 
 // dirLoop sweeps expired records (notifying subscribers) and renews this
 // supernode's subscriptions at holders.
-func (s *Supernode) dirLoop(ctx context.Context) {
-	lastRefresh, lastSubSweep := s.cfg.Clock.Now(), s.cfg.Clock.Now()
+func (s *directory) dirLoop(ctx context.Context) {
+	lastRefresh, lastSubSweep := s.sn.cfg.Clock.Now(), s.sn.cfg.Clock.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-s.cfg.Clock.After(s.cfg.SweepInterval):
+		case <-s.sn.cfg.Clock.After(s.sn.cfg.SweepInterval):
 		}
-		now := s.cfg.Clock.Now()
+		now := s.sn.cfg.Clock.Now()
 		var gone [][32]byte
-		s.dirMu.Lock()
+		s.mu.Lock()
 		for key, r := range s.records {
 			if r.Expires <= now.UnixMilli() {
 				delete(s.records, key)
@@ -444,11 +457,11 @@ func (s *Supernode) dirLoop(ctx context.Context) {
 			}
 			lastRefresh = now
 		}
-		s.dirMu.Unlock()
+		s.mu.Unlock()
 		for _, key := range gone {
 			s.notifySubscribers(key, nil)
 		}
-		s.sweepMail(now)
+		s.sn.mail.sweepMail(now)
 		if len(subKeys) > 0 {
 			s.subscribeAtHolders(subKeys)
 		}
@@ -457,7 +470,7 @@ func (s *Supernode) dirLoop(ctx context.Context) {
 
 // handleDirectory answers the directory messages common to leaves and
 // peers. from is the sender; isPeer tells whether it is a supernode.
-func (s *Supernode) handleDirectory(l *Link, m wire.Message, isPeer bool) (handled bool) {
+func (s *directory) handleDirectory(l *Link, m wire.Message, isPeer bool) (handled bool) {
 	switch m := m.(type) {
 	case *wire.Store:
 		go func() {
@@ -466,7 +479,7 @@ func (s *Supernode) handleDirectory(l *Link, m wire.Message, isPeer bool) (handl
 			if isPeer {
 				code, reason = s.holderStore(&m.Record)
 			} else {
-				code, reason = s.route(s.ctx, &m.Record)
+				code, reason = s.route(s.sn.ctx, &m.Record)
 			}
 			l.Send(&wire.StoreResult{ReqID: m.ReqID, Code: code, Reason: reason})
 		}()
@@ -482,7 +495,7 @@ func (s *Supernode) handleDirectory(l *Link, m wire.Message, isPeer bool) (handl
 			return true
 		}
 		go func() {
-			r := s.lookup(s.ctx, key)
+			r := s.lookup(s.sn.ctx, key)
 			r.ReqID = m.ReqID
 			l.Send(r)
 		}()
@@ -511,4 +524,4 @@ func (s *Supernode) policy() RecordPolicy {
 }
 
 // HasRecord reports whether this supernode holds an unexpired record under key.
-func (s *Supernode) HasRecord(key [32]byte) bool { return len(s.localRecords(key)) > 0 }
+func (s *Supernode) HasRecord(key [32]byte) bool { return len(s.dir.localRecords(key)) > 0 }

@@ -229,7 +229,7 @@ func TestReaderRefusesForgedRecords(t *testing.T) {
 func holdersOf(sns []*testSN, key [32]byte) []*testSN {
 	var out []*testSN
 	for _, s := range sns {
-		if len(s.localRecords(key)) > 0 {
+		if len(s.dir.localRecords(key)) > 0 {
 			out = append(out, s)
 		}
 	}

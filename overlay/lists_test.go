@@ -24,10 +24,10 @@ func peerLinks(s *testSN) map[NodeID]*Link {
 
 // leafSubCount counts the keys a supernode's leaf subscribed to there.
 func leafSubCount(s *testSN, leaf NodeID) int {
-	s.dirMu.Lock()
-	defer s.dirMu.Unlock()
+	s.dir.mu.Lock()
+	defer s.dir.mu.Unlock()
 	n := 0
-	for _, subs := range s.leafSubs {
+	for _, subs := range s.dir.leafSubs {
 		if _, ok := subs[leaf]; ok {
 			n++
 		}
@@ -37,10 +37,10 @@ func leafSubCount(s *testSN, leaf NodeID) int {
 
 // holderSubCount counts the keys supernode sub subscribed to at holder s.
 func holderSubCount(s *testSN, sub NodeID) int {
-	s.dirMu.Lock()
-	defer s.dirMu.Unlock()
+	s.dir.mu.Lock()
+	defer s.dir.mu.Unlock()
 	n := 0
-	for _, subs := range s.holderSubs {
+	for _, subs := range s.dir.holderSubs {
 		if _, ok := subs[sub]; ok {
 			n++
 		}

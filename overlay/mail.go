@@ -26,6 +26,13 @@ import (
 // MaxEnvelope is the largest envelope a supernode carries.
 const MaxEnvelope = 64 << 10
 
+// mailboxes routes envelopes and keeps the mailboxes of the peers whose
+// records this supernode holds. It handles Deliver, MailFetch and MailAck.
+type mailboxes struct {
+	sn    *Supernode
+	store mailStore
+}
+
 // MailLimits bound the mailboxes a supernode keeps.
 type MailLimits struct {
 	// TTL is how long an envelope waits for its recipient. Default 30 days.
@@ -111,12 +118,12 @@ func nodeIDFrom(b []byte) (NodeID, bool) {
 }
 
 // keep stores an envelope in to's mailbox on this holder.
-func (s *Supernode) keepMail(to, from NodeID, data []byte, stored int64) (uint8, string) {
-	lim := s.cfg.Mail
+func (s *mailboxes) keepMail(to, from NodeID, data []byte, stored int64) (uint8, string) {
+	lim := s.sn.cfg.Mail
 	if len(data) == 0 || len(data) > MaxEnvelope {
 		return wire.DeliverRefused, "envelope empty or too big"
 	}
-	now := s.cfg.Clock.Now()
+	now := s.sn.cfg.Clock.Now()
 	if stored <= 0 || stored > now.UnixMilli() {
 		stored = now.UnixMilli()
 	}
@@ -124,7 +131,7 @@ func (s *Supernode) keepMail(to, from NodeID, data []byte, stored int64) (uint8,
 		return wire.DeliverRefused, "envelope expired"
 	}
 	id := MailID(data)
-	m := &s.mail
+	m := &s.store
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	box := m.boxes[to]
@@ -181,8 +188,8 @@ func (m *mailStore) dropLocked(to NodeID, box *mailbox, id [16]byte) {
 }
 
 // ackMail deletes acknowledged envelopes from to's mailbox here.
-func (s *Supernode) ackMail(to NodeID, ids [][]byte) {
-	m := &s.mail
+func (s *mailboxes) ackMail(to NodeID, ids [][]byte) {
+	m := &s.store
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	box := m.boxes[to]
@@ -200,8 +207,8 @@ func (s *Supernode) ackMail(to NodeID, ids [][]byte) {
 }
 
 // localMail lists to's mail here, oldest first, up to a page.
-func (s *Supernode) localMail(to NodeID) (out []wire.Mail, more bool) {
-	m := &s.mail
+func (s *mailboxes) localMail(to NodeID) (out []wire.Mail, more bool) {
+	m := &s.store
 	m.mu.Lock()
 	box := m.boxes[to]
 	var all []wire.Mail
@@ -230,9 +237,9 @@ func pageMail(all []wire.Mail) ([]wire.Mail, bool) {
 }
 
 // sweepMail drops mail older than the TTL.
-func (s *Supernode) sweepMail(now time.Time) {
-	cutoff := now.Add(-s.cfg.Mail.TTL).UnixMilli()
-	m := &s.mail
+func (s *mailboxes) sweepMail(now time.Time) {
+	cutoff := now.Add(-s.sn.cfg.Mail.TTL).UnixMilli()
+	m := &s.store
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for to, box := range m.boxes {
@@ -246,7 +253,7 @@ func (s *Supernode) sweepMail(now time.Time) {
 
 // MailStats returns the mailbox counters.
 func (s *Supernode) MailStats() MailStats {
-	m := &s.mail
+	m := &s.mail.store
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	st := m.stats
@@ -259,16 +266,14 @@ func (s *Supernode) MailStats() MailStats {
 
 // deliverLocal hands an envelope to the leaf to if it is logged in here,
 // and waits for its acknowledgement.
-func (s *Supernode) deliverLocal(ctx context.Context, to, from NodeID, data []byte) (uint8, string) {
-	s.mu.Lock()
-	lf := s.leaves[to]
-	s.mu.Unlock()
-	if lf == nil {
+func (s *mailboxes) deliverLocal(ctx context.Context, to, from NodeID, data []byte) (uint8, string) {
+	leaf := s.sn.leafLink(to)
+	if leaf == nil {
 		return wire.DeliverOffline, "recipient not logged in here"
 	}
 	ctx, cancel := context.WithTimeout(ctx, deliverTimeout)
 	defer cancel()
-	m, err := lf.link.Call(ctx, func(id uint64) wire.Message {
+	m, err := leaf.Call(ctx, func(id uint64) wire.Message {
 		return &wire.Deliver{ReqID: id, Mode: wire.DeliverToLeaf, To: to[:], From: from[:], Data: data}
 	})
 	if err != nil {
@@ -283,14 +288,14 @@ func (s *Supernode) deliverLocal(ctx context.Context, to, from NodeID, data []by
 
 // deliverAt sends a Deliver of the given mode to supernode h (or handles it
 // here) and returns its result.
-func (s *Supernode) deliverAt(ctx context.Context, h NodeID, mode uint8, to, from NodeID, data []byte, stored int64) (uint8, string) {
-	if h == s.ID() {
+func (s *mailboxes) deliverAt(ctx context.Context, h NodeID, mode uint8, to, from NodeID, data []byte, stored int64) (uint8, string) {
+	if h == s.sn.ID() {
 		if mode == wire.DeliverStore {
 			return s.keepMail(to, from, data, stored)
 		}
 		return s.deliverLocal(ctx, to, from, data)
 	}
-	l := s.peerLink(h)
+	l := s.sn.peerLink(h)
 	if l == nil {
 		return wire.DeliverUnavailable, "supernode not linked"
 	}
@@ -311,7 +316,7 @@ func (s *Supernode) deliverAt(ctx context.Context, h NodeID, mode uint8, to, fro
 
 // routeEnvelope delivers a leaf's envelope: to the recipient through the
 // supernodes its presence names, else into its mailboxes.
-func (s *Supernode) routeEnvelope(ctx context.Context, from NodeID, d *wire.Deliver) *wire.DeliverResult {
+func (s *mailboxes) routeEnvelope(ctx context.Context, from NodeID, d *wire.Deliver) *wire.DeliverResult {
 	to, ok := nodeIDFrom(d.To)
 	if !ok || len(d.Data) == 0 || len(d.Data) > MaxEnvelope {
 		return &wire.DeliverResult{Code: wire.DeliverRefused, Reason: "malformed envelope or recipient"}
@@ -321,7 +326,7 @@ func (s *Supernode) routeEnvelope(ctx context.Context, from NodeID, d *wire.Deli
 		return &wire.DeliverResult{Code: code}
 	}
 	for _, sn := range s.presenceSupernodes(ctx, to) {
-		if sn == s.ID() {
+		if sn == s.sn.ID() {
 			continue // tried above
 		}
 		if code, _ := s.deliverAt(ctx, sn, wire.DeliverToLeaf, to, from, d.Data, 0); code == wire.DeliverDelivered {
@@ -332,25 +337,25 @@ func (s *Supernode) routeEnvelope(ctx context.Context, from NodeID, d *wire.Deli
 	return s.storeMail(ctx, to, from, d.Data, 0)
 }
 
-func (s *Supernode) countMail(delivered bool) {
-	s.mail.mu.Lock()
+func (s *mailboxes) countMail(delivered bool) {
+	s.store.mu.Lock()
 	if delivered {
-		s.mail.stats.Delivered++
+		s.store.stats.Delivered++
 	} else {
-		s.mail.stats.Stored++
+		s.store.stats.Stored++
 	}
-	s.mail.mu.Unlock()
+	s.store.mu.Unlock()
 }
 
 // presenceSupernodes returns the supernodes to's valid presence record
 // names, or none if it is offline or unknown.
-func (s *Supernode) presenceSupernodes(ctx context.Context, to NodeID) []NodeID {
+func (s *mailboxes) presenceSupernodes(ctx context.Context, to NodeID) []NodeID {
 	key := PresenceKey(to)
-	r := s.lookup(ctx, key)
+	r := s.sn.dir.lookup(ctx, key)
 	var out []NodeID
 	for i := range r.Records {
 		rec := &r.Records[i]
-		if k, err := s.policy().Validate(rec); err != nil || k != key {
+		if k, err := s.sn.policy().Validate(rec); err != nil || k != key {
 			continue
 		}
 		body, err := DecodePresence(rec)
@@ -367,11 +372,11 @@ func (s *Supernode) presenceSupernodes(ctx context.Context, to NodeID) []NodeID 
 }
 
 // storeMail puts an envelope in to's mailboxes on its holders.
-func (s *Supernode) storeMail(ctx context.Context, to, from NodeID, data []byte, stored int64) *wire.DeliverResult {
+func (s *mailboxes) storeMail(ctx context.Context, to, from NodeID, data []byte, stored int64) *wire.DeliverResult {
 	if stored == 0 {
-		stored = s.cfg.Clock.Now().UnixMilli()
+		stored = s.sn.cfg.Clock.Now().UnixMilli()
 	}
-	holders := s.currentRing().Holders(PresenceKey(to), Replicas)
+	holders := s.sn.currentRing().Holders(PresenceKey(to), Replicas)
 	type res struct {
 		code   uint8
 		reason string
@@ -405,8 +410,8 @@ func (s *Supernode) storeMail(ctx context.Context, to, from NodeID, data []byte,
 }
 
 // fetchMail gathers a leaf's mail from the holders of its records.
-func (s *Supernode) fetchMail(ctx context.Context, to NodeID) *wire.MailResult {
-	holders := s.currentRing().Holders(PresenceKey(to), Replicas)
+func (s *mailboxes) fetchMail(ctx context.Context, to NodeID) *wire.MailResult {
+	holders := s.sn.currentRing().Holders(PresenceKey(to), Replicas)
 	type res struct {
 		mail []wire.Mail
 		more bool
@@ -415,12 +420,12 @@ func (s *Supernode) fetchMail(ctx context.Context, to NodeID) *wire.MailResult {
 	results := make(chan res, len(holders))
 	for _, h := range holders {
 		go func() {
-			if h == s.ID() {
+			if h == s.sn.ID() {
 				mail, more := s.localMail(to)
 				results <- res{mail, more, true}
 				return
 			}
-			l := s.peerLink(h)
+			l := s.sn.peerLink(h)
 			if l == nil {
 				results <- res{}
 				return
@@ -457,11 +462,11 @@ func (s *Supernode) fetchMail(ctx context.Context, to NodeID) *wire.MailResult {
 }
 
 // ackMailAtHolders passes a leaf's acknowledgement to the holders.
-func (s *Supernode) ackMailAtHolders(to NodeID, ids [][]byte) {
-	for _, h := range s.currentRing().Holders(PresenceKey(to), Replicas) {
-		if h == s.ID() {
+func (s *mailboxes) ackMailAtHolders(to NodeID, ids [][]byte) {
+	for _, h := range s.sn.currentRing().Holders(PresenceKey(to), Replicas) {
+		if h == s.sn.ID() {
 			s.ackMail(to, ids)
-		} else if l := s.peerLink(h); l != nil {
+		} else if l := s.sn.peerLink(h); l != nil {
 			l.Send(&wire.MailAck{IDs: ids, For: to[:]})
 		}
 	}
@@ -469,15 +474,15 @@ func (s *Supernode) ackMailAtHolders(to NodeID, ids [][]byte) {
 
 // rereplicateMail pushes mailboxes to holders that a view change added and
 // forgets those this supernode no longer holds.
-func (s *Supernode) rereplicateMail(oldRing, newRing *Ring) {
-	me := s.ID()
+func (s *mailboxes) rereplicateMail(oldRing, newRing *Ring) {
+	me := s.sn.ID()
 	type push struct {
 		h, to, from NodeID
 		data        []byte
 		stored      int64
 	}
 	var pushes []push
-	m := &s.mail
+	m := &s.store
 	m.mu.Lock()
 	for to, box := range m.boxes {
 		key := PresenceKey(to)
@@ -502,14 +507,14 @@ func (s *Supernode) rereplicateMail(oldRing, newRing *Ring) {
 	}
 	go func() {
 		for _, p := range pushes {
-			s.deliverAt(s.ctx, p.h, wire.DeliverStore, p.to, p.from, p.data, p.stored)
+			s.deliverAt(s.sn.ctx, p.h, wire.DeliverStore, p.to, p.from, p.data, p.stored)
 		}
 	}()
 }
 
 // handleMail answers the envelope and mailbox messages. from is the
 // link's authenticated peer; isPeer tells whether it is a supernode.
-func (s *Supernode) handleMail(l *Link, m wire.Message, isPeer bool) (handled bool) {
+func (s *mailboxes) handleMail(l *Link, m wire.Message, isPeer bool) (handled bool) {
 	from := l.Peer()
 	switch m := m.(type) {
 	case *wire.Deliver:
@@ -524,7 +529,7 @@ func (s *Supernode) handleMail(l *Link, m wire.Message, isPeer bool) (handled bo
 				if m.Mode != wire.DeliverRoute {
 					r = &wire.DeliverResult{Code: wire.DeliverRefused, Reason: "a leaf may only route envelopes"}
 				} else {
-					r = s.routeEnvelope(s.ctx, from, m)
+					r = s.routeEnvelope(s.sn.ctx, from, m)
 				}
 			default:
 				to, ok1 := nodeIDFrom(m.To)
@@ -537,7 +542,7 @@ func (s *Supernode) handleMail(l *Link, m wire.Message, isPeer bool) (handled bo
 				var reason string
 				switch m.Mode {
 				case wire.DeliverToLeaf:
-					code, reason = s.deliverLocal(s.ctx, to, sender, m.Data)
+					code, reason = s.deliverLocal(s.sn.ctx, to, sender, m.Data)
 				case wire.DeliverStore:
 					code, reason = s.keepMail(to, sender, m.Data, m.Stored)
 				default:
@@ -560,7 +565,7 @@ func (s *Supernode) handleMail(l *Link, m wire.Message, isPeer bool) (handled bo
 			return true
 		}
 		go func() {
-			r := s.fetchMail(s.ctx, from)
+			r := s.fetchMail(s.sn.ctx, from)
 			r.ReqID = m.ReqID
 			l.Send(r)
 		}()

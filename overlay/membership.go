@@ -103,8 +103,8 @@ func (s *Supernode) viewChanged() {
 	s.mu.Unlock()
 	if newRing != nil {
 		s.log.Debug("view changed", "supernodes", newRing.Len())
-		s.rereplicate(oldRing, newRing)
-		s.rereplicateMail(oldRing, newRing)
+		s.dir.rereplicate(oldRing, newRing)
+		s.mail.rereplicateMail(oldRing, newRing)
 		s.tellLeaves(oldRing, newRing)
 	}
 }

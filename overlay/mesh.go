@@ -193,7 +193,7 @@ func (s *Supernode) servePeer(l *Link, hello *wire.Hello, dialed bool, list ...[
 		case *wire.DialBack:
 			s.handleDialBack(l, m)
 		default:
-			if !s.handleMail(l, m, true) && !s.handleDirectory(l, m, true) {
+			if !s.handleService(l, m, true) {
 				return fmt.Errorf("%w: supernode sent %T", ErrProtocol, m)
 			}
 		}

@@ -213,16 +213,12 @@ type Supernode struct {
 	pc               net.PacketConn // UDP on the overlay port: probes, STUN and TURN
 	mux              *udpMux        // splits pc; nil without UDP
 
-	relayMu  sync.Mutex
-	relay    *relay.Server // guarded by relayMu: started on first use
-	relayErr error         // guarded by relayMu
-
-	dirMu        sync.Mutex
-	records      map[[32]byte]*wire.Record         // guarded by dirMu: records held here
-	holderSubs   map[[32]byte]map[NodeID]time.Time // guarded by dirMu: supernodes subscribed here
-	leafSubs     map[[32]byte]map[NodeID]struct{}  // guarded by dirMu: own leaves' subscriptions
-	lastNotified map[[32]byte]uint64               // guarded by dirMu: last seq passed to leaves
-	mail         mailStore
+	// The services: each owns its state and lock and handles the wire
+	// messages it registered (handlers).
+	dir      *directory
+	mail     *mailboxes
+	turn     *relayService
+	handlers []handler
 
 	mu        sync.Mutex
 	advertise string             // guarded by mu
@@ -245,6 +241,50 @@ type Supernode struct {
 	endorsements []wire.Endorsement      // guarded by mu: own, announced
 	candidates   map[NodeID]*candidacy   // guarded by mu
 	pendingMove  map[NodeID]int          // guarded by mu: leaves to move to a promoted node
+}
+
+// handler is a service's handler of the wire messages it owns, on a link
+// from a leaf or (isPeer) another supernode; it reports whether m was one.
+type handler func(l *Link, m wire.Message, isPeer bool) (handled bool)
+
+// handleService passes m to the service that handles it, and reports
+// whether one did.
+func (s *Supernode) handleService(l *Link, m wire.Message, isPeer bool) bool {
+	for _, h := range s.handlers {
+		if h(l, m, isPeer) {
+			return true
+		}
+	}
+	return false
+}
+
+// peerLink returns the link to supernode id, or nil if none is up.
+func (s *Supernode) peerLink(id NodeID) *Link {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p := s.peers[id]; p != nil {
+		return p.link
+	}
+	return nil
+}
+
+// leafLink returns the link of leaf id logged in here (its primary or a
+// standby), or nil.
+func (s *Supernode) leafLink(id NodeID) *Link {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if lf := s.leaves[id]; lf != nil {
+		return lf.link
+	}
+	return nil
+}
+
+// advertised returns the address this supernode tells others to dial, or
+// "" while it does not know it.
+func (s *Supernode) advertised() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.advertise
 }
 
 type snLeaf struct {
@@ -287,16 +327,15 @@ func NewSupernode(cfg SupernodeConfig) (*Supernode, error) {
 		rng:      cfg.Rand,
 		joinKick: make(chan struct{}, 1),
 
-		records:      make(map[[32]byte]*wire.Record),
-		mail:         mailStore{boxes: make(map[NodeID]*mailbox)},
-		holderSubs:   make(map[[32]byte]map[NodeID]time.Time),
-		leafSubs:     make(map[[32]byte]map[NodeID]struct{}),
-		lastNotified: make(map[[32]byte]uint64),
 		announces:    make(map[NodeID]*wire.Record),
 		endorsements: cfg.Endorsements,
 		candidates:   make(map[NodeID]*candidacy),
 		pendingMove:  make(map[NodeID]int),
 	}
+	s.dir = newDirectory(s)
+	s.mail = &mailboxes{sn: s, store: mailStore{boxes: make(map[NodeID]*mailbox)}}
+	s.turn = &relayService{sn: s}
+	s.handlers = []handler{s.mail.handleMail, s.dir.handleDirectory}
 	if pc, err := cfg.Network.ListenPacket(ln.Addr().String()); err == nil {
 		s.pc = pc
 		s.mux = newUDPMux(pc)
@@ -327,7 +366,7 @@ func (s *Supernode) Serve(ctx context.Context) error {
 	loops := []func(){
 		s.joinLoop,
 		func() { s.announceLoop(s.ctx) },
-		func() { s.dirLoop(s.ctx) },
+		func() { s.dir.dirLoop(s.ctx) },
 		func() { s.electionLoop(s.ctx) },
 		func() { s.selfVerifyLoop(s.ctx) },
 	}
@@ -389,12 +428,12 @@ func (s *Supernode) shutdown() {
 	s.mu.Unlock()
 	s.cancel()
 	s.ln.Close()
-	s.relayMu.Lock()
-	if s.relay != nil {
-		s.relay.Close()
+	s.turn.mu.Lock()
+	if s.turn.server != nil {
+		s.turn.server.Close()
 	}
-	s.relayErr = ErrClosed // no relay starts after this
-	s.relayMu.Unlock()
+	s.turn.err = ErrClosed // no relay starts after this
+	s.turn.mu.Unlock()
 	if s.pc != nil {
 		s.pc.Close()
 	}
@@ -414,9 +453,9 @@ func (s *Supernode) Stats() SupernodeStats {
 		st.View = s.ring.Len()
 	}
 	s.mu.Unlock()
-	s.dirMu.Lock()
-	st.Records = len(s.records)
-	s.dirMu.Unlock()
+	s.dir.mu.Lock()
+	st.Records = len(s.dir.records)
+	s.dir.mu.Unlock()
 	st.Promotions = s.promotions.Load()
 	st.Demotions = s.demotions.Load()
 	st.LinksOpen = s.linksOpen.Load()
@@ -584,7 +623,7 @@ func (s *Supernode) serveLeaf(l *Link, hello *wire.Hello) {
 		}
 		s.mu.Unlock()
 		if last {
-			s.leafGone(id)
+			s.dir.leafGone(id)
 		}
 	}()
 	if err := l.Send(welcome); err != nil {
@@ -604,11 +643,11 @@ func (s *Supernode) serveLeaf(l *Link, hello *wire.Hello) {
 		case *wire.Candidacy:
 			s.handleCandidacy(l, m)
 		case *wire.TurnRequest:
-			r := s.iceServers(id)
+			r := s.turn.iceServers(id)
 			r.ReqID = m.ReqID
 			l.Send(r)
 		default:
-			if !s.handleMail(l, m, false) && !s.handleDirectory(l, m, false) {
+			if !s.handleService(l, m, false) {
 				return fmt.Errorf("%w: leaf sent %T", ErrProtocol, m)
 			}
 		}

@@ -122,51 +122,59 @@ func (c *relayConn) SetReadDeadline(t time.Time) error {
 }
 func (c *relayConn) SetWriteDeadline(time.Time) error { return nil }
 
+// relayService is the supernode's STUN and TURN server on its overlay UDP
+// port, started on first use, and the credentials it hands leaves.
+type relayService struct {
+	sn *Supernode
+
+	mu     sync.Mutex
+	server *relay.Server // guarded by mu: started on first use
+	err    error         // guarded by mu
+}
+
 // relayServer returns the supernode's STUN/TURN server, starting it on
 // first use (once the supernode knows its public address), or nil if it
 // has no UDP port or relaying is off.
-func (s *Supernode) relayServer() (*relay.Server, string) {
-	s.mu.Lock()
-	adv := s.advertise
-	s.mu.Unlock()
-	if s.mux == nil || s.cfg.NoRelay || adv == "" {
+func (s *relayService) relayServer() (*relay.Server, string) {
+	adv := s.sn.advertised()
+	if s.sn.mux == nil || s.sn.cfg.NoRelay || adv == "" {
 		return nil, ""
 	}
-	s.relayMu.Lock()
-	defer s.relayMu.Unlock()
-	if s.relay != nil || s.relayErr != nil {
-		return s.relay, adv
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.server != nil || s.err != nil {
+		return s.server, adv
 	}
 	host, _, err := net.SplitHostPort(adv)
 	ip := net.ParseIP(host)
 	if err != nil || ip == nil {
-		s.relayErr = fmt.Errorf("advertised address %q is not an IP address", adv)
-		s.log.Warn("no TURN relay", "err", s.relayErr)
+		s.err = fmt.Errorf("advertised address %q is not an IP address", adv)
+		s.sn.log.Warn("no TURN relay", "err", s.err)
 		return nil, ""
 	}
 	cfg := relay.Config{
-		PacketConn:   &relayConn{m: s.mux},
+		PacketConn:   &relayConn{m: s.sn.mux},
 		RelayAddress: ip,
-		Logger:       s.log,
-		Now:          s.cfg.Clock.Now,
+		Logger:       s.sn.log,
+		Now:          s.sn.cfg.Clock.Now,
 	}
-	if s.cfg.TuneRelay != nil {
-		s.cfg.TuneRelay(&cfg)
+	if s.sn.cfg.TuneRelay != nil {
+		s.sn.cfg.TuneRelay(&cfg)
 	}
-	s.relay, s.relayErr = relay.NewServer(cfg)
-	if s.relayErr != nil {
-		s.log.Warn("no TURN relay", "err", s.relayErr)
+	s.server, s.err = relay.NewServer(cfg)
+	if s.err != nil {
+		s.sn.log.Warn("no TURN relay", "err", s.err)
 	}
-	return s.relay, adv
+	return s.server, adv
 }
 
 // iceServers answers a leaf's TurnRequest.
-func (s *Supernode) iceServers(leaf NodeID) *wire.TurnResult {
+func (s *relayService) iceServers(leaf NodeID) *wire.TurnResult {
 	srv, adv := s.relayServer()
 	if srv == nil {
 		return &wire.TurnResult{}
 	}
-	now := s.cfg.Clock.Now()
+	now := s.sn.cfg.Clock.Now()
 	user, pass := srv.Credentials(leaf.Short(), TURNTTL, now)
 	return &wire.TurnResult{
 		URLs:     []string{"stun:" + adv, "turn:" + adv + "?transport=udp"},

@@ -79,8 +79,8 @@ func TestSupernodeServesProbesSTUNAndTURNOnOnePort(t *testing.T) {
 	if err != nil || string(buf[:n]) != "via relay" || from.String() != relayed.LocalAddr().String() {
 		t.Fatalf("relayed datagram: %q from %v (%v), want from %v", buf[:n], from, err, relayed.LocalAddr())
 	}
-	if sn.relay.Allocations() != 1 {
-		t.Fatalf("relay counts %d allocations", sn.relay.Allocations())
+	if sn.turn.server.Allocations() != 1 {
+		t.Fatalf("relay counts %d allocations", sn.turn.server.Allocations())
 	}
 
 	// Forged credentials are refused.
