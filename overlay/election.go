@@ -2,7 +2,10 @@ package overlay
 
 import (
 	"context"
+	"math/rand/v2"
 	"net"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/parleynet/parley/overlay/wire"
@@ -24,6 +27,31 @@ import (
 // gap between the watermarks, the tenure and the cooldown keep nodes from
 // flapping. Overload never shuts a supernode down: it redirects.
 
+// election runs a supernode's side of the election: its leaves' offers,
+// dial-backs for other supernodes, promotions and the moves after them.
+// Its lock is taken before the supernode's, never after.
+type election struct {
+	sn *Supernode
+
+	mu          sync.Mutex
+	candidates  map[NodeID]*candidacy // guarded by mu
+	pendingMove map[NodeID]int        // guarded by mu: leaves to move to a promoted node
+	rng         *rand.Rand            // guarded by mu
+	promotions  atomic.Uint64
+	demotions   atomic.Uint64
+}
+
+// newElection makes the election of sn, with a random source drawn from
+// sn's (so that a simulation stays deterministic per seed).
+func newElection(sn *Supernode) *election {
+	return &election{
+		sn:          sn,
+		candidates:  make(map[NodeID]*candidacy),
+		pendingMove: make(map[NodeID]int),
+		rng:         rand.New(rand.NewPCG(sn.rng.Uint64(), sn.rng.Uint64())),
+	}
+}
+
 // candidacy is what a supernode knows of one of its leaves' offers.
 type candidacy struct {
 	addr         string
@@ -41,9 +69,9 @@ type candidacy struct {
 const promotionSettle = 10
 
 // watermarks returns the promotion and demotion thresholds in primary leaves.
-func (s *Supernode) watermarks() (high, low int) {
-	high = min(s.cfg.MaxLeaves*4/5, s.cfg.TargetLeaves*3/2)
-	low = max(1, s.cfg.TargetLeaves/5)
+func (s *election) watermarks() (high, low int) {
+	high = min(s.sn.cfg.MaxLeaves*4/5, s.sn.cfg.TargetLeaves*3/2)
+	low = max(1, s.sn.cfg.TargetLeaves/5)
 	return high, low
 }
 
@@ -61,12 +89,19 @@ func candidateAddr(l *Link, offered string) string {
 	return net.JoinHostPort(host, port)
 }
 
+// leafGone forgets the offer of a leaf that logged out.
+func (s *election) leafGone(id NodeID) {
+	s.mu.Lock()
+	delete(s.candidates, id)
+	s.mu.Unlock()
+}
+
 // handleCandidacy records a leaf's offer and, when it needs endorsements,
 // has it dialled back.
-func (s *Supernode) handleCandidacy(l *Link, m *wire.Candidacy) {
+func (s *election) handleCandidacy(l *Link, m *wire.Candidacy) {
 	id := l.Peer()
 	addr := candidateAddr(l, m.Addr)
-	now := s.cfg.Clock.Now()
+	now := s.sn.cfg.Clock.Now()
 	s.mu.Lock()
 	c := s.candidates[id]
 	if c == nil {
@@ -78,19 +113,19 @@ func (s *Supernode) handleCandidacy(l *Link, m *wire.Candidacy) {
 	}
 	c.addr, c.uptime, c.seen = addr, time.Duration(m.UptimeS)*time.Second, now
 	c.spare, c.optOut, c.demotedAgo = m.Spare, m.OptOut, time.Duration(m.DemotedS)*time.Second
-	need := !c.optOut && addr != "" && !c.verifying && s.freshEndorsementsLocked(id, c, now) < s.requiredEndorsements()
+	need := !c.optOut && addr != "" && !c.verifying && s.freshEndorsementsLocked(id, c, now) < s.sn.requiredEndorsements()
 	if need {
 		c.verifying = true
 	}
 	s.mu.Unlock()
-	s.log.Debug("candidacy", "leaf", id.Short(), "addr", addr, "verify", need)
+	s.sn.log.Debug("candidacy", "leaf", id.Short(), "addr", addr, "verify", need)
 	if !need {
 		l.Send(&wire.Endorsed{ReqID: m.ReqID, Reason: "no verification needed now"})
 		return
 	}
 	go func() {
 		ends := s.verifyCandidate(id, addr)
-		s.log.Debug("candidate verified", "leaf", id.Short(), "endorsements", len(ends))
+		s.sn.log.Debug("candidate verified", "leaf", id.Short(), "endorsements", len(ends))
 		s.mu.Lock()
 		if c := s.candidates[id]; c != nil {
 			c.verifying = false
@@ -100,7 +135,7 @@ func (s *Supernode) handleCandidacy(l *Link, m *wire.Candidacy) {
 		}
 		s.mu.Unlock()
 		reason := ""
-		if len(ends) < s.requiredEndorsements() {
+		if len(ends) < s.sn.requiredEndorsements() {
 			reason = "not reachable from outside over TCP and UDP"
 		}
 		l.Send(&wire.Endorsed{ReqID: m.ReqID, Endorsements: ends, Reason: reason})
@@ -108,19 +143,20 @@ func (s *Supernode) handleCandidacy(l *Link, m *wire.Candidacy) {
 }
 
 // freshEndorsementsLocked counts a candidate's valid endorsements from
-// distinct trusted supernodes. s.mu must be held.
-func (s *Supernode) freshEndorsementsLocked(id NodeID, c *candidacy, now time.Time) int {
-	trusted := s.trustedLocked(now)
+// distinct trusted supernodes. s.mu must be held (the supernode's lock is
+// taken inside).
+func (s *election) freshEndorsementsLocked(id NodeID, c *candidacy, now time.Time) int {
+	trusted := s.sn.trusted(now)
 	return CountEndorsements(wire.AnnounceBody{Addr: c.addr, Endorsements: c.endorsements}, id, now, func(v NodeID) bool { return trusted[v] })
 }
 
 // verifyCandidate has two supernodes of this one's choosing dial the
 // candidate back, and returns the endorsements they made.
-func (s *Supernode) verifyCandidate(id NodeID, addr string) []wire.Endorsement {
-	ring := s.currentRing()
+func (s *election) verifyCandidate(id NodeID, addr string) []wire.Endorsement {
+	ring := s.sn.currentRing()
 	var verifiers []NodeID
 	for _, v := range ring.IDs() {
-		if v != s.ID() && v != id {
+		if v != s.sn.ID() && v != id {
 			verifiers = append(verifiers, v)
 		}
 	}
@@ -131,21 +167,21 @@ func (s *Supernode) verifyCandidate(id NodeID, addr string) []wire.Endorsement {
 		verifiers = verifiers[:2]
 	}
 	if len(verifiers) < 2 {
-		verifiers = append(verifiers, s.ID())
+		verifiers = append(verifiers, s.sn.ID())
 	}
 	results := make(chan *wire.Endorsement, len(verifiers))
 	for _, v := range verifiers {
 		go func() {
-			if v == s.ID() {
+			if v == s.sn.ID() {
 				results <- s.endorse(id, addr)
 				return
 			}
-			l := s.peerLink(v)
+			l := s.sn.peerLink(v)
 			if l == nil {
 				results <- nil
 				return
 			}
-			ctx, cancel := context.WithTimeout(s.ctx, 3*probeTimeout)
+			ctx, cancel := context.WithTimeout(s.sn.ctx, 3*probeTimeout)
 			defer cancel()
 			m, err := l.Call(ctx, func(r uint64) wire.Message { return &wire.DialBack{ReqID: r, Candidate: id[:], Addr: addr} })
 			if e, ok := m.(*wire.Endorsed); err == nil && ok && len(e.Endorsements) == 1 {
@@ -158,7 +194,7 @@ func (s *Supernode) verifyCandidate(id NodeID, addr string) []wire.Endorsement {
 	var out []wire.Endorsement
 	for range verifiers {
 		if e := <-results; e != nil {
-			if _, err := VerifyEndorsement(*e, id, addr, s.cfg.Clock.Now()); err == nil {
+			if _, err := VerifyEndorsement(*e, id, addr, s.sn.cfg.Clock.Now()); err == nil {
 				out = append(out, *e)
 			}
 		}
@@ -168,18 +204,18 @@ func (s *Supernode) verifyCandidate(id NodeID, addr string) []wire.Endorsement {
 
 // endorse dials a candidate back itself and signs an endorsement if it
 // answered over TCP and UDP.
-func (s *Supernode) endorse(id NodeID, addr string) *wire.Endorsement {
-	host, _, _ := net.SplitHostPort(s.Addr())
-	if err := checkReachable(s.ctx, s.cfg.Network, s.cfg.Identity, id, addr, host); err != nil {
-		s.log.Debug("dial-back failed", "candidate", id.Short(), "addr", addr, "err", err)
+func (s *election) endorse(id NodeID, addr string) *wire.Endorsement {
+	host, _, _ := net.SplitHostPort(s.sn.Addr())
+	if err := checkReachable(s.sn.ctx, s.sn.cfg.Network, s.sn.cfg.Identity, id, addr, host); err != nil {
+		s.sn.log.Debug("dial-back failed", "candidate", id.Short(), "addr", addr, "err", err)
 		return nil
 	}
-	e := NewEndorsement(s.cfg.Identity, id, addr, s.cfg.Clock.Now(), endorsementTTL)
+	e := NewEndorsement(s.sn.cfg.Identity, id, addr, s.sn.cfg.Clock.Now(), endorsementTTL)
 	return &e
 }
 
 // handleDialBack answers a peer supernode's request to verify a candidate.
-func (s *Supernode) handleDialBack(l *Link, m *wire.DialBack) {
+func (s *election) handleDialBack(l *Link, m *wire.DialBack) {
 	var id NodeID
 	if len(m.Candidate) != len(id) {
 		l.Send(&wire.Endorsed{ReqID: m.ReqID, Reason: "bad candidate"})
@@ -196,71 +232,68 @@ func (s *Supernode) handleDialBack(l *Link, m *wire.DialBack) {
 }
 
 // eligibleLocked reports whether a candidate may be promoted now.
-func (s *Supernode) eligibleLocked(id NodeID, c *candidacy, now time.Time) bool {
+func (s *election) eligibleLocked(id NodeID, c *candidacy, now time.Time) bool {
 	up := c.uptime + now.Sub(c.seen)
-	cooled := c.demotedAgo == 0 || c.demotedAgo+now.Sub(c.seen) >= s.cfg.Cooldown
-	return !c.optOut && c.spare && cooled && up >= s.cfg.MinUptime && s.freshEndorsementsLocked(id, c, now) >= s.requiredEndorsements()
+	cooled := c.demotedAgo == 0 || c.demotedAgo+now.Sub(c.seen) >= s.sn.cfg.Cooldown
+	return !c.optOut && c.spare && cooled && up >= s.sn.cfg.MinUptime && s.freshEndorsementsLocked(id, c, now) >= s.sn.requiredEndorsements()
 }
 
 // electionLoop promotes and demotes, every ElectionInterval.
-func (s *Supernode) electionLoop(ctx context.Context) {
-	started := s.cfg.Clock.Now()
+func (s *election) electionLoop(ctx context.Context) {
+	started := s.sn.cfg.Clock.Now()
 	var lowSince, lastPromotion time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-s.cfg.Clock.After(s.cfg.ElectionInterval):
+		case <-s.sn.cfg.Clock.After(s.sn.cfg.ElectionInterval):
 		}
-		now := s.cfg.Clock.Now()
+		now := s.sn.cfg.Clock.Now()
 		high, low := s.watermarks()
+		load, viewSize := s.sn.load()
 		s.mu.Lock()
-		load := s.primaries
 		var best NodeID
 		var bestUp time.Duration
 		var bestLink *Link
 		// One promotion at a time: the next waits until the last one's
 		// leaves have moved (its node joined the view), or it timed out.
-		settling := len(s.pendingMove) > 0 && now.Sub(lastPromotion) < promotionSettle*s.cfg.ElectionInterval
+		settling := len(s.pendingMove) > 0 && now.Sub(lastPromotion) < promotionSettle*s.sn.cfg.ElectionInterval
 		if !settling {
 			clear(s.pendingMove)
 		}
-		if load > high && !settling && now.Sub(lastPromotion) >= s.cfg.ElectionInterval {
+		if load > high && !settling && now.Sub(lastPromotion) >= s.sn.cfg.ElectionInterval {
 			for id, c := range s.candidates {
-				lf := s.leaves[id]
-				if lf == nil || lf.standby || !s.eligibleLocked(id, c, now) {
+				link, standby := s.sn.leafState(id)
+				if link == nil || standby || !s.eligibleLocked(id, c, now) {
 					continue
 				}
 				if up := c.uptime + now.Sub(c.seen); bestLink == nil || up > bestUp {
-					best, bestUp, bestLink = id, up, lf.link
+					best, bestUp, bestLink = id, up, link
 				}
 			}
 		}
 		var ends []wire.Endorsement
 		if bestLink != nil {
 			ends = s.candidates[best].endorsements
-			s.pendingMove[best] = (load - s.cfg.TargetLeaves) / 2
+			s.pendingMove[best] = (load - s.sn.cfg.TargetLeaves) / 2
 			lastPromotion = now
-		}
-		viewSize := 0
-		if s.ring != nil {
-			viewSize = s.ring.Len()
 		}
 		s.mu.Unlock()
 		if bestLink != nil {
-			s.log.Info("promoting leaf", "leaf", best.Short(), "load", load, "high", high)
+			s.sn.log.Info("promoting leaf", "leaf", best.Short(), "load", load, "high", high)
 			s.promotions.Add(1)
 			bestLink.Send(&wire.Promote{Endorsements: ends})
 		}
-		if s.cfg.Seed || s.cfg.Pinned || load >= low || viewSize <= s.cfg.MinSupernodes || now.Sub(started) < s.cfg.MinTenure {
+		if s.sn.cfg.Seed || s.sn.cfg.Pinned || load >= low || viewSize <= s.sn.cfg.MinSupernodes || now.Sub(started) < s.sn.cfg.MinTenure {
 			lowSince = time.Time{}
 			continue
 		}
 		if lowSince.IsZero() {
 			lowSince = now
 		}
-		if now.Sub(lowSince) >= s.cfg.DemoteAfter {
-			s.demote()
+		if now.Sub(lowSince) >= s.sn.cfg.DemoteAfter {
+			s.demotions.Add(1)
+			s.sn.demote()
 			return
 		}
 	}
@@ -268,29 +301,18 @@ func (s *Supernode) electionLoop(ctx context.Context) {
 
 // movePending moves some leaves to a newly promoted supernode once it is
 // in the view.
-func (s *Supernode) movePending() {
+func (s *election) movePending() {
 	s.mu.Lock()
 	var moves []*Link
 	var target wire.Supernode
 	for id, n := range s.pendingMove {
-		if s.ring == nil || !s.ring.Contains(id) {
-			continue
-		}
-		p := s.peers[id]
-		if p == nil {
+		info, ok := s.sn.peerInView(id)
+		if !ok {
 			continue
 		}
 		delete(s.pendingMove, id)
-		target = p.info
-		for lid, lf := range s.leaves {
-			if n <= 0 {
-				break
-			}
-			if lid != id && !lf.standby {
-				moves = append(moves, lf.link)
-				n--
-			}
-		}
+		target = info
+		moves = s.sn.primaryLeafLinks(id, n)
 		break
 	}
 	s.mu.Unlock()
@@ -299,14 +321,14 @@ func (s *Supernode) movePending() {
 	}
 	// Spread the moves so that the new supernode's login rate takes them:
 	// a burst past it would be turned away and tried again.
-	per := time.Second / time.Duration(max(1, s.cfg.LoginRate/2))
+	per := time.Second / time.Duration(max(1, s.sn.cfg.LoginRate/2))
 	go func() {
 		for _, l := range moves {
 			l.Send(&wire.Move{Supernode: target})
 			select {
-			case <-s.ctx.Done():
+			case <-s.sn.ctx.Done():
 				return
-			case <-s.cfg.Clock.After(per):
+			case <-s.sn.cfg.Clock.After(per):
 			}
 		}
 	}()
@@ -328,7 +350,6 @@ func (s *Supernode) demote() {
 	}
 	s.mu.Unlock()
 	s.log.Info("demoting: load stayed under the low watermark", "leaves", len(links))
-	s.demotions.Add(1)
 	if len(others) > 0 {
 		for i, l := range links {
 			l.Send(&wire.Move{Supernode: others[i%len(others)]})

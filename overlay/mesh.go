@@ -189,9 +189,9 @@ func (s *Supernode) servePeer(l *Link, hello *wire.Hello, dialed bool, list ...[
 			s.learn(m.Supernodes)
 		case *wire.Announce:
 			s.receiveAnnounce(id, &m.Record)
-			s.movePending()
+			s.elect.movePending()
 		case *wire.DialBack:
-			s.handleDialBack(l, m)
+			s.elect.handleDialBack(l, m)
 		default:
 			if !s.handleService(l, m, true) {
 				return fmt.Errorf("%w: supernode sent %T", ErrProtocol, m)

@@ -208,8 +208,6 @@ type Supernode struct {
 	loginsAccepted   atomic.Uint64
 	loginsRedirected atomic.Uint64
 	handshakeErrors  atomic.Uint64
-	promotions       atomic.Uint64
-	demotions        atomic.Uint64
 	pc               net.PacketConn // UDP on the overlay port: probes, STUN and TURN
 	mux              *udpMux        // splits pc; nil without UDP
 
@@ -218,6 +216,7 @@ type Supernode struct {
 	dir      *directory
 	mail     *mailboxes
 	turn     *relayService
+	elect    *election
 	handlers []handler
 
 	mu        sync.Mutex
@@ -239,8 +238,6 @@ type Supernode struct {
 	announceSeq  uint64                  // guarded by mu
 	ring         *Ring                   // guarded by mu: the view
 	endorsements []wire.Endorsement      // guarded by mu: own, announced
-	candidates   map[NodeID]*candidacy   // guarded by mu
-	pendingMove  map[NodeID]int          // guarded by mu: leaves to move to a promoted node
 }
 
 // handler is a service's handler of the wire messages it owns, on a link
@@ -277,6 +274,63 @@ func (s *Supernode) leafLink(id NodeID) *Link {
 		return lf.link
 	}
 	return nil
+}
+
+// trusted returns the supernodes this one trusts now (see trustedLocked).
+func (s *Supernode) trusted(now time.Time) map[NodeID]bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.trustedLocked(now)
+}
+
+// load returns how many leaves use this supernode as their primary, and
+// the size of its view.
+func (s *Supernode) load() (primaries, view int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ring != nil {
+		view = s.ring.Len()
+	}
+	return s.primaries, view
+}
+
+// leafState returns leaf id's link here and whether it is a standby; a
+// nil link if it is not logged in here.
+func (s *Supernode) leafState(id NodeID) (*Link, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if lf := s.leaves[id]; lf != nil {
+		return lf.link, lf.standby
+	}
+	return nil, false
+}
+
+// peerInView returns supernode id's address if it is linked and in the view.
+func (s *Supernode) peerInView(id NodeID) (wire.Supernode, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.peers[id]
+	if p == nil || s.ring == nil || !s.ring.Contains(id) {
+		return wire.Supernode{}, false
+	}
+	return p.info, true
+}
+
+// primaryLeafLinks returns up to n links of leaves whose primary this
+// supernode is, except leaf except.
+func (s *Supernode) primaryLeafLinks(except NodeID, n int) []*Link {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*Link
+	for id, lf := range s.leaves {
+		if len(out) >= n {
+			break
+		}
+		if id != except && !lf.standby {
+			out = append(out, lf.link)
+		}
+	}
+	return out
 }
 
 // advertised returns the address this supernode tells others to dial, or
@@ -329,12 +383,11 @@ func NewSupernode(cfg SupernodeConfig) (*Supernode, error) {
 
 		announces:    make(map[NodeID]*wire.Record),
 		endorsements: cfg.Endorsements,
-		candidates:   make(map[NodeID]*candidacy),
-		pendingMove:  make(map[NodeID]int),
 	}
 	s.dir = newDirectory(s)
 	s.mail = &mailboxes{sn: s, store: mailStore{boxes: make(map[NodeID]*mailbox)}}
 	s.turn = &relayService{sn: s}
+	s.elect = newElection(s)
 	s.handlers = []handler{s.mail.handleMail, s.dir.handleDirectory}
 	if pc, err := cfg.Network.ListenPacket(ln.Addr().String()); err == nil {
 		s.pc = pc
@@ -367,7 +420,7 @@ func (s *Supernode) Serve(ctx context.Context) error {
 		s.joinLoop,
 		func() { s.announceLoop(s.ctx) },
 		func() { s.dir.dirLoop(s.ctx) },
-		func() { s.electionLoop(s.ctx) },
+		func() { s.elect.electionLoop(s.ctx) },
 		func() { s.selfVerifyLoop(s.ctx) },
 	}
 	if s.pc != nil {
@@ -456,8 +509,8 @@ func (s *Supernode) Stats() SupernodeStats {
 	s.dir.mu.Lock()
 	st.Records = len(s.dir.records)
 	s.dir.mu.Unlock()
-	st.Promotions = s.promotions.Load()
-	st.Demotions = s.demotions.Load()
+	st.Promotions = s.elect.promotions.Load()
+	st.Demotions = s.elect.demotions.Load()
 	st.LinksOpen = s.linksOpen.Load()
 	st.LoginsAccepted = s.loginsAccepted.Load()
 	st.LoginsRedirected = s.loginsRedirected.Load()
@@ -619,10 +672,10 @@ func (s *Supernode) serveLeaf(l *Link, hello *wire.Hello) {
 		last := s.leaves[id] == me
 		if last {
 			s.setLeafLocked(id, nil)
-			delete(s.candidates, id)
 		}
 		s.mu.Unlock()
 		if last {
+			s.elect.leafGone(id)
 			s.dir.leafGone(id)
 		}
 	}()
@@ -641,7 +694,7 @@ func (s *Supernode) serveLeaf(l *Link, hello *wire.Hello) {
 			}
 			s.mu.Unlock()
 		case *wire.Candidacy:
-			s.handleCandidacy(l, m)
+			s.elect.handleCandidacy(l, m)
 		case *wire.TurnRequest:
 			r := s.turn.iceServers(id)
 			r.ReqID = m.ReqID
