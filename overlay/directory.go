@@ -76,7 +76,7 @@ func storeCode(err error) (uint8, string) {
 
 // holderStore stores rec here, as one of its holders.
 func (s *directory) holderStore(rec *wire.Record) (uint8, string) {
-	key, err := s.sn.policy().Validate(rec)
+	key, err := s.sn.cfg.policy().Validate(rec)
 	if err != nil {
 		return storeCode(err)
 	}
@@ -100,11 +100,11 @@ func (s *directory) holderStore(rec *wire.Record) (uint8, string) {
 
 // route stores a leaf's record on its holders.
 func (s *directory) route(ctx context.Context, rec *wire.Record) (uint8, string) {
-	key, err := s.sn.policy().Validate(rec)
+	key, err := s.sn.cfg.policy().Validate(rec)
 	if err != nil {
 		return storeCode(err)
 	}
-	holders := s.sn.currentRing().Holders(key, Replicas)
+	holders := s.sn.mem.currentRing().Holders(key, Replicas)
 	for i, h := range holders {
 		code, reason := s.storeAt(ctx, h, rec, false)
 		if code == wire.StoreUnavailable {
@@ -125,7 +125,7 @@ func (s *directory) storeAt(ctx context.Context, h NodeID, rec *wire.Record, rep
 	if h == s.sn.ID() {
 		return s.holderStore(rec)
 	}
-	l := s.sn.peerLink(h)
+	l := s.sn.mem.peerLink(h)
 	if l == nil {
 		return wire.StoreUnavailable, "holder not linked"
 	}
@@ -155,7 +155,7 @@ func (s *directory) localRecords(key [32]byte) []wire.Record {
 // lookup answers a leaf's lookup: locally if this supernode holds the key,
 // else by asking every holder at once and keeping the best valid answer.
 func (s *directory) lookup(ctx context.Context, key [32]byte) *wire.LookupResult {
-	holders := s.sn.currentRing().Holders(key, Replicas)
+	holders := s.sn.mem.currentRing().Holders(key, Replicas)
 	for _, h := range holders {
 		if h == s.sn.ID() {
 			if recs := s.localRecords(key); len(recs) > 0 {
@@ -173,7 +173,7 @@ func (s *directory) lookup(ctx context.Context, key [32]byte) *wire.LookupResult
 		if h == s.sn.ID() {
 			continue
 		}
-		l := s.sn.peerLink(h)
+		l := s.sn.mem.peerLink(h)
 		if l == nil {
 			continue
 		}
@@ -201,7 +201,7 @@ func (s *directory) lookup(ctx context.Context, key [32]byte) *wire.LookupResult
 		answered = answered || a.ok
 		for i := range a.recs {
 			r := &a.recs[i]
-			k, err := s.sn.policy().Validate(r)
+			k, err := s.sn.cfg.policy().Validate(r)
 			if err != nil || k != key {
 				continue
 			}
@@ -307,7 +307,7 @@ func (s *directory) leafGone(leaf NodeID) {
 
 // subscribeAtHolders subscribes this supernode at the holders of keys.
 func (s *directory) subscribeAtHolders(keys [][32]byte) {
-	ring := s.sn.currentRing()
+	ring := s.sn.mem.currentRing()
 	byHolder := make(map[NodeID][][]byte)
 	for _, key := range keys {
 		for _, h := range ring.Holders(key, Replicas) {
@@ -319,7 +319,7 @@ func (s *directory) subscribeAtHolders(keys [][32]byte) {
 			s.holderSubscribe(h, ks)
 			continue
 		}
-		l := s.sn.peerLink(h)
+		l := s.sn.mem.peerLink(h)
 		if l == nil {
 			continue
 		}
@@ -370,7 +370,7 @@ func (s *directory) notifySubscribers(key [32]byte, rec *wire.Record) {
 	for _, sub := range to {
 		if sub == s.sn.ID() {
 			s.forwardNotify(msg)
-		} else if l := s.sn.peerLink(sub); l != nil {
+		} else if l := s.sn.mem.peerLink(sub); l != nil {
 			l.Send(msg)
 		}
 	}
@@ -386,7 +386,7 @@ func (s *directory) forwardNotify(n *wire.Notify) {
 	copy(key[:], n.Key)
 	var seq uint64 // 0 stands for "gone"
 	if n.Record != nil {
-		k, err := s.sn.policy().Validate(n.Record)
+		k, err := s.sn.cfg.policy().Validate(n.Record)
 		if err != nil || k != key {
 			return
 		}
@@ -409,7 +409,7 @@ func (s *directory) forwardNotify(n *wire.Notify) {
 	}
 	s.mu.Unlock()
 	for _, id := range leaves {
-		if l := s.sn.leafLink(id); l != nil {
+		if l, _ := s.sn.leafState(id); l != nil {
 			l.Send(n)
 		}
 	}
@@ -519,8 +519,8 @@ func (s *directory) handleDirectory(l *Link, m wire.Message, isPeer bool) (handl
 }
 
 // policy returns the record validation policy of this supernode.
-func (s *Supernode) policy() RecordPolicy {
-	return RecordPolicy{Difficulty: s.cfg.ClaimDifficulty, Now: s.cfg.Clock.Now}
+func (c *SupernodeConfig) policy() RecordPolicy {
+	return RecordPolicy{Difficulty: c.ClaimDifficulty, Now: c.Clock.Now}
 }
 
 // HasRecord reports whether this supernode holds an unexpired record under key.

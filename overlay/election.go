@@ -113,7 +113,7 @@ func (s *election) handleCandidacy(l *Link, m *wire.Candidacy) {
 	}
 	c.addr, c.uptime, c.seen = addr, time.Duration(m.UptimeS)*time.Second, now
 	c.spare, c.optOut, c.demotedAgo = m.Spare, m.OptOut, time.Duration(m.DemotedS)*time.Second
-	need := !c.optOut && addr != "" && !c.verifying && s.freshEndorsementsLocked(id, c, now) < s.sn.requiredEndorsements()
+	need := !c.optOut && addr != "" && !c.verifying && s.freshEndorsementsLocked(id, c, now) < s.sn.mem.requiredEndorsements()
 	if need {
 		c.verifying = true
 	}
@@ -135,7 +135,7 @@ func (s *election) handleCandidacy(l *Link, m *wire.Candidacy) {
 		}
 		s.mu.Unlock()
 		reason := ""
-		if len(ends) < s.sn.requiredEndorsements() {
+		if len(ends) < s.sn.mem.requiredEndorsements() {
 			reason = "not reachable from outside over TCP and UDP"
 		}
 		l.Send(&wire.Endorsed{ReqID: m.ReqID, Endorsements: ends, Reason: reason})
@@ -146,14 +146,14 @@ func (s *election) handleCandidacy(l *Link, m *wire.Candidacy) {
 // distinct trusted supernodes. s.mu must be held (the supernode's lock is
 // taken inside).
 func (s *election) freshEndorsementsLocked(id NodeID, c *candidacy, now time.Time) int {
-	trusted := s.sn.trusted(now)
+	trusted := s.sn.mem.trusted(now)
 	return CountEndorsements(wire.AnnounceBody{Addr: c.addr, Endorsements: c.endorsements}, id, now, func(v NodeID) bool { return trusted[v] })
 }
 
 // verifyCandidate has two supernodes of this one's choosing dial the
 // candidate back, and returns the endorsements they made.
 func (s *election) verifyCandidate(id NodeID, addr string) []wire.Endorsement {
-	ring := s.sn.currentRing()
+	ring := s.sn.mem.currentRing()
 	var verifiers []NodeID
 	for _, v := range ring.IDs() {
 		if v != s.sn.ID() && v != id {
@@ -176,7 +176,7 @@ func (s *election) verifyCandidate(id NodeID, addr string) []wire.Endorsement {
 				results <- s.endorse(id, addr)
 				return
 			}
-			l := s.sn.peerLink(v)
+			l := s.sn.mem.peerLink(v)
 			if l == nil {
 				results <- nil
 				return
@@ -235,7 +235,7 @@ func (s *election) handleDialBack(l *Link, m *wire.DialBack) {
 func (s *election) eligibleLocked(id NodeID, c *candidacy, now time.Time) bool {
 	up := c.uptime + now.Sub(c.seen)
 	cooled := c.demotedAgo == 0 || c.demotedAgo+now.Sub(c.seen) >= s.sn.cfg.Cooldown
-	return !c.optOut && c.spare && cooled && up >= s.sn.cfg.MinUptime && s.freshEndorsementsLocked(id, c, now) >= s.sn.requiredEndorsements()
+	return !c.optOut && c.spare && cooled && up >= s.sn.cfg.MinUptime && s.freshEndorsementsLocked(id, c, now) >= s.sn.mem.requiredEndorsements()
 }
 
 // electionLoop promotes and demotes, every ElectionInterval.
@@ -293,7 +293,7 @@ func (s *election) electionLoop(ctx context.Context) {
 		}
 		if now.Sub(lowSince) >= s.sn.cfg.DemoteAfter {
 			s.demotions.Add(1)
-			s.sn.demote()
+			s.demote()
 			return
 		}
 	}
@@ -306,7 +306,7 @@ func (s *election) movePending() {
 	var moves []*Link
 	var target wire.Supernode
 	for id, n := range s.pendingMove {
-		info, ok := s.sn.peerInView(id)
+		info, ok := s.sn.mem.peerInView(id)
 		if !ok {
 			continue
 		}
@@ -336,27 +336,17 @@ func (s *election) movePending() {
 
 // demote moves every leaf to the least loaded other supernodes, then stops
 // this supernode and tells its owner.
-func (s *Supernode) demote() {
-	s.mu.Lock()
-	var others []wire.Supernode
-	for id, p := range s.peers {
-		if s.ring != nil && s.ring.Contains(id) && p.info.Addr != "" {
-			others = append(others, p.info)
-		}
-	}
-	var links []*Link
-	for _, lf := range s.leaves {
-		links = append(links, lf.link)
-	}
-	s.mu.Unlock()
-	s.log.Info("demoting: load stayed under the low watermark", "leaves", len(links))
+func (s *election) demote() {
+	others := s.sn.mem.viewPeers()
+	links := s.sn.leafLinks()
+	s.sn.log.Info("demoting: load stayed under the low watermark", "leaves", len(links))
 	if len(others) > 0 {
 		for i, l := range links {
 			l.Send(&wire.Move{Supernode: others[i%len(others)]})
 		}
 	}
-	if s.cfg.OnDemote != nil {
-		go s.cfg.OnDemote()
+	if s.sn.cfg.OnDemote != nil {
+		go s.sn.cfg.OnDemote()
 	}
-	s.Close()
+	s.sn.Close()
 }

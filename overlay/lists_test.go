@@ -13,10 +13,10 @@ import (
 
 // peerLinks returns the links a supernode holds to other supernodes.
 func peerLinks(s *testSN) map[NodeID]*Link {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make(map[NodeID]*Link, len(s.peers))
-	for id, p := range s.peers {
+	s.mem.mu.Lock()
+	defer s.mem.mu.Unlock()
+	out := make(map[NodeID]*Link, len(s.mem.peers))
+	for id, p := range s.mem.peers {
 		out[id] = p.link
 	}
 	return out
@@ -173,7 +173,7 @@ func TestHolderSubscriptionsSurviveTenViewChanges(t *testing.T) {
 			waitFor(t, 60*time.Second, fmt.Sprintf("join %d in every view", i), func() bool { return inViewAll(seed, a, b, c) })
 			// The newcomer holds three quarters of the keys now: a must
 			// have subscribed there, tens of thousands of keys at once.
-			ring, atC := a.currentRing(), 0
+			ring, atC := a.mem.currentRing(), 0
 			for _, k := range all {
 				if containsID(ring.Holders(k, Replicas), c.ID()) {
 					atC++

@@ -267,7 +267,7 @@ func (s *Supernode) MailStats() MailStats {
 // deliverLocal hands an envelope to the leaf to if it is logged in here,
 // and waits for its acknowledgement.
 func (s *mailboxes) deliverLocal(ctx context.Context, to, from NodeID, data []byte) (uint8, string) {
-	leaf := s.sn.leafLink(to)
+	leaf, _ := s.sn.leafState(to)
 	if leaf == nil {
 		return wire.DeliverOffline, "recipient not logged in here"
 	}
@@ -295,7 +295,7 @@ func (s *mailboxes) deliverAt(ctx context.Context, h NodeID, mode uint8, to, fro
 		}
 		return s.deliverLocal(ctx, to, from, data)
 	}
-	l := s.sn.peerLink(h)
+	l := s.sn.mem.peerLink(h)
 	if l == nil {
 		return wire.DeliverUnavailable, "supernode not linked"
 	}
@@ -355,7 +355,7 @@ func (s *mailboxes) presenceSupernodes(ctx context.Context, to NodeID) []NodeID 
 	var out []NodeID
 	for i := range r.Records {
 		rec := &r.Records[i]
-		if k, err := s.sn.policy().Validate(rec); err != nil || k != key {
+		if k, err := s.sn.cfg.policy().Validate(rec); err != nil || k != key {
 			continue
 		}
 		body, err := DecodePresence(rec)
@@ -376,7 +376,7 @@ func (s *mailboxes) storeMail(ctx context.Context, to, from NodeID, data []byte,
 	if stored == 0 {
 		stored = s.sn.cfg.Clock.Now().UnixMilli()
 	}
-	holders := s.sn.currentRing().Holders(PresenceKey(to), Replicas)
+	holders := s.sn.mem.currentRing().Holders(PresenceKey(to), Replicas)
 	type res struct {
 		code   uint8
 		reason string
@@ -411,7 +411,7 @@ func (s *mailboxes) storeMail(ctx context.Context, to, from NodeID, data []byte,
 
 // fetchMail gathers a leaf's mail from the holders of its records.
 func (s *mailboxes) fetchMail(ctx context.Context, to NodeID) *wire.MailResult {
-	holders := s.sn.currentRing().Holders(PresenceKey(to), Replicas)
+	holders := s.sn.mem.currentRing().Holders(PresenceKey(to), Replicas)
 	type res struct {
 		mail []wire.Mail
 		more bool
@@ -425,7 +425,7 @@ func (s *mailboxes) fetchMail(ctx context.Context, to NodeID) *wire.MailResult {
 				results <- res{mail, more, true}
 				return
 			}
-			l := s.sn.peerLink(h)
+			l := s.sn.mem.peerLink(h)
 			if l == nil {
 				results <- res{}
 				return
@@ -463,10 +463,10 @@ func (s *mailboxes) fetchMail(ctx context.Context, to NodeID) *wire.MailResult {
 
 // ackMailAtHolders passes a leaf's acknowledgement to the holders.
 func (s *mailboxes) ackMailAtHolders(to NodeID, ids [][]byte) {
-	for _, h := range s.sn.currentRing().Holders(PresenceKey(to), Replicas) {
+	for _, h := range s.sn.mem.currentRing().Holders(PresenceKey(to), Replicas) {
 		if h == s.sn.ID() {
 			s.ackMail(to, ids)
-		} else if l := s.sn.peerLink(h); l != nil {
+		} else if l := s.sn.mem.peerLink(h); l != nil {
 			l.Send(&wire.MailAck{IDs: ids, For: to[:]})
 		}
 	}

@@ -2,7 +2,9 @@ package overlay
 
 import (
 	"context"
+	"math/rand/v2"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/parleynet/parley/overlay/wire"
@@ -18,10 +20,28 @@ import (
 // peer that stops answering loses its link within three heartbeats and
 // leaves the view at once, and an announcement not refreshed expires.
 
+// membership is a supernode's view of the supernode tier: its links to
+// the other supernodes (the mesh), the announcements it heard, whom it
+// trusts, and the ring of those it trusts. Its lock is taken after the
+// supernode's, never before, and nothing else is locked while it is held.
+type membership struct {
+	sn *Supernode
+
+	mu           sync.Mutex
+	peers        map[NodeID]*snPeer      // guarded by mu
+	dialing      map[NodeID]bool         // guarded by mu: mesh dials in flight
+	announces    map[NodeID]*wire.Record // guarded by mu: announcements heard, own included
+	announceSeq  uint64                  // guarded by mu
+	ring         *Ring                   // guarded by mu: the view
+	endorsements []wire.Endorsement      // guarded by mu: own, announced
+	rng          *rand.Rand              // guarded by mu
+	joinKick     chan struct{}
+}
+
 // isSeedAnnounce reports whether an announcement's seed claim matches a
 // configured seed (by NodeID when pinned, else by address).
-func (s *Supernode) isSeedAnnounce(id NodeID, body wire.AnnounceBody) bool {
-	for _, sd := range s.cfg.Seeds {
+func (s *membership) isSeedAnnounce(id NodeID, body wire.AnnounceBody) bool {
+	for _, sd := range s.sn.cfg.Seeds {
 		if (!sd.ID.IsZero() && sd.ID == id) || (sd.ID.IsZero() && sd.Addr == body.Addr) {
 			return true
 		}
@@ -34,16 +54,16 @@ func (s *Supernode) isSeedAnnounce(id NodeID, body wire.AnnounceBody) bool {
 // configured with a single seed (else nobody could ever be elected there:
 // the seed would be the only trusted verifier). Every peer with the same
 // seed list computes the same number.
-func (s *Supernode) requiredEndorsements() int {
-	return max(1, min(2, len(s.cfg.Seeds)))
+func (s *membership) requiredEndorsements() int {
+	return max(1, min(2, len(s.sn.cfg.Seeds)))
 }
 
 // trustedLocked computes which announced supernodes are trusted: seeds
 // and this supernode first, then, until nothing changes, any whose
 // announcement carries two endorsements from trusted supernodes. s.mu
 // must be held.
-func (s *Supernode) trustedLocked(now time.Time) map[NodeID]bool {
-	trusted := map[NodeID]bool{s.ID(): true}
+func (s *membership) trustedLocked(now time.Time) map[NodeID]bool {
+	trusted := map[NodeID]bool{s.sn.ID(): true}
 	bodies := make(map[NodeID]wire.AnnounceBody, len(s.announces))
 	for id, r := range s.announces {
 		if r.Expires <= now.UnixMilli() {
@@ -75,10 +95,10 @@ func (s *Supernode) trustedLocked(now time.Time) map[NodeID]bool {
 
 // refreshViewLocked recomputes the view and ring; it returns the old and
 // new rings when the view changed, else nils. s.mu must be held.
-func (s *Supernode) refreshViewLocked() (oldRing, newRing *Ring) {
-	now := s.cfg.Clock.Now()
+func (s *membership) refreshViewLocked() (oldRing, newRing *Ring) {
+	now := s.sn.cfg.Clock.Now()
 	trusted := s.trustedLocked(now)
-	ids := []NodeID{s.ID()}
+	ids := []NodeID{s.sn.ID()}
 	for id := range s.peers {
 		if trusted[id] {
 			ids = append(ids, id)
@@ -97,14 +117,14 @@ func (s *Supernode) refreshViewLocked() (oldRing, newRing *Ring) {
 
 // viewChanged recomputes the view and, if it changed, hands records and
 // subscriptions to their new holders.
-func (s *Supernode) viewChanged() {
+func (s *membership) viewChanged() {
 	s.mu.Lock()
 	oldRing, newRing := s.refreshViewLocked()
 	s.mu.Unlock()
 	if newRing != nil {
-		s.log.Debug("view changed", "supernodes", newRing.Len())
-		s.dir.rereplicate(oldRing, newRing)
-		s.mail.rereplicateMail(oldRing, newRing)
+		s.sn.log.Debug("view changed", "supernodes", newRing.Len())
+		s.sn.dir.rereplicate(oldRing, newRing)
+		s.sn.mail.rereplicateMail(oldRing, newRing)
 		s.tellLeaves(oldRing, newRing)
 	}
 }
@@ -112,7 +132,7 @@ func (s *Supernode) viewChanged() {
 // tellLeaves hands this supernode's leaves the supernodes that joined the
 // view, so that a leaf which logged in while the view was small finds its
 // standbys (and refreshes its host cache) without logging in again.
-func (s *Supernode) tellLeaves(oldRing, newRing *Ring) {
+func (s *membership) tellLeaves(oldRing, newRing *Ring) {
 	s.mu.Lock()
 	var joined []wire.Supernode
 	for _, id := range newRing.IDs() {
@@ -123,23 +143,71 @@ func (s *Supernode) tellLeaves(oldRing, newRing *Ring) {
 			joined = append(joined, p.info)
 		}
 	}
-	var links []*Link
-	if len(joined) > 0 {
-		links = make([]*Link, 0, len(s.leaves))
-		for _, lf := range s.leaves {
-			links = append(links, lf.link)
-		}
-	}
 	s.mu.Unlock()
-	for _, l := range links {
+	if len(joined) == 0 {
+		return
+	}
+	for _, l := range s.sn.leafLinks() {
 		if err := sendSupernodes(l.Send, nil, joined); err != nil {
-			s.log.Debug("joined supernodes not sent to a leaf", "leaf", l.Peer().Short(), "err", err)
+			s.sn.log.Debug("joined supernodes not sent to a leaf", "leaf", l.Peer().Short(), "err", err)
 		}
 	}
 }
 
+// peerLink returns the link to supernode id, or nil if none is up.
+func (s *membership) peerLink(id NodeID) *Link {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p := s.peers[id]; p != nil {
+		return p.link
+	}
+	return nil
+}
+
+// trusted returns the supernodes this one trusts now (see trustedLocked).
+func (s *membership) trusted(now time.Time) map[NodeID]bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.trustedLocked(now)
+}
+
+// peerInView returns supernode id's address if it is linked and in the view.
+func (s *membership) peerInView(id NodeID) (wire.Supernode, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.peers[id]
+	if p == nil || s.ring == nil || !s.ring.Contains(id) {
+		return wire.Supernode{}, false
+	}
+	return p.info, true
+}
+
+// viewPeers lists the linked supernodes in the view that others can dial.
+func (s *membership) viewPeers() []wire.Supernode {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []wire.Supernode
+	for id, p := range s.peers {
+		if s.ring != nil && s.ring.Contains(id) && p.info.Addr != "" {
+			out = append(out, p.info)
+		}
+	}
+	return out
+}
+
+// counts returns how many supernodes are linked and how many are in the
+// view (itself included).
+func (s *membership) counts() (linked, view int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ring != nil {
+		view = s.ring.Len()
+	}
+	return len(s.peers), view
+}
+
 // currentRing returns the ring of the current view.
-func (s *Supernode) currentRing() *Ring {
+func (s *membership) currentRing() *Ring {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ring == nil {
@@ -149,38 +217,39 @@ func (s *Supernode) currentRing() *Ring {
 }
 
 // inView reports whether id is in the current view.
-func (s *Supernode) inView(id NodeID) bool { return s.currentRing().Contains(id) }
+func (s *membership) inView(id NodeID) bool { return s.currentRing().Contains(id) }
 
 // myAnnounce signs a fresh announcement of this supernode.
-func (s *Supernode) myAnnounce() (*wire.Record, error) {
-	s.mu.Lock()
+func (s *membership) myAnnounce() (*wire.Record, error) {
+	primaries, _ := s.sn.load()
 	body := wire.AnnounceBody{
-		Addr:         s.advertise,
-		Seed:         s.cfg.Seed,
-		Leaves:       uint32(s.primaries),
-		Capacity:     uint32(s.cfg.MaxLeaves),
-		Endorsements: slices.Clone(s.endorsements),
+		Addr:     s.sn.advertised(),
+		Seed:     s.sn.cfg.Seed,
+		Leaves:   uint32(primaries),
+		Capacity: uint32(s.sn.cfg.MaxLeaves),
 	}
-	s.announceSeq = max(s.announceSeq+1, uint64(s.cfg.Clock.Now().UnixMilli()))
+	s.mu.Lock()
+	body.Endorsements = slices.Clone(s.endorsements)
+	s.announceSeq = max(s.announceSeq+1, uint64(s.sn.cfg.Clock.Now().UnixMilli()))
 	seq := s.announceSeq
 	s.mu.Unlock()
 	if body.Addr == "" {
 		return nil, nil // not reachable yet: nothing to announce
 	}
-	return NewAnnounce(s.cfg.Identity, body, seq, s.cfg.Clock.Now(), s.cfg.AnnounceTTL)
+	return NewAnnounce(s.sn.cfg.Identity, body, seq, s.sn.cfg.Clock.Now(), s.sn.cfg.AnnounceTTL)
 }
 
 // announce signs a fresh announcement, keeps it and sends it to every peer.
-func (s *Supernode) announce() {
+func (s *membership) announce() {
 	rec, err := s.myAnnounce()
 	if err != nil || rec == nil {
 		if err != nil {
-			s.log.Warn("cannot announce", "err", err)
+			s.sn.log.Warn("cannot announce", "err", err)
 		}
 		return
 	}
 	s.mu.Lock()
-	s.announces[s.ID()] = rec
+	s.announces[s.sn.ID()] = rec
 	peers := s.peerLinksLocked()
 	s.mu.Unlock()
 	for _, l := range peers {
@@ -189,7 +258,7 @@ func (s *Supernode) announce() {
 }
 
 // peerLinksLocked lists the links to peer supernodes. s.mu must be held.
-func (s *Supernode) peerLinksLocked() []*Link {
+func (s *membership) peerLinksLocked() []*Link {
 	out := make([]*Link, 0, len(s.peers))
 	for _, p := range s.peers {
 		out = append(out, p.link)
@@ -199,13 +268,13 @@ func (s *Supernode) peerLinksLocked() []*Link {
 
 // receiveAnnounce validates and keeps a gossiped announcement, floods it on
 // if it is new, and dials its supernode if not linked yet.
-func (s *Supernode) receiveAnnounce(from NodeID, rec *wire.Record) {
-	if _, err := s.policy().Validate(rec); err != nil || rec.Kind != wire.KindAnnounce {
-		s.log.Debug("announcement refused", "from", from.Short(), "err", err)
+func (s *membership) receiveAnnounce(from NodeID, rec *wire.Record) {
+	if _, err := s.sn.cfg.policy().Validate(rec); err != nil || rec.Kind != wire.KindAnnounce {
+		s.sn.log.Debug("announcement refused", "from", from.Short(), "err", err)
 		return
 	}
 	id := NodeIDOf(rec.Owner)
-	if id == s.ID() {
+	if id == s.sn.ID() {
 		return
 	}
 	body, err := DecodeAnnounce(rec)
@@ -238,11 +307,11 @@ func (s *Supernode) receiveAnnounce(from NodeID, rec *wire.Record) {
 
 // announceLoop re-announces this supernode every AnnounceInterval and
 // expires stale announcements.
-func (s *Supernode) announceLoop(ctx context.Context) {
+func (s *membership) announceLoop(ctx context.Context) {
 	for {
 		s.announce()
 		s.mu.Lock()
-		now := s.cfg.Clock.Now().UnixMilli()
+		now := s.sn.cfg.Clock.Now().UnixMilli()
 		for id, r := range s.announces {
 			if r.Expires <= now {
 				delete(s.announces, id)
@@ -253,13 +322,13 @@ func (s *Supernode) announceLoop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-s.cfg.Clock.After(s.cfg.AnnounceInterval):
+		case <-s.sn.cfg.Clock.After(s.sn.cfg.AnnounceInterval):
 		}
 	}
 }
 
 // loadOf returns the primary leaves an announced supernode reported.
-func (s *Supernode) loadOf(id NodeID) (leaves, capacity uint32, ok bool) {
+func (s *membership) loadOf(id NodeID) (leaves, capacity uint32, ok bool) {
 	s.mu.Lock()
 	r := s.announces[id]
 	s.mu.Unlock()

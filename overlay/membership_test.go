@@ -21,12 +21,12 @@ func TestMembershipTrustsOnlyElectedSupernodesAndDropsTheDead(t *testing.T) {
 			c.Seed = true
 			c.Join = []SeedAddr{seed.seedAddr()}
 		})
-		waitFor(t, 5*time.Second, "a endorsed and in the seed's view", func() bool { return seed.inView(a.ID()) && a.inView(seed.ID()) })
-		waitFor(t, 5*time.Second, "rogue linked", func() bool { return seed.peerLink(rogue.ID()) != nil })
+		waitFor(t, 5*time.Second, "a endorsed and in the seed's view", func() bool { return seed.mem.inView(a.ID()) && a.mem.inView(seed.ID()) })
+		waitFor(t, 5*time.Second, "rogue linked", func() bool { return seed.mem.peerLink(rogue.ID()) != nil })
 		time.Sleep(500 * time.Millisecond) // announcements have gone round
 		rid := rogue.ID()
 		for _, s := range []*testSN{seed, a} {
-			if s.inView(rogue.ID()) {
+			if s.mem.inView(rogue.ID()) {
 				t.Fatalf("%s holds the unelected supernode in its view", s.ID().Short())
 			}
 			for _, sn := range s.Supernodes() {
@@ -43,7 +43,7 @@ func TestMembershipTrustsOnlyElectedSupernodesAndDropsTheDead(t *testing.T) {
 		// (the link timeout itself is TestSilentLeafDropped's).
 		a.stop()
 		died := time.Now()
-		waitFor(t, 2*time.Second, "a dropped from the view", func() bool { return !seed.inView(a.ID()) })
+		waitFor(t, 2*time.Second, "a dropped from the view", func() bool { return !seed.mem.inView(a.ID()) })
 		t.Logf("dropped from the view %v after it stopped", time.Since(died))
 	})
 }

@@ -18,7 +18,7 @@ import (
 // joinLoop keeps the supernode in the mesh: while it has no peer supernode
 // it retries cfg.Join with full-jitter backoff; afterwards it checks again
 // from time to time.
-func (s *Supernode) joinLoop() {
+func (s *membership) joinLoop() {
 	back := Backoff{Base: time.Second, Cap: time.Minute}
 	for attempt := 0; ; attempt++ {
 		s.mu.Lock()
@@ -30,33 +30,36 @@ func (s *Supernode) joinLoop() {
 			// that its Welcome lists whatever else we lost too.
 			attempt = 0
 			wait = 30 * time.Second
-			for _, j := range s.cfg.Join {
+			for _, j := range s.sn.cfg.Join {
 				if !s.linkedAddr(j.Addr) {
 					s.dialPeer(j.Addr, j.ID)
 				}
 			}
 		} else {
-			for _, j := range s.cfg.Join {
+			for _, j := range s.sn.cfg.Join {
 				s.dialPeer(j.Addr, j.ID)
 			}
 		}
 		select {
-		case <-s.ctx.Done():
+		case <-s.sn.ctx.Done():
 			return
 		case <-s.joinKick:
-		case <-s.cfg.Clock.After(wait):
+		case <-s.sn.cfg.Clock.After(wait):
 		}
 	}
 }
 
 // dialPeer links to the supernode at addr in the background, unless it is
 // this supernode or already linked or being dialled.
-func (s *Supernode) dialPeer(addr string, expect NodeID) {
-	if expect == s.ID() {
+func (s *membership) dialPeer(addr string, expect NodeID) {
+	if expect == s.sn.ID() {
+		return
+	}
+	if s.sn.isClosed() {
 		return
 	}
 	s.mu.Lock()
-	if s.closed || (!expect.IsZero() && (s.peers[expect] != nil || s.dialing[expect])) {
+	if !expect.IsZero() && (s.peers[expect] != nil || s.dialing[expect]) {
 		s.mu.Unlock()
 		return
 	}
@@ -64,9 +67,9 @@ func (s *Supernode) dialPeer(addr string, expect NodeID) {
 		s.dialing[expect] = true
 	}
 	s.mu.Unlock()
-	s.wg.Add(1)
+	s.sn.wg.Add(1)
 	go func() {
-		defer s.wg.Done()
+		defer s.sn.wg.Done()
 		defer func() {
 			if !expect.IsZero() {
 				s.mu.Lock()
@@ -75,35 +78,33 @@ func (s *Supernode) dialPeer(addr string, expect NodeID) {
 			}
 		}()
 		if err := s.linkPeer(addr, expect); err != nil {
-			s.log.Debug("mesh dial failed", "addr", addr, "err", err)
+			s.sn.log.Debug("mesh dial failed", "addr", addr, "err", err)
 		}
 	}()
 }
 
-func (s *Supernode) linkPeer(addr string, expect NodeID) error {
-	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.HandshakeTimeout)
+func (s *membership) linkPeer(addr string, expect NodeID) error {
+	ctx, cancel := context.WithTimeout(s.sn.ctx, s.sn.cfg.HandshakeTimeout)
 	defer cancel()
-	l, err := dialLink(ctx, s.cfg.Network, s.cert, addr, expect)
+	l, err := dialLink(ctx, s.sn.cfg.Network, s.sn.cert, addr, expect)
 	if err != nil {
 		return err
 	}
-	if l.Peer() == s.ID() {
+	if l.Peer() == s.sn.ID() {
 		l.Close("")
 		return nil // our own address, e.g. in the seed list
 	}
-	if !s.track(l) {
+	if !s.sn.track(l) {
 		l.Close("")
 		return ErrClosed
 	}
-	defer s.untrack(l)
-	s.mu.Lock()
-	hello := &wire.Hello{Role: wire.RoleSupernode, ListenAddr: s.advertise, Seed: s.cfg.Seed, Software: s.cfg.Software}
-	s.mu.Unlock()
+	defer s.sn.untrack(l)
+	hello := &wire.Hello{Role: wire.RoleSupernode, ListenAddr: s.sn.advertised(), Seed: s.sn.cfg.Seed, Software: s.sn.cfg.Software}
 	if err := l.Send(hello); err != nil {
 		l.Close("")
 		return err
 	}
-	m, err := l.Recv(s.cfg.HandshakeTimeout)
+	m, err := l.Recv(s.sn.cfg.HandshakeTimeout)
 	if err != nil {
 		l.Close("")
 		return err
@@ -120,24 +121,24 @@ func (s *Supernode) linkPeer(addr string, expect NodeID) error {
 
 // learnAdvertise sets the advertised address from what a peer observed,
 // when none was configured or derivable from the listen address.
-func (s *Supernode) learnAdvertise(observed string) {
+func (s *membership) learnAdvertise(observed string) {
 	host, _, err := net.SplitHostPort(observed)
 	if err != nil {
 		return
 	}
-	_, port, _ := net.SplitHostPort(s.Addr())
-	s.mu.Lock()
-	if s.advertise == "" {
-		s.advertise = net.JoinHostPort(host, port)
-		s.log.Info("advertising observed address", "addr", s.advertise)
+	_, port, _ := net.SplitHostPort(s.sn.Addr())
+	s.sn.mu.Lock()
+	if s.sn.advertise == "" {
+		s.sn.advertise = net.JoinHostPort(host, port)
+		s.sn.log.Info("advertising observed address", "addr", s.sn.advertise)
 	}
-	s.mu.Unlock()
+	s.sn.mu.Unlock()
 }
 
 // servePeer runs a supernode-to-supernode link. For an accepted link it
 // answers the Hello with a Welcome; a dialled one has already had its
 // Welcome, whose list is passed in.
-func (s *Supernode) servePeer(l *Link, hello *wire.Hello, dialed bool, list ...[]wire.Supernode) {
+func (s *membership) servePeer(l *Link, hello *wire.Hello, dialed bool, list ...[]wire.Supernode) {
 	id := l.Peer()
 	addr := hello.ListenAddr
 	if host, port, err := net.SplitHostPort(addr); err == nil && (host == "" || net.ParseIP(host).IsUnspecified()) {
@@ -147,16 +148,14 @@ func (s *Supernode) servePeer(l *Link, hello *wire.Hello, dialed bool, list ...[
 	}
 	me := &snPeer{link: l, dialed: dialed, info: wire.Supernode{ID: id[:], Addr: addr, Seed: hello.Seed}}
 	if !dialed {
-		s.mu.Lock()
 		w := &wire.Welcome{
 			ObservedAddr:  l.RemoteAddr().String(),
-			HeartbeatMS:   uint32(s.cfg.Heartbeat / time.Millisecond),
-			SupernodeSeed: s.cfg.Seed,
+			HeartbeatMS:   uint32(s.sn.cfg.Heartbeat / time.Millisecond),
+			SupernodeSeed: s.sn.cfg.Seed,
 		}
-		all := s.supernodesLocked(-1)
-		s.mu.Unlock()
+		all := s.sn.Supernodes()
 		if err := sendSupernodes(l.Send, w, all); err != nil {
-			s.log.Warn("closing supernode link: welcome not sent", "peer", id.Short(), "err", err)
+			s.sn.log.Warn("closing supernode link: welcome not sent", "peer", id.Short(), "err", err)
 			l.Close("")
 			return
 		}
@@ -172,28 +171,28 @@ func (s *Supernode) servePeer(l *Link, hello *wire.Hello, dialed bool, list ...[
 	}
 	stopPing := make(chan struct{})
 	defer close(stopPing)
-	go keepalive(l, s.cfg.Clock, s.cfg.Heartbeat, stopPing)
-	s.log.Info("supernode linked", "peer", id.Short(), "addr", addr, "dialed", dialed)
+	go keepalive(l, s.sn.cfg.Clock, s.sn.cfg.Heartbeat, stopPing)
+	s.sn.log.Info("supernode linked", "peer", id.Short(), "addr", addr, "dialed", dialed)
 	for _, sl := range list {
 		s.learn(sl)
 	}
 	s.mu.Lock()
-	own := s.announces[s.ID()]
+	own := s.announces[s.sn.ID()]
 	s.mu.Unlock()
 	if own != nil {
 		l.Send(&wire.Announce{Record: *own})
 	}
-	reason := s.converse(l, func(m wire.Message) error {
+	reason := s.sn.converse(l, func(m wire.Message) error {
 		switch m := m.(type) {
 		case *wire.Supernodes:
 			s.learn(m.Supernodes)
 		case *wire.Announce:
 			s.receiveAnnounce(id, &m.Record)
-			s.elect.movePending()
+			s.sn.elect.movePending()
 		case *wire.DialBack:
-			s.elect.handleDialBack(l, m)
+			s.sn.elect.handleDialBack(l, m)
 		default:
-			if !s.handleService(l, m, true) {
+			if !s.sn.handleService(l, m, true) {
 				return fmt.Errorf("%w: supernode sent %T", ErrProtocol, m)
 			}
 		}
@@ -205,7 +204,7 @@ func (s *Supernode) servePeer(l *Link, hello *wire.Hello, dialed bool, list ...[
 	}
 	s.mu.Unlock()
 	s.viewChanged()
-	s.log.Info("supernode link closed", "peer", id.Short(), "reason", reason)
+	s.sn.log.Info("supernode link closed", "peer", id.Short(), "reason", reason)
 }
 
 // sendSupernodes sends list through send, paged under the wire's limits:
@@ -233,9 +232,9 @@ func sendSupernodes(send func(wire.Message) error, head *wire.Welcome, list []wi
 // registerPeer adds a peer link. When two links join the same pair of
 // supernodes (both dialled at once), both ends keep the one dialled by the
 // smaller NodeID; it reports whether p is the one kept.
-func (s *Supernode) registerPeer(p *snPeer) bool {
+func (s *membership) registerPeer(p *snPeer) bool {
 	id := p.link.Peer()
-	mine := s.ID()
+	mine := s.sn.ID()
 	s.mu.Lock()
 	old := s.peers[id]
 	keepNew := true
@@ -269,7 +268,7 @@ func (s *Supernode) registerPeer(p *snPeer) bool {
 }
 
 // learn dials the supernodes in list that are not yet linked.
-func (s *Supernode) learn(list []wire.Supernode) {
+func (s *membership) learn(list []wire.Supernode) {
 	for _, sn := range list {
 		var id NodeID
 		if len(sn.ID) != len(id) || sn.Addr == "" {
@@ -281,7 +280,7 @@ func (s *Supernode) learn(list []wire.Supernode) {
 }
 
 // linkedAddr reports whether a linked supernode is at addr.
-func (s *Supernode) linkedAddr(addr string) bool {
+func (s *membership) linkedAddr(addr string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, p := range s.peers {
@@ -295,14 +294,14 @@ func (s *Supernode) linkedAddr(addr string) bool {
 // selfVerifyLoop gets this supernode endorsed when it was not elected with
 // endorsements (a supernode started on purpose): two trusted peers dial it
 // back. It renews the endorsements before they expire. Seeds need none.
-func (s *Supernode) selfVerifyLoop(ctx context.Context) {
-	if s.cfg.Seed {
+func (s *membership) selfVerifyLoop(ctx context.Context) {
+	if s.sn.cfg.Seed {
 		return
 	}
 	for {
-		now := s.cfg.Clock.Now()
+		now := s.sn.cfg.Clock.Now()
+		addr := s.sn.advertised()
 		s.mu.Lock()
-		addr := s.advertise
 		fresh := 0
 		for _, e := range s.endorsements {
 			if e.Expires > now.Add(endorsementTTL/4).UnixMilli() {
@@ -311,7 +310,7 @@ func (s *Supernode) selfVerifyLoop(ctx context.Context) {
 		}
 		s.mu.Unlock()
 		wait := 30 * time.Second
-		need := s.requiredEndorsements()
+		need := s.sn.mem.requiredEndorsements()
 		if addr != "" && fresh < need {
 			ends := s.requestEndorsements(ctx, addr)
 			if len(ends) >= need {
@@ -330,15 +329,15 @@ func (s *Supernode) selfVerifyLoop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-s.cfg.Clock.After(wait):
+		case <-s.sn.cfg.Clock.After(wait):
 		}
 	}
 }
 
 // requestEndorsements asks up to two trusted peers to dial this supernode back.
-func (s *Supernode) requestEndorsements(ctx context.Context, addr string) []wire.Endorsement {
+func (s *membership) requestEndorsements(ctx context.Context, addr string) []wire.Endorsement {
 	s.mu.Lock()
-	trusted := s.trustedLocked(s.cfg.Clock.Now())
+	trusted := s.trustedLocked(s.sn.cfg.Clock.Now())
 	var links []*Link
 	for id, p := range s.peers {
 		if trusted[id] && len(links) < 2 {
@@ -346,14 +345,14 @@ func (s *Supernode) requestEndorsements(ctx context.Context, addr string) []wire
 		}
 	}
 	s.mu.Unlock()
-	me := s.ID()
+	me := s.sn.ID()
 	var out []wire.Endorsement
 	for _, l := range links {
 		cctx, cancel := context.WithTimeout(ctx, 3*probeTimeout)
 		m, err := l.Call(cctx, func(r uint64) wire.Message { return &wire.DialBack{ReqID: r, Candidate: me[:], Addr: addr} })
 		cancel()
 		if e, ok := m.(*wire.Endorsed); err == nil && ok && len(e.Endorsements) == 1 {
-			if _, err := VerifyEndorsement(e.Endorsements[0], me, addr, s.cfg.Clock.Now()); err == nil {
+			if _, err := VerifyEndorsement(e.Endorsements[0], me, addr, s.sn.cfg.Clock.Now()); err == nil {
 				out = append(out, e.Endorsements[0])
 			}
 		}

@@ -213,6 +213,7 @@ type Supernode struct {
 
 	// The services: each owns its state and lock and handles the wire
 	// messages it registered (handlers).
+	mem      *membership
 	dir      *directory
 	mail     *mailboxes
 	turn     *relayService
@@ -223,21 +224,13 @@ type Supernode struct {
 	advertise string             // guarded by mu
 	leaves    map[NodeID]*snLeaf // guarded by mu
 	primaries int                // guarded by mu: leaves whose link is their primary
-	peers     map[NodeID]*snPeer // guarded by mu
-	dialing   map[NodeID]bool    // guarded by mu: mesh dials in flight
 	rng       *rand.Rand         // guarded by mu
 	closed    bool               // guarded by mu
 	all       map[*Link]struct{} // guarded by mu: every authenticated link, to close on shutdown
 	wg        sync.WaitGroup
 	ctx       context.Context
 	cancel    context.CancelFunc
-	joinKick  chan struct{}
 	listening chan struct{}
-
-	announces    map[NodeID]*wire.Record // guarded by mu: announcements heard, own included
-	announceSeq  uint64                  // guarded by mu
-	ring         *Ring                   // guarded by mu: the view
-	endorsements []wire.Endorsement      // guarded by mu: own, announced
 }
 
 // handler is a service's handler of the wire messages it owns, on a link
@@ -255,43 +248,13 @@ func (s *Supernode) handleService(l *Link, m wire.Message, isPeer bool) bool {
 	return false
 }
 
-// peerLink returns the link to supernode id, or nil if none is up.
-func (s *Supernode) peerLink(id NodeID) *Link {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if p := s.peers[id]; p != nil {
-		return p.link
-	}
-	return nil
-}
-
-// leafLink returns the link of leaf id logged in here (its primary or a
-// standby), or nil.
-func (s *Supernode) leafLink(id NodeID) *Link {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if lf := s.leaves[id]; lf != nil {
-		return lf.link
-	}
-	return nil
-}
-
-// trusted returns the supernodes this one trusts now (see trustedLocked).
-func (s *Supernode) trusted(now time.Time) map[NodeID]bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.trustedLocked(now)
-}
-
 // load returns how many leaves use this supernode as their primary, and
 // the size of its view.
 func (s *Supernode) load() (primaries, view int) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ring != nil {
-		view = s.ring.Len()
-	}
-	return s.primaries, view
+	primaries = s.primaries
+	s.mu.Unlock()
+	return primaries, s.mem.currentRing().Len()
 }
 
 // leafState returns leaf id's link here and whether it is a standby; a
@@ -303,17 +266,6 @@ func (s *Supernode) leafState(id NodeID) (*Link, bool) {
 		return lf.link, lf.standby
 	}
 	return nil, false
-}
-
-// peerInView returns supernode id's address if it is linked and in the view.
-func (s *Supernode) peerInView(id NodeID) (wire.Supernode, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p := s.peers[id]
-	if p == nil || s.ring == nil || !s.ring.Contains(id) {
-		return wire.Supernode{}, false
-	}
-	return p.info, true
 }
 
 // primaryLeafLinks returns up to n links of leaves whose primary this
@@ -331,6 +283,24 @@ func (s *Supernode) primaryLeafLinks(except NodeID, n int) []*Link {
 		}
 	}
 	return out
+}
+
+// leafLinks returns the links of every leaf logged in here.
+func (s *Supernode) leafLinks() []*Link {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*Link, 0, len(s.leaves))
+	for _, lf := range s.leaves {
+		out = append(out, lf.link)
+	}
+	return out
+}
+
+// isClosed reports whether the supernode is shutting down.
+func (s *Supernode) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
 }
 
 // advertised returns the address this supernode tells others to dial, or
@@ -367,22 +337,25 @@ func NewSupernode(cfg SupernodeConfig) (*Supernode, error) {
 		return nil, fmt.Errorf("overlay: listen %s: %w", cfg.Listen, err)
 	}
 	s := &Supernode{
-		cfg:      cfg,
-		cert:     cert,
-		tlsConf:  tlsConfig(cert, true, NodeID{}),
-		limiter:  rate.NewLimiter(rate.Limit(cfg.LoginRate), cfg.LoginBurst),
-		ln:       ln,
-		hsSem:    make(chan struct{}, cfg.MaxHandshakes),
-		log:      cfg.Logger.With("node", cfg.Identity.NodeID().Short(), "role", "supernode"),
-		leaves:   make(map[NodeID]*snLeaf),
-		peers:    make(map[NodeID]*snPeer),
-		dialing:  make(map[NodeID]bool),
-		all:      make(map[*Link]struct{}),
-		rng:      cfg.Rand,
-		joinKick: make(chan struct{}, 1),
-
+		cfg:     cfg,
+		cert:    cert,
+		tlsConf: tlsConfig(cert, true, NodeID{}),
+		limiter: rate.NewLimiter(rate.Limit(cfg.LoginRate), cfg.LoginBurst),
+		ln:      ln,
+		hsSem:   make(chan struct{}, cfg.MaxHandshakes),
+		log:     cfg.Logger.With("node", cfg.Identity.NodeID().Short(), "role", "supernode"),
+		leaves:  make(map[NodeID]*snLeaf),
+		all:     make(map[*Link]struct{}),
+		rng:     cfg.Rand,
+	}
+	s.mem = &membership{
+		sn:           s,
+		peers:        make(map[NodeID]*snPeer),
+		dialing:      make(map[NodeID]bool),
 		announces:    make(map[NodeID]*wire.Record),
 		endorsements: cfg.Endorsements,
+		rng:          rand.New(rand.NewPCG(s.rng.Uint64(), s.rng.Uint64())),
+		joinKick:     make(chan struct{}, 1),
 	}
 	s.dir = newDirectory(s)
 	s.mail = &mailboxes{sn: s, store: mailStore{boxes: make(map[NodeID]*mailbox)}}
@@ -417,11 +390,11 @@ func (s *Supernode) Serve(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, s.shutdown)
 	defer stop()
 	loops := []func(){
-		s.joinLoop,
-		func() { s.announceLoop(s.ctx) },
+		s.mem.joinLoop,
+		func() { s.mem.announceLoop(s.ctx) },
 		func() { s.dir.dirLoop(s.ctx) },
 		func() { s.elect.electionLoop(s.ctx) },
-		func() { s.selfVerifyLoop(s.ctx) },
+		func() { s.mem.selfVerifyLoop(s.ctx) },
 	}
 	if s.pc != nil {
 		loops = append(loops, s.mux.run)
@@ -501,11 +474,9 @@ func (s *Supernode) shutdown() {
 // Stats returns the current counters.
 func (s *Supernode) Stats() SupernodeStats {
 	s.mu.Lock()
-	st := SupernodeStats{Leaves: len(s.leaves), PrimaryLeaves: s.primaries, Supernodes: len(s.peers)}
-	if s.ring != nil {
-		st.View = s.ring.Len()
-	}
+	st := SupernodeStats{Leaves: len(s.leaves), PrimaryLeaves: s.primaries}
 	s.mu.Unlock()
+	st.Supernodes, st.View = s.mem.counts()
 	s.dir.mu.Lock()
 	st.Records = len(s.dir.records)
 	s.dir.mu.Unlock()
@@ -529,18 +500,13 @@ func (s *Supernode) Supernodes() []wire.Supernode {
 // supernodesLocked lists up to max known supernodes (all if max < 0),
 // itself first, the rest in random order. s.mu must be held.
 func (s *Supernode) supernodesLocked(max int) []wire.Supernode {
-	out := make([]wire.Supernode, 0, len(s.peers)+1)
+	var out []wire.Supernode
 	if s.advertise != "" {
 		id := s.ID()
 		out = append(out, wire.Supernode{ID: id[:], Addr: s.advertise, Seed: s.cfg.Seed})
 	}
 	start := len(out)
-	for id, p := range s.peers {
-		// Hand out only supernodes in the view: elected (or seeds) and linked.
-		if s.ring != nil && s.ring.Contains(id) && p.info.Addr != "" {
-			out = append(out, p.info)
-		}
-	}
+	out = append(out, s.mem.viewPeers()...)
 	rest := out[start:]
 	s.rng.Shuffle(len(rest), func(i, j int) { rest[i], rest[j] = rest[j], rest[i] })
 	if max >= 0 && len(out) > max {
@@ -608,7 +574,7 @@ func (s *Supernode) handle(conn net.Conn) {
 	case wire.RoleLeaf:
 		s.serveLeaf(l, hello)
 	case wire.RoleSupernode:
-		s.servePeer(l, hello, false)
+		s.mem.servePeer(l, hello, false)
 	case wire.RoleProbe:
 		answerProbes(l)
 	default:
