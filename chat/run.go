@@ -218,21 +218,7 @@ func (s *Service) take(ctx context.Context, l *envelope.Letter) error {
 		if !known || c.State != store.ContactAccepted {
 			return nil
 		}
-		if l.Kind == KindSignal {
-			return s.takeSignal(c, l.Payload)
-		}
-		if l.Kind == KindLinkInvite {
-			go s.takeInvite(c)
-			return nil
-		}
-		if l.Kind == KindTyping {
-			var t Typing
-			if err := decode(l.Payload, &t); err != nil {
-				return err
-			}
-			s.emit(Event{Typing: &TypingChange{ContactID: c.ID, On: t.On}})
-		}
-		return nil
+		return s.takeLive(c, l)
 	}
 	if !known {
 		return nil // strangers may only ask
@@ -244,88 +230,125 @@ func (s *Service) take(ctx context.Context, l *envelope.Letter) error {
 		}
 		return nil
 	}
-	now := s.cfg.Now()
 	switch l.Kind {
 	case KindResponse:
-		var r Response
-		if err := decode(l.Payload, &r); err != nil {
-			return err
-		}
-		if c.State != store.ContactOutgoing && c.State != store.ContactAccepted {
-			return nil
-		}
-		state := store.ContactDeclined
-		if r.Accepted {
-			state = store.ContactAccepted
-		}
-		if err := s.cfg.DB.SetContactState(ctx, c.ID, state, now); err != nil {
-			return err
-		}
-		s.cfg.DB.RemoveOutboxFor(ctx, c.ID, KindRequest, [16]byte{})
-		if r.Accepted {
-			s.watch(c)
-			s.poke() // messages written meanwhile may go now
-		}
-		s.emitContact(ctx, c.ID)
+		return s.takeResponse(ctx, c, l.Payload)
 	case KindRemoved:
 		if c.State == store.ContactRemoved {
 			return nil
 		}
-		if err := s.cfg.DB.SetContactState(ctx, c.ID, store.ContactRemoved, now); err != nil {
+		if err := s.cfg.DB.SetContactState(ctx, c.ID, store.ContactRemoved, s.cfg.Now()); err != nil {
 			return err
 		}
 		s.unwatch(c)
 		s.emitContact(ctx, c.ID)
 	case KindMessage:
-		if c.State != store.ContactAccepted {
-			return nil
-		}
-		var m Message
-		if err := decode(l.Payload, &m); err != nil {
-			return err
-		}
-		if len(m.ID) != 16 || len(m.Body) > MaxBody || m.Body == "" {
-			return ErrMalformed
-		}
-		msg := store.Message{ContactID: c.ID, MsgID: [16]byte(m.ID), Author: c.NodeID, Direction: store.Incoming,
-			Body: m.Body, Sent: time.UnixMilli(m.Sent), Received: now, State: store.MessageReceived}
-		id, dup, err := s.cfg.DB.AddMessage(ctx, msg)
-		if err != nil {
-			return err
-		}
-		// A receipt even for a duplicate: the first one may have been lost.
-		payload, _ := encode(Receipt{IDs: [][]byte{m.ID}})
-		if err := s.enqueue(ctx, c.ID, KindReceipt, [16]byte{}, payload); err != nil {
-			return err
-		}
-		if !dup {
-			msg.ID = id
-			s.emit(Event{Message: &msg})
-			go s.ensureLink(c) // a conversation: take it direct
-		}
+		return s.takeMessage(ctx, c, l.Payload)
 	case KindReceipt:
-		var r Receipt
-		if err := decode(l.Payload, &r); err != nil {
+		return s.takeReceipt(ctx, c, l.Payload)
+	}
+	return nil
+}
+
+// takeLive handles the letters that matter only while both are online:
+// WebRTC signals, typing, and an invitation to a direct link.
+func (s *Service) takeLive(c store.Contact, l *envelope.Letter) error {
+	switch l.Kind {
+	case KindSignal:
+		return s.takeSignal(c, l.Payload)
+	case KindLinkInvite:
+		go s.takeInvite(c)
+	case KindTyping:
+		var t Typing
+		if err := decode(l.Payload, &t); err != nil {
 			return err
 		}
-		state := store.MessageDelivered
-		if r.Read {
-			state = store.MessageRead
+		s.emit(Event{Typing: &TypingChange{ContactID: c.ID, On: t.On}})
+	}
+	return nil
+}
+
+// takeResponse handles the answer to a contact request this peer sent.
+func (s *Service) takeResponse(ctx context.Context, c store.Contact, payload []byte) error {
+	var r Response
+	if err := decode(payload, &r); err != nil {
+		return err
+	}
+	if c.State != store.ContactOutgoing && c.State != store.ContactAccepted {
+		return nil
+	}
+	state := store.ContactDeclined
+	if r.Accepted {
+		state = store.ContactAccepted
+	}
+	if err := s.cfg.DB.SetContactState(ctx, c.ID, state, s.cfg.Now()); err != nil {
+		return err
+	}
+	s.cfg.DB.RemoveOutboxFor(ctx, c.ID, KindRequest, [16]byte{})
+	if r.Accepted {
+		s.watch(c)
+		s.poke() // messages written meanwhile may go now
+	}
+	s.emitContact(ctx, c.ID)
+	return nil
+}
+
+// takeMessage stores a contact's message once (by its ID) and answers with
+// a receipt every time.
+func (s *Service) takeMessage(ctx context.Context, c store.Contact, payload []byte) error {
+	if c.State != store.ContactAccepted {
+		return nil
+	}
+	var m Message
+	if err := decode(payload, &m); err != nil {
+		return err
+	}
+	if len(m.ID) != 16 || len(m.Body) > MaxBody || m.Body == "" {
+		return ErrMalformed
+	}
+	msg := store.Message{ContactID: c.ID, MsgID: [16]byte(m.ID), Author: c.NodeID, Direction: store.Incoming,
+		Body: m.Body, Sent: time.UnixMilli(m.Sent), Received: s.cfg.Now(), State: store.MessageReceived}
+	id, dup, err := s.cfg.DB.AddMessage(ctx, msg)
+	if err != nil {
+		return err
+	}
+	// A receipt even for a duplicate: the first one may have been lost.
+	receipt, _ := encode(Receipt{IDs: [][]byte{m.ID}})
+	if err := s.enqueue(ctx, c.ID, KindReceipt, [16]byte{}, receipt); err != nil {
+		return err
+	}
+	if !dup {
+		msg.ID = id
+		s.emit(Event{Message: &msg})
+		go s.ensureLink(c) // a conversation: take it direct
+	}
+	return nil
+}
+
+// takeReceipt marks this peer's messages to c delivered or read.
+func (s *Service) takeReceipt(ctx context.Context, c store.Contact, payload []byte) error {
+	var r Receipt
+	if err := decode(payload, &r); err != nil {
+		return err
+	}
+	state := store.MessageDelivered
+	if r.Read {
+		state = store.MessageRead
+	}
+	now := s.cfg.Now()
+	for _, id := range r.IDs {
+		if len(id) != 16 {
+			continue
 		}
-		for _, id := range r.IDs {
-			if len(id) != 16 {
-				continue
-			}
-			mid := [16]byte(id)
-			// Only our own messages to this contact.
-			m, err := s.cfg.DB.MessageByMsgID(ctx, s.me, mid)
-			if err != nil || m.ContactID != c.ID {
-				continue
-			}
-			s.cfg.DB.RemoveOutboxFor(ctx, c.ID, KindMessage, mid)
-			if changed, _ := s.cfg.DB.SetMessageState(ctx, s.me, mid, state, now); changed {
-				s.emitMessage(ctx, s.me, mid)
-			}
+		mid := [16]byte(id)
+		// Only our own messages to this contact.
+		m, err := s.cfg.DB.MessageByMsgID(ctx, s.me, mid)
+		if err != nil || m.ContactID != c.ID {
+			continue
+		}
+		s.cfg.DB.RemoveOutboxFor(ctx, c.ID, KindMessage, mid)
+		if changed, _ := s.cfg.DB.SetMessageState(ctx, s.me, mid, state, now); changed {
+			s.emitMessage(ctx, s.me, mid)
 		}
 	}
 	return nil
