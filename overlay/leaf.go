@@ -22,7 +22,8 @@ type LeafConfig struct {
 	Rand     *rand.Rand
 	Logger   *slog.Logger
 
-	// Seeds are tried only when no cached supernode answers.
+	// Seeds are tried only when no cached supernode answers: once every
+	// cached one failed, or SeedFallback passed without an answer.
 	Seeds []SeedAddr
 	// Cache is the host cache; nil keeps supernodes in memory only.
 	Cache HostCache
@@ -33,6 +34,13 @@ type LeafConfig struct {
 	Standbys int
 	// DialTimeout bounds one dial, handshake and login. Default 3 s.
 	DialTimeout time.Duration
+	// SeedFallback is how long a login round waits for any cached
+	// supernode to answer (a welcome or a redirect) before it dials the
+	// seeds as well, the cached dials still going on. A cached supernode
+	// that is black-holed answers nothing until DialTimeout; without this
+	// a leaf whose cache went stale waited that long for a seed. Default
+	// 500 ms.
+	SeedFallback time.Duration
 	// Retry is the full-jitter backoff between login rounds (one round is
 	// the host cache, then the seeds). Default 500 ms base, 30 s cap.
 	Retry Backoff
@@ -97,6 +105,9 @@ func (c *LeafConfig) setDefaults() {
 	}
 	if c.DialTimeout == 0 {
 		c.DialTimeout = 3 * time.Second
+	}
+	if c.SeedFallback == 0 {
+		c.SeedFallback = 500 * time.Millisecond
 	}
 	if c.Retry == (Backoff{}) {
 		c.Retry = Backoff{Base: 500 * time.Millisecond, Cap: 30 * time.Second}
@@ -526,6 +537,9 @@ type candidate struct {
 	ID   NodeID // zero for a seed of unknown key
 	Addr string
 	Seed bool
+	// fallback: one of the configured seeds, dialled in a round only when
+	// no other candidate answered (see LeafConfig.SeedFallback).
+	fallback bool
 }
 
 // candidates lists supernodes to try, best first: the host cache, then
@@ -623,17 +637,11 @@ func (l *Leaf) failed(id NodeID) {
 // backs off with full jitter, and never less than a redirect asked.
 func (l *Leaf) login(ctx context.Context) (*leafLink, error) {
 	for round := 0; ; round++ {
-		ll, answered, retryAfter := l.tryAll(ctx, l.candidates(ctx))
-		if ll == nil && !answered && ctx.Err() == nil {
-			seeds := make([]candidate, 0, len(l.cfg.Seeds))
-			for _, s := range l.cfg.Seeds {
-				seeds = append(seeds, candidate{ID: s.ID, Addr: s.Addr, Seed: true})
-			}
-			l.log.Info("no cached supernode answered; trying seeds", "seeds", len(seeds))
-			var ra time.Duration
-			ll, _, ra = l.tryAll(ctx, seeds)
-			retryAfter = max(retryAfter, ra)
+		cands := l.candidates(ctx)
+		for _, s := range l.cfg.Seeds {
+			cands = append(cands, candidate{ID: s.ID, Addr: s.Addr, Seed: true, fallback: true})
 		}
+		ll, _, retryAfter := l.tryAll(ctx, cands)
 		if ll != nil {
 			return ll, nil
 		}
@@ -673,11 +681,26 @@ func (l *Leaf) tryAll(ctx context.Context, cands []candidate) (won *leafLink, an
 	// without an answer: every seed link a leaf holds is one that another
 	// brand-new peer cannot have.
 	seedsInflight, seedLimit := 0, 1
+	// The configured seeds (fallback candidates) wait until the others
+	// have all failed, or SeedFallback passed, with no answer at all.
+	fallbackTimer := l.cfg.Clock.After(l.cfg.SeedFallback)
+	fallbackOpen, announced := false, false
 	for {
-		for inflight < l.cfg.Parallel && len(queue) > 0 && won == nil {
+		// Seeds have their own limit (seedLimit), beside Parallel.
+		for len(queue) > 0 && won == nil {
 			c := queue[0]
-			if c.Seed && seedsInflight >= seedLimit {
+			if c.Seed && seedsInflight >= seedLimit || !c.Seed && inflight-seedsInflight >= l.cfg.Parallel {
 				break
+			}
+			if c.fallback {
+				others := inflight - seedsInflight
+				if answered || (!fallbackOpen && others > 0) {
+					break
+				}
+				if !announced {
+					announced = true
+					l.log.Info("no cached supernode answered; trying seeds", "seeds", len(l.cfg.Seeds), "cached_still_dialling", others)
+				}
 			}
 			queue = queue[1:]
 			if tried[c.Addr] || l.linkedTo(c.ID) && !c.ID.IsZero() {
@@ -700,15 +723,31 @@ func (l *Leaf) tryAll(ctx context.Context, cands []candidate) (won *leafLink, an
 		if inflight == 0 {
 			return won, answered, retryAfter
 		}
-		var stagger <-chan time.Time
+		var stagger, fallback <-chan time.Time
 		if len(queue) > 0 && queue[0].Seed && seedsInflight >= seedLimit {
 			stagger = l.cfg.Clock.After(seedStagger)
+		}
+		if !fallbackOpen && !answered {
+			fallback = fallbackTimer
 		}
 		var a attempt
 		select {
 		case a = <-results:
 		case <-stagger:
 			seedLimit++
+			continue
+		case <-fallback:
+			// The seeds go next, beside the cached dials still going.
+			fallbackOpen = true
+			slices.SortStableFunc(queue, func(a, b candidate) int {
+				switch {
+				case a.fallback == b.fallback:
+					return 0
+				case a.fallback:
+					return -1
+				}
+				return 1
+			})
 			continue
 		}
 		inflight--
