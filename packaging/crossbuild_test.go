@@ -92,6 +92,9 @@ func needsCgo(p listed) string {
 // seed, the CLI's libraries or a future port starts from.
 func TestCrossBuild(t *testing.T) {
 	if testing.Short() {
+		t.Skip("builds packages: not run with -short")
+	}
+	if testing.Short() {
 		t.Skip("compiles the tree twice: not in -short")
 	}
 	if _, err := exec.LookPath("go"); err != nil {

@@ -121,6 +121,9 @@ func needTools(t *testing.T, tools ...string) {
 // users' profiles, the window on Xvfb, purge), and boots a root with the
 // seed's .deb under systemd to check its service.
 func TestPackages(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds packages: not run with -short")
+	}
 	needTools(t, "make", "dpkg-deb", "lintian", "debootstrap", "chroot", "file", "tar", "xz")
 	ver, com := version(t), commit(t)
 	// Into a directory of its own: the checkout's build/ and dist/ are

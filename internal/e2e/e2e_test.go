@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -76,6 +77,11 @@ func build(t testing.TB) {
 }
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		fmt.Println("e2e: the real binaries are not run with -short")
+		os.Exit(0)
+	}
 	code := m.Run()
 	if bin.dir != "" {
 		os.RemoveAll(bin.dir)

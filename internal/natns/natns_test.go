@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -27,6 +28,11 @@ import (
 func TestMain(m *testing.M) {
 	if kind := os.Getenv(helperEnv); kind != "" {
 		os.Exit(runHelper(kind))
+	}
+	flag.Parse()
+	if testing.Short() {
+		fmt.Println("natns: the kernel-NAT lab is not run with -short")
+		os.Exit(0)
 	}
 	os.Exit(m.Run())
 }

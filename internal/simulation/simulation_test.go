@@ -10,6 +10,14 @@ import (
 // peers, so that they run in the test suite. The full-size figures are in
 // docs/BENCHMARKS.md.
 
+// skipShort skips a scenario with -short: each runs hundreds of peers for
+// tens of seconds.
+func skipShort(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a simulator scenario: not run with -short")
+	}
+}
+
 func logReport(t *testing.T, r Report) {
 	for _, f := range r.Figures {
 		t.Logf("%s %g %s", f.Name, f.Value, f.Unit)
@@ -17,6 +25,7 @@ func logReport(t *testing.T, r Report) {
 }
 
 func TestJoinSmall(t *testing.T) {
+	skipShort(t)
 	synctest.Test(t, func(t *testing.T) {
 		r := Join(Params{Seed: 1, Nodes: 300, TargetLeaves: 20})
 		logReport(t, r)
@@ -33,6 +42,7 @@ func TestJoinSmall(t *testing.T) {
 }
 
 func TestElectionGrowsSupernodesInSimulation(t *testing.T) {
+	skipShort(t)
 	synctest.Test(t, func(t *testing.T) {
 		w := NewWorld(Params{Seed: 2, Nodes: 300, TargetLeaves: 20})
 		defer w.Close()
@@ -52,6 +62,7 @@ func TestElectionGrowsSupernodesInSimulation(t *testing.T) {
 }
 
 func TestBootstormSmall(t *testing.T) {
+	skipShort(t)
 	for _, noCache := range []bool{false, true} {
 		synctest.Test(t, func(t *testing.T) {
 			r := Bootstorm(Params{Seed: 3, Nodes: 300, TargetLeaves: 20, NoHostCache: noCache})
@@ -70,6 +81,7 @@ func TestBootstormSmall(t *testing.T) {
 }
 
 func TestChurnSmall(t *testing.T) {
+	skipShort(t)
 	synctest.Test(t, func(t *testing.T) {
 		r := Churn(Params{Seed: 4, Nodes: 200, TargetLeaves: 20}, 20*time.Minute)
 		logReport(t, r)
