@@ -72,11 +72,19 @@ var vnetMu sync.Mutex
 // own logs go nowhere; the relay logs to log.
 func New(t testing.TB, log *slog.Logger, kinds ...NAT) *World {
 	t.Helper()
+	return NewWAN(t, log, 0, kinds...)
+}
+
+// NewWAN is New with a one-way delay on the internet: every packet that
+// crosses it, peer to peer or peer to server, takes delay (so a round trip
+// between two peers takes twice that).
+func NewWAN(t testing.TB, log *slog.Logger, delay time.Duration, kinds ...NAT) *World {
+	t.Helper()
 	vnetMu.Lock()
 	defer vnetMu.Unlock()
 	lf := logging.NewDefaultLoggerFactory()
 	lf.DefaultLogLevel = logging.LogLevelDisabled
-	wan, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "1.2.3.0/24", LoggerFactory: lf})
+	wan, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "1.2.3.0/24", LoggerFactory: lf, MinDelay: delay})
 	if err != nil {
 		t.Fatal(err)
 	}
