@@ -203,21 +203,23 @@ type figure struct {
 	value string
 }
 
+// result is what the phases of a run measured, for the figures.
+type result struct {
+	rss0, rssEnd, hwm                        int64 // KiB: before, after the hold, high-water mark
+	rssEndOK                                 bool
+	seedCPU0, seedCPU1, seedCPU2             time.Duration // the supernode's CPU time: start, after login, after hold
+	selfCPU0, selfCPU1                       time.Duration
+	seedOK, selfOK                           bool
+	loggedIn, lost, held                     int64
+	stale                                    int
+	loginEnd, holdStart, holdEnd, closeStart time.Time
+	loginWall, holdDur, closeDur             time.Duration
+	metricsEnd                               map[string]float64
+	leftOnSeed                               float64 // leaves the supernode still held after the close; -1 unknown
+}
+
 func (b *bench) run(ctx context.Context, stdout io.Writer) int {
 	cfg := b.cfg
-	var figs []figure
-	add := func(name string, v any) {
-		var s string
-		switch v := v.(type) {
-		case float64:
-			s = strconv.FormatFloat(round(v, 2), 'f', -1, 64)
-		default:
-			s = fmt.Sprint(v)
-		}
-		figs = append(figs, figure{name, s})
-	}
-	mib := func(kib int64) float64 { return float64(kib) / 1024 }
-
 	fmt.Fprintf(b.log, "generating %d identities...\n", cfg.leaves)
 	for i := range b.ids {
 		id, err := overlay.NewIdentity(nil)
@@ -228,12 +230,33 @@ func (b *bench) run(ctx context.Context, stdout io.Writer) int {
 		b.ids[i] = id
 	}
 
-	var rss0 int64
-	if cfg.rssPID != 0 {
-		rss0, _, _ = readRSS(cfg.rssPID)
+	r := &result{}
+	b.loginPhase(ctx, r)
+	b.holdPhase(ctx, r)
+	b.closePhase(ctx, r)
+	figs := b.figures(r)
+	for _, f := range figs {
+		fmt.Fprintf(stdout, "%s %s\n", f.name, f.value)
 	}
-	seedCPU0, _ := cpuTime(cfg.rssPID)
-	selfCPU0, _ := cpuTime(0)
+	if ctx.Err() != nil {
+		fmt.Fprintln(b.log, "parley-loadgen: interrupted")
+		return 1
+	}
+	if r.loggedIn != int64(cfg.leaves) || r.lost != 0 || r.stale != 0 {
+		fmt.Fprintf(b.log, "parley-loadgen: FAIL: %d/%d logged in, %d lost, %d stale\n", r.loggedIn, cfg.leaves, r.lost, r.stale)
+		return 1
+	}
+	return 0
+}
+
+// loginPhase logs every leaf in, Concurrency at a time.
+func (b *bench) loginPhase(ctx context.Context, r *result) {
+	cfg := b.cfg
+	if cfg.rssPID != 0 {
+		r.rss0, _, _ = readRSS(cfg.rssPID)
+	}
+	r.seedCPU0, _ = cpuTime(cfg.rssPID)
+	r.selfCPU0, _ = cpuTime(0)
 
 	// Login phase.
 	fmt.Fprintf(b.log, "logging in %d leaves to %s, %d at a time...\n", cfg.leaves, cfg.target, cfg.concurrency)
@@ -263,59 +286,68 @@ func (b *bench) run(ctx context.Context, stdout io.Writer) int {
 			c.loggedIn.Load(), cfg.leaves, float64(c.loggedIn.Load())/el, c.redirects.Load(), c.errors.Load(), c.lost.Load())
 	})
 	lcancel()
-	loggedIn := b.counters.loggedIn.Load()
-	loginEnd := time.Unix(0, b.lastIn.Load())
-	if loggedIn == 0 {
-		loginEnd = time.Now()
+	r.loggedIn = b.counters.loggedIn.Load()
+	r.loginEnd = time.Unix(0, b.lastIn.Load())
+	if r.loggedIn == 0 {
+		r.loginEnd = time.Now()
 	}
-	loginWall := loginEnd.Sub(b.start)
-	seedCPU1, seedOK := cpuTime(cfg.rssPID)
-	selfCPU1, selfOK := cpuTime(0)
+	r.loginWall = r.loginEnd.Sub(b.start)
+	r.seedCPU1, r.seedOK = cpuTime(cfg.rssPID)
+	r.selfCPU1, r.selfOK = cpuTime(0)
 	b.counters.lostInLogin.Store(b.counters.lost.Load())
-	fmt.Fprintf(b.log, "login phase over: %d/%d in %.2fs\n", loggedIn, cfg.leaves, loginWall.Seconds())
+	fmt.Fprintf(b.log, "login phase over: %d/%d in %.2fs\n", r.loggedIn, cfg.leaves, r.loginWall.Seconds())
 
+}
+
+// holdPhase holds the leaves with heartbeats for cfg.hold, then reads the
+// supernode's memory and metrics.
+func (b *bench) holdPhase(ctx context.Context, r *result) {
+	cfg := b.cfg
 	// Hold phase.
-	holdStart := time.Now()
+	r.holdStart = time.Now()
 	b.holding.Store(true)
 	if ctx.Err() == nil && cfg.hold > 0 {
-		fmt.Fprintf(b.log, "holding %d leaves for %v...\n", loggedIn, cfg.hold)
+		fmt.Fprintf(b.log, "holding %d leaves for %v...\n", r.loggedIn, cfg.hold)
 		hctx, hcancel := context.WithTimeout(ctx, cfg.hold)
 		b.progress(hctx.Done(), 5*time.Second, func() string {
 			stale := b.stale(time.Now())
 			return fmt.Sprintf("hold: %.0fs/%v, %d alive, %d lost, %d stale, %d pongs",
-				time.Since(holdStart).Seconds(), cfg.hold, loggedIn-b.counters.lost.Load()-int64(stale), b.counters.lost.Load(), stale, b.counters.pongsHold.Load())
+				time.Since(r.holdStart).Seconds(), cfg.hold, r.loggedIn-b.counters.lost.Load()-int64(stale), b.counters.lost.Load(), stale, b.counters.pongsHold.Load())
 		})
 		hcancel()
 	}
 	b.holding.Store(false)
-	holdEnd := time.Now()
-	holdDur := holdEnd.Sub(holdStart)
-	stale := b.stale(holdEnd)
-	seedCPU2, _ := cpuTime(cfg.rssPID)
-	var rssEnd, hwm int64
-	rssEndOK := false
+	r.holdEnd = time.Now()
+	r.holdDur = r.holdEnd.Sub(r.holdStart)
+	r.stale = b.stale(r.holdEnd)
+	r.seedCPU2, _ = cpuTime(cfg.rssPID)
 	if cfg.rssPID != 0 {
 		var err error
-		rssEnd, hwm, err = readRSS(cfg.rssPID)
+		r.rssEnd, r.hwm, err = readRSS(cfg.rssPID)
 		if err != nil {
 			fmt.Fprintln(b.log, "parley-loadgen: rss:", err)
 		}
-		rssEndOK = err == nil
+		r.rssEndOK = err == nil
 	}
-	var metricsEnd map[string]float64
 	if cfg.metrics != "" {
 		var err error
-		if metricsEnd, err = scrape(cfg.metrics); err != nil {
+		if r.metricsEnd, err = scrape(cfg.metrics); err != nil {
 			fmt.Fprintln(b.log, "parley-loadgen: metrics:", err)
 		}
 	}
-	lost := b.counters.lost.Load()
-	held := loggedIn - lost - int64(stale)
+	r.lost = b.counters.lost.Load()
+	r.held = r.loggedIn - r.lost - int64(r.stale)
 
+}
+
+// closePhase closes every link and waits a little for the supernode to see
+// them closed.
+func (b *bench) closePhase(ctx context.Context, r *result) {
+	cfg := b.cfg
 	// Close every link cleanly.
 	fmt.Fprintln(b.log, "closing links...")
 	b.stopping.Store(true)
-	closeStart := time.Now()
+	r.closeStart = time.Now()
 	var closers sync.WaitGroup
 	var ci atomic.Int64
 	for range 16 {
@@ -341,42 +373,58 @@ func (b *bench) run(ctx context.Context, stdout io.Writer) int {
 	case <-time.After(30 * time.Second):
 		fmt.Fprintln(b.log, "parley-loadgen: heartbeat goroutines did not all stop within 30 s")
 	}
-	closeDur := time.Since(closeStart)
+	r.closeDur = time.Since(r.closeStart)
 	// Wait (a little) for the supernode to see every link closed.
-	leftOnSeed := -1.0
-	if metricsEnd != nil && ctx.Err() == nil {
+	r.leftOnSeed = -1.0
+	if r.metricsEnd != nil && ctx.Err() == nil {
 		for deadline := time.Now().Add(10 * time.Second); ; {
 			m, err := scrape(cfg.metrics)
 			if err != nil {
-				leftOnSeed = -1 // the supernode is gone
+				r.leftOnSeed = -1 // the supernode is gone
 				break
 			}
-			leftOnSeed = m["parley_leaves_connected"]
-			if leftOnSeed == 0 || time.Now().After(deadline) {
+			r.leftOnSeed = m["parley_leaves_connected"]
+			if r.leftOnSeed == 0 || time.Now().After(deadline) {
 				break
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
 
+}
+
+// figures turns a run's result into its output lines.
+func (b *bench) figures(r *result) []figure {
+	cfg := b.cfg
+	var figs []figure
+	add := func(name string, v any) {
+		var s string
+		switch v := v.(type) {
+		case float64:
+			s = strconv.FormatFloat(round(v, 2), 'f', -1, 64)
+		default:
+			s = fmt.Sprint(v)
+		}
+		figs = append(figs, figure{name, s})
+	}
 	// Figures.
 	c := &b.counters
 	add("leaves_target", cfg.leaves)
-	add("leaves_logged_in", loggedIn)
-	add("leaves_held", held)
-	add("leaves_lost", lost)
+	add("leaves_logged_in", r.loggedIn)
+	add("leaves_held", r.held)
+	add("leaves_lost", r.lost)
 	add("leaves_lost_during_login", c.lostInLogin.Load())
-	add("leaves_stale_at_end", stale)
+	add("leaves_stale_at_end", r.stale)
 	add("leaves_gave_up", c.gaveUp.Load())
 	add("login_concurrency", cfg.concurrency)
-	add("login_wall_s", round(loginWall.Seconds(), 2))
-	add("login_rate_per_s", float64(loggedIn)/max(loginWall.Seconds(), 1e-9))
+	add("login_wall_s", round(r.loginWall.Seconds(), 2))
+	add("login_rate_per_s", float64(r.loggedIn)/max(r.loginWall.Seconds(), 1e-9))
 	add("login_attempts", c.attempts.Load())
 	add("login_redirects", c.redirects.Load())
 	add("login_retries", c.retries.Load())
 	add("login_errors", c.errors.Load())
-	lat := make([]time.Duration, 0, loggedIn)
-	total := make([]time.Duration, 0, loggedIn)
+	lat := make([]time.Duration, 0, r.loggedIn)
+	total := make([]time.Duration, 0, r.loggedIn)
 	for i, d := range b.loginLat {
 		if b.links[i] != nil {
 			lat = append(lat, d)
@@ -395,14 +443,13 @@ func (b *bench) run(ctx context.Context, stdout io.Writer) int {
 	add("login_incl_retries_max_ms", ms(quantile(total, 1)))
 	hb := b.heartbeat()
 	add("heartbeat_s", round(hb.Seconds(), 3))
-	add("hold_s", round(holdDur.Seconds(), 1))
+	add("hold_s", round(r.holdDur.Seconds(), 1))
 	add("pongs_total", c.pongs.Load())
 	add("pings_during_hold", c.pingsHold.Load())
 	add("pongs_during_hold", c.pongsHold.Load())
 	add("pongs_late", c.late.Load())
 	b.mu.Lock()
 	rtts := slices.Clone(b.rtts)
-	rssAt := b.rssAt
 	lostWhy := b.lostWhy
 	errKinds := b.errKinds
 	b.mu.Unlock()
@@ -410,63 +457,10 @@ func (b *bench) run(ctx context.Context, stdout io.Writer) int {
 	add("pong_rtt_p50_ms", ms(quantile(rtts, 0.5)))
 	add("pong_rtt_p99_ms", ms(quantile(rtts, 0.99)))
 	add("pong_rtt_max_ms", ms(quantile(rtts, 1)))
-	if cfg.rssPID != 0 {
-		add("rss_mib_at_0", mib(rss0))
-		for _, cp := range b.cps {
-			if kib, ok := rssAt[cp]; ok {
-				add(fmt.Sprintf("rss_mib_at_%d", cp), mib(kib))
-			}
-		}
-		if rssEndOK {
-			add("rss_mib_after_hold", mib(rssEnd))
-			add("rss_hwm_mib", mib(hwm))
-		}
-		if kibN, ok := rssAt[cfg.leaves]; ok {
-			per := float64(kibN-rss0) / (float64(cfg.leaves) / 1000)
-			add("rss_kib_per_1000_leaves", per)
-			if rssEndOK {
-				add("rss_kib_per_1000_leaves_after_hold", float64(rssEnd-rss0)/(float64(cfg.leaves)/1000))
-			}
-			if cfg.leaves != 10000 {
-				add("rss_mib_projected_10000", mib(rss0+int64(per*10)))
-			}
-		}
-	}
-	if seedOK && cfg.rssPID != 0 {
-		seedLogin := seedCPU1 - seedCPU0
-		add("seed_cpu_s_login_phase", round(seedLogin.Seconds(), 2))
-		add("seed_cpu_cores_login_phase", round(seedLogin.Seconds()/max(loginWall.Seconds(), 1e-9), 2))
-		if loggedIn > 0 {
-			add("seed_cpu_us_per_login", float64(seedLogin.Microseconds())/float64(loggedIn))
-			add("seed_logins_per_cpu_s", float64(loggedIn)/max(seedLogin.Seconds(), 1e-9))
-		}
-		if holdDur > 0 {
-			add("seed_cpu_pct_of_core_hold", 100*(seedCPU2-seedCPU1).Seconds()/holdDur.Seconds())
-		}
-	}
-	if selfOK {
-		add("loadgen_cpu_s_login_phase", round((selfCPU1-selfCPU0).Seconds(), 2))
-	}
-	if metricsEnd != nil {
-		for _, name := range []string{
-			"parley_leaves_connected", "parley_links_open", "parley_logins_accepted_total",
-			"parley_logins_redirected_total", "parley_handshake_errors_total", "go_goroutines",
-		} {
-			if v, ok := metricsEnd[name]; ok {
-				add("seed_"+name, int64(v))
-			}
-		}
-		for _, name := range []string{
-			"process_resident_memory_bytes", "go_memstats_heap_inuse_bytes", "go_memstats_stack_inuse_bytes", "go_memstats_sys_bytes",
-		} {
-			if v, ok := metricsEnd[name]; ok {
-				add("seed_"+strings.TrimSuffix(name, "_bytes")+"_mib", v/(1<<20))
-			}
-		}
-	}
-	add("close_s", round(closeDur.Seconds(), 2))
-	if leftOnSeed >= 0 {
-		add("seed_leaves_after_close", int64(leftOnSeed))
+	b.resourceFigures(r, add)
+	add("close_s", round(r.closeDur.Seconds(), 2))
+	if r.leftOnSeed >= 0 {
+		add("seed_leaves_after_close", int64(r.leftOnSeed))
 	}
 
 	for kind, n := range sortedCounts(errKinds) {
@@ -475,18 +469,71 @@ func (b *bench) run(ctx context.Context, stdout io.Writer) int {
 	for why, n := range sortedCounts(lostWhy) {
 		fmt.Fprintf(b.log, "lost leaves: %d × %s\n", n, why)
 	}
-	for _, f := range figs {
-		fmt.Fprintf(stdout, "%s %s\n", f.name, f.value)
+	return figs
+}
+
+// resourceFigures adds the supernode's memory, CPU and metrics, and the
+// load generator's own CPU.
+func (b *bench) resourceFigures(r *result, add func(string, any)) {
+	cfg := b.cfg
+	mib := func(kib int64) float64 { return float64(kib) / 1024 }
+	b.mu.Lock()
+	rssAt := b.rssAt
+	b.mu.Unlock()
+	if cfg.rssPID != 0 {
+		add("rss_mib_at_0", mib(r.rss0))
+		for _, cp := range b.cps {
+			if kib, ok := rssAt[cp]; ok {
+				add(fmt.Sprintf("rss_mib_at_%d", cp), mib(kib))
+			}
+		}
+		if r.rssEndOK {
+			add("rss_mib_after_hold", mib(r.rssEnd))
+			add("rss_hwm_mib", mib(r.hwm))
+		}
+		if kibN, ok := rssAt[cfg.leaves]; ok {
+			per := float64(kibN-r.rss0) / (float64(cfg.leaves) / 1000)
+			add("rss_kib_per_1000_leaves", per)
+			if r.rssEndOK {
+				add("rss_kib_per_1000_leaves_after_hold", float64(r.rssEnd-r.rss0)/(float64(cfg.leaves)/1000))
+			}
+			if cfg.leaves != 10000 {
+				add("rss_mib_projected_10000", mib(r.rss0+int64(per*10)))
+			}
+		}
 	}
-	if ctx.Err() != nil {
-		fmt.Fprintln(b.log, "parley-loadgen: interrupted")
-		return 1
+	if r.seedOK && cfg.rssPID != 0 {
+		seedLogin := r.seedCPU1 - r.seedCPU0
+		add("seed_cpu_s_login_phase", round(seedLogin.Seconds(), 2))
+		add("seed_cpu_cores_login_phase", round(seedLogin.Seconds()/max(r.loginWall.Seconds(), 1e-9), 2))
+		if r.loggedIn > 0 {
+			add("seed_cpu_us_per_login", float64(seedLogin.Microseconds())/float64(r.loggedIn))
+			add("seed_logins_per_cpu_s", float64(r.loggedIn)/max(seedLogin.Seconds(), 1e-9))
+		}
+		if r.holdDur > 0 {
+			add("seed_cpu_pct_of_core_hold", 100*(r.seedCPU2-r.seedCPU1).Seconds()/r.holdDur.Seconds())
+		}
 	}
-	if loggedIn != int64(cfg.leaves) || lost != 0 || stale != 0 {
-		fmt.Fprintf(b.log, "parley-loadgen: FAIL: %d/%d logged in, %d lost, %d stale\n", loggedIn, cfg.leaves, lost, stale)
-		return 1
+	if r.selfOK {
+		add("loadgen_cpu_s_login_phase", round((r.selfCPU1-r.selfCPU0).Seconds(), 2))
 	}
-	return 0
+	if r.metricsEnd != nil {
+		for _, name := range []string{
+			"parley_leaves_connected", "parley_links_open", "parley_logins_accepted_total",
+			"parley_logins_redirected_total", "parley_handshake_errors_total", "go_goroutines",
+		} {
+			if v, ok := r.metricsEnd[name]; ok {
+				add("seed_"+name, int64(v))
+			}
+		}
+		for _, name := range []string{
+			"process_resident_memory_bytes", "go_memstats_heap_inuse_bytes", "go_memstats_stack_inuse_bytes", "go_memstats_sys_bytes",
+		} {
+			if v, ok := r.metricsEnd[name]; ok {
+				add("seed_"+strings.TrimSuffix(name, "_bytes")+"_mib", v/(1<<20))
+			}
+		}
+	}
 }
 
 // progress prints line() every period until done is closed.
