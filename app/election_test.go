@@ -123,6 +123,9 @@ func supernodes(peers []*running) (out []*running) {
 }
 
 func TestElectionPromotesUnderLoadAndDemotesWithoutFlapping(t *testing.T) {
+	if testing.Short() {
+		t.Skip("seconds of timeouts: not run with -short")
+	}
 	const target = 4 // high watermark 6, low 1
 	seed := startSeedPeer(t, target)
 	var peers []*running
@@ -250,6 +253,9 @@ func (d dropPackets) ReadFrom(b []byte) (int, net.Addr, error) {
 }
 
 func TestUnreachableLeavesAreNeverPromoted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("seconds of timeouts: not run with -short")
+	}
 	const target = 1 // high watermark 1: the seed wants to promote at once
 	seed := startSeedPeer(t, target)
 	var blocked []*running

@@ -248,6 +248,9 @@ func TestRingTimeout(t *testing.T) {
 // TestCalleeRingsOutAlone: the caller's cancel is lost; the callee stops
 // ringing by itself, RingTimeout and a grace after.
 func TestCalleeRingsOutAlone(t *testing.T) {
+	if testing.Short() {
+		t.Skip("seconds of timeouts: not run with -short")
+	}
 	t.Parallel()
 	const ring = 500 * time.Millisecond
 	sb, a, b := pairOf(t, func(c *Config) { c.RingTimeout = ring })

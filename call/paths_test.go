@@ -125,6 +125,9 @@ func TestVanished(t *testing.T) {
 // finds a new path and goes on: interrupted, resumed, audio flowing again,
 // never ended.
 func TestNetworkChangeMidCall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("seconds of timeouts: not run with -short")
+	}
 	t.Parallel()
 	w := newWorld(t, natPortRestricted, natPortRestricted)
 	sb := newSwitchboard()
