@@ -143,7 +143,7 @@ func (s *election) handleCandidacy(l *Link, m *wire.Candidacy) {
 }
 
 // freshEndorsementsLocked counts a candidate's valid endorsements from
-// distinct trusted supernodes. s.mu must be held (the supernode's lock is
+// distinct trusted supernodes. s.mu must be held (membership's lock is
 // taken inside).
 func (s *election) freshEndorsementsLocked(id NodeID, c *candidacy, now time.Time) int {
 	trusted := s.sn.mem.trusted(now)

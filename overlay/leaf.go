@@ -632,9 +632,10 @@ func (l *Leaf) failed(id NodeID) {
 }
 
 // login runs login rounds until one succeeds or ctx is done. A round dials
-// the host cache, Parallel at a time; only if no cached supernode answered
-// at all (a redirect is an answer) does it dial the seeds. Between rounds it
-// backs off with full jitter, and never less than a redirect asked.
+// the host cache, Parallel at a time; the seeds only while no supernode has
+// answered (a redirect is an answer), once every cached dial failed or
+// SeedFallback passed. Between rounds it backs off with full jitter, and
+// never less than a redirect asked.
 func (l *Leaf) login(ctx context.Context) (*leafLink, error) {
 	for round := 0; ; round++ {
 		cands := l.candidates(ctx)
@@ -685,24 +686,32 @@ func (l *Leaf) tryAll(ctx context.Context, cands []candidate) (won *leafLink, an
 	// have all failed, or SeedFallback passed, with no answer at all.
 	fallbackTimer := l.cfg.Clock.After(l.cfg.SeedFallback)
 	fallbackOpen, announced := false, false
+	// blocked reports whether c must wait for now, and whether what holds
+	// it is a seed's stagger slot. Seeds have their own limit (seedLimit),
+	// beside Parallel.
+	blocked := func(c candidate) (waiting, seedSlot bool) {
+		if c.fallback && !fallbackOpen && inflight-seedsInflight > 0 {
+			return true, false
+		}
+		if c.Seed {
+			return seedsInflight >= seedLimit, seedsInflight >= seedLimit
+		}
+		return inflight-seedsInflight >= l.cfg.Parallel, false
+	}
 	for {
-		// Seeds have their own limit (seedLimit), beside Parallel.
-		for len(queue) > 0 && won == nil {
-			c := queue[0]
-			if c.Seed && seedsInflight >= seedLimit || !c.Seed && inflight-seedsInflight >= l.cfg.Parallel {
-				break
+		// Start, in queue order, every candidate that may go now; one that
+		// must wait does not hold back those behind it.
+		for i := 0; i < len(queue) && won == nil; {
+			c := queue[i]
+			if wait, _ := blocked(c); wait {
+				i++
+				continue
 			}
-			if c.fallback {
-				others := inflight - seedsInflight
-				if answered || (!fallbackOpen && others > 0) {
-					break
-				}
-				if !announced {
-					announced = true
-					l.log.Info("no cached supernode answered; trying seeds", "seeds", len(l.cfg.Seeds), "cached_still_dialling", others)
-				}
+			queue = slices.Delete(queue, i, i+1)
+			if c.fallback && !announced {
+				announced = true
+				l.log.Info("no cached supernode answered; trying seeds", "seeds", len(l.cfg.Seeds), "cached_still_dialling", inflight-seedsInflight)
 			}
-			queue = queue[1:]
 			if tried[c.Addr] || l.linkedTo(c.ID) && !c.ID.IsZero() {
 				continue
 			}
@@ -724,7 +733,7 @@ func (l *Leaf) tryAll(ctx context.Context, cands []candidate) (won *leafLink, an
 			return won, answered, retryAfter
 		}
 		var stagger, fallback <-chan time.Time
-		if len(queue) > 0 && queue[0].Seed && seedsInflight >= seedLimit {
+		if slices.ContainsFunc(queue, func(c candidate) bool { _, slot := blocked(c); return slot }) {
 			stagger = l.cfg.Clock.After(seedStagger)
 		}
 		if !fallbackOpen && !answered {
@@ -766,7 +775,10 @@ func (l *Leaf) tryAll(ctx context.Context, cands []candidate) (won *leafLink, an
 				return won, answered, 0
 			}
 		case a.redirect != nil:
+			// An answer: the seeds stay out of this round (the rest of the
+			// cache and the supernodes the redirect names go on).
 			answered = true
+			queue = slices.DeleteFunc(queue, func(c candidate) bool { return c.fallback })
 			var id NodeID = a.c.ID
 			wait := time.Duration(a.redirect.RetryAfterMS) * time.Millisecond
 			l.avoid[id] = l.cfg.Clock.Now().Add(wait)

@@ -228,3 +228,42 @@ func TestSeedFallbackPastBlackHoledCache(t *testing.T) {
 		}
 	})
 }
+
+// TestRedirectingSeedsLeaveTheRestOfTheCacheTried: the fallback opens
+// while four black-holed cache entries use every dial slot, the two seeds
+// are full and redirect, and the one live cached supernode is fifth in the
+// cache. It must still be dialled in that round: a redirect keeps the seeds
+// out, not the rest of the cache (it used to wait out the redirect's 30 to
+// 60 s before the next round).
+func TestRedirectingSeedsLeaveTheRestOfTheCacheTried(t *testing.T) {
+	inSim(t, func(t *testing.T) {
+		w := worldOf(t)
+		w.net.SetLatency(func(a, b string) time.Duration { return 25 * time.Millisecond })
+		full := func(c *SupernodeConfig) { c.Seed, c.MaxLeaves = true, 1 }
+		seeds := []*testSN{startSN(t, full), startSN(t, full)}
+		for _, s := range seeds {
+			startLeaf(t, mustIdentity(t), []SeedAddr{s.seedAddr()}, NewMemHostCache())
+			waitFor(t, 10*time.Second, "the seed full", func() bool { return s.Stats().PrimaryLeaves == 1 })
+		}
+		live := startSN(t, nil)
+		cache := NewMemHostCache()
+		now := time.Now()
+		ctx := context.Background()
+		for j := range 4 { // the most recent successes: dialled first
+			cache.HostSucceeded(ctx, mustIdentity(t).NodeID(), fmt.Sprintf("10.9.0.%d:4717", j+1), now)
+		}
+		cache.HostSucceeded(ctx, live.ID(), live.Addr(), now.Add(-time.Hour))
+		if hosts, _ := cache.Hosts(ctx); hosts[4].NodeID != live.ID() {
+			t.Fatal("the live supernode is not fifth in the cache")
+		}
+		start := time.Now()
+		leaf := startLeafWith(t, LeafConfig{Identity: mustIdentity(t), Seeds: []SeedAddr{seeds[0].seedAddr(), seeds[1].seedAddr()},
+			Cache: cache, DialTimeout: 3 * time.Second})
+		waitFor(t, 2*time.Minute, "login", func() bool { return leaf.Status().Primary != nil })
+		took := time.Since(start)
+		t.Logf("logged in to %s after %v", leaf.Status().Primary.ID.Short(), took)
+		if leaf.Status().Primary.ID != live.ID() || took > 5*time.Second {
+			t.Fatalf("login to %s after %v; want the live cached supernode within one round (5 s)", leaf.Status().Primary.ID.Short(), took)
+		}
+	})
+}
