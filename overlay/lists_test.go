@@ -3,8 +3,11 @@ package overlay
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
+	"os"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -264,6 +267,47 @@ func TestRedirectingSeedsLeaveTheRestOfTheCacheTried(t *testing.T) {
 		t.Logf("logged in to %s after %v", leaf.Status().Primary.ID.Short(), took)
 		if leaf.Status().Primary.ID != live.ID() || took > 5*time.Second {
 			t.Fatalf("login to %s after %v; want the live cached supernode within one round (5 s)", leaf.Status().Primary.ID.Short(), took)
+		}
+	})
+}
+
+// TestOverlongListenAddrRefused: a supernode that says it listens at an
+// address longer than wire.MaxAddr is not taken into the mesh (one such
+// entry would make every page of the supernode list too big to send).
+func TestOverlongListenAddrRefused(t *testing.T) {
+	inSim(t, func(t *testing.T) {
+		seed := startSN(t, func(c *SupernodeConfig) { c.Seed = true })
+		l, err := DialLink(context.Background(), testNet(t), mustIdentity(t), seed.Addr(), seed.ID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close("")
+		long := strings.Repeat("a", wire.MaxAddr) + ".example:4717"
+		if err := l.Send(&wire.Hello{Role: wire.RoleSupernode, ListenAddr: long}); err != nil {
+			t.Fatal(err)
+		}
+		refused := false
+		for deadline := time.Now().Add(5 * time.Second); !refused && time.Now().Before(deadline); {
+			m, err := l.Recv(time.Until(deadline))
+			if err != nil {
+				refused = !errors.Is(err, os.ErrDeadlineExceeded) // closed by the seed
+				break
+			}
+			if p, ok := m.(*wire.Ping); ok {
+				l.Send(&wire.Pong{Seq: p.Seq}) // a live peer, not a silent one
+			}
+			if bye, ok := m.(*wire.Bye); ok {
+				if !strings.Contains(bye.Reason, "too long") {
+					t.Fatalf("bye %q", bye.Reason)
+				}
+				refused = true
+			}
+		}
+		if !refused {
+			t.Fatal("the seed kept a supernode link that listens at an overlong address")
+		}
+		if n := seed.Stats().Supernodes; n != 0 {
+			t.Fatalf("the seed links %d supernodes, want 0", n)
 		}
 	})
 }

@@ -141,6 +141,11 @@ func (s *membership) learnAdvertise(observed string) {
 func (s *membership) servePeer(l *Link, hello *wire.Hello, dialed bool, list ...[]wire.Supernode) {
 	id := l.Peer()
 	addr := hello.ListenAddr
+	if len(addr) > wire.MaxAddr {
+		s.sn.log.Warn("closing supernode link: listen address too long", "peer", id.Short(), "bytes", len(addr))
+		l.Close("listen address too long")
+		return
+	}
 	if host, port, err := net.SplitHostPort(addr); err == nil && (host == "" || net.ParseIP(host).IsUnspecified()) {
 		if rhost, _, err := net.SplitHostPort(l.RemoteAddr().String()); err == nil {
 			addr = net.JoinHostPort(rhost, port)
@@ -271,7 +276,7 @@ func (s *membership) registerPeer(p *snPeer) bool {
 func (s *membership) learn(list []wire.Supernode) {
 	for _, sn := range list {
 		var id NodeID
-		if len(sn.ID) != len(id) || sn.Addr == "" {
+		if len(sn.ID) != len(id) || sn.Addr == "" || len(sn.Addr) > wire.MaxAddr {
 			continue
 		}
 		copy(id[:], sn.ID)

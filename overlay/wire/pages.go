@@ -1,5 +1,11 @@
 package wire
 
+// MaxAddr is the longest host:port a peer may give as where it listens (a
+// DNS name is at most 253 bytes). A supernode lists others' addresses in
+// pages, and one address over a page's bytes would make every page that
+// holds it too big to send.
+const MaxAddr = 300
+
 // pageBytes bounds the encoded size of one page's elements, leaving room
 // under MaxFrame for the message around them.
 const pageBytes = MaxFrame / 2
