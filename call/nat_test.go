@@ -2,6 +2,7 @@ package call
 
 import (
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/parleynet/parley/store"
@@ -27,24 +28,26 @@ func TestCallNATMatrix(t *testing.T) {
 	} {
 		t.Run(tc.caller.String()+"→"+tc.callee.String(), func(t *testing.T) {
 			t.Parallel()
-			w := newWorld(t, tc.caller, tc.callee)
-			sb := newSwitchboard()
-			a := newUser(t, sb, w, 0, "alice")
-			b := newUser(t, sb, w, 1, "bob")
-			befriend(t, a, b)
-			start := time.Now()
-			id := connect(t, a, b)
-			pa, _ := a.m.Call(id)
-			pb, _ := b.m.Call(id)
-			t.Logf("talking after %v; caller's path %v, callee's %v", time.Since(start).Round(time.Millisecond), pa.Path, pb.Path)
-			if pa.Path.Relayed() != tc.relay || pb.Path.Relayed() != tc.relay {
-				t.Errorf("relayed %v / %v, want %v", pa.Path.Relayed(), pb.Path.Relayed(), tc.relay)
-			}
-			if err := b.m.Hangup(id); err != nil {
-				t.Fatal(err)
-			}
-			a.waitEvent(EventEnded, id, 2*time.Second)
-			checkLog(t, a, id, store.Outgoing, b, store.CallAnswered, true, "hung up by bob")
+			synctest.Test(t, func(t *testing.T) {
+				w := newWorld(t, tc.caller, tc.callee)
+				sb := newSwitchboard()
+				a := newUser(t, sb, w, 0, "alice")
+				b := newUser(t, sb, w, 1, "bob")
+				befriend(t, a, b)
+				start := time.Now()
+				id := connect(t, a, b)
+				pa, _ := a.m.Call(id)
+				pb, _ := b.m.Call(id)
+				t.Logf("talking after %v; caller's path %v, callee's %v", time.Since(start).Round(time.Millisecond), pa.Path, pb.Path)
+				if pa.Path.Relayed() != tc.relay || pb.Path.Relayed() != tc.relay {
+					t.Errorf("relayed %v / %v, want %v", pa.Path.Relayed(), pb.Path.Relayed(), tc.relay)
+				}
+				if err := b.m.Hangup(id); err != nil {
+					t.Fatal(err)
+				}
+				a.waitEvent(EventEnded, id, 2*time.Second)
+				checkLog(t, a, id, store.Outgoing, b, store.CallAnswered, true, "hung up by bob")
+			})
 		})
 	}
 }
