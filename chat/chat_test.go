@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/parleynet/parley/overlay"
@@ -147,58 +148,64 @@ func befriend(t *testing.T, a, b *user) {
 }
 
 func TestSafetyNumberIsSymmetricAndKeyBound(t *testing.T) {
-	a, _, _ := ed25519.GenerateKey(nil)
-	b, _, _ := ed25519.GenerateKey(nil)
-	c, _, _ := ed25519.GenerateKey(nil)
-	if SafetyNumber(a, b) != SafetyNumber(b, a) {
-		t.Fatal("safety number depends on the order of the keys")
-	}
-	if SafetyNumber(a, b) == SafetyNumber(a, c) {
-		t.Fatal("different keys give the same safety number")
-	}
-	if n := SafetyNumber(a, b); len(n) != 12*5+11 {
-		t.Fatalf("safety number %q: want 12 groups of 5 digits", n)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		a, _, _ := ed25519.GenerateKey(nil)
+		b, _, _ := ed25519.GenerateKey(nil)
+		c, _, _ := ed25519.GenerateKey(nil)
+		if SafetyNumber(a, b) != SafetyNumber(b, a) {
+			t.Fatal("safety number depends on the order of the keys")
+		}
+		if SafetyNumber(a, b) == SafetyNumber(a, c) {
+			t.Fatal("different keys give the same safety number")
+		}
+		if n := SafetyNumber(a, b); len(n) != 12*5+11 {
+			t.Fatalf("safety number %q: want 12 groups of 5 digits", n)
+		}
+	})
 }
 
 func TestRequestFromKeyNotHoldingTheNameIsDropped(t *testing.T) {
-	sb := newSwitchboard()
-	bob := newUser(t, sb, "bob")
-	newUser(t, sb, "alice")
-	// Mallory claims to be alice in her request.
-	mallory := newUser(t, sb, "mallory")
-	mallory.name = "alice"
-	mallory.s.cfg.Username = func() string { return "alice" }
-	if _, err := mallory.s.AddContact(context.Background(), "bob", "it's alice, honest"); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(200 * time.Millisecond)
-	if cs, _ := bob.db.Contacts(context.Background()); len(cs) != 0 {
-		t.Fatalf("bob took a request from a key that does not hold its name: %+v", cs)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		sb := newSwitchboard()
+		bob := newUser(t, sb, "bob")
+		newUser(t, sb, "alice")
+		// Mallory claims to be alice in her request.
+		mallory := newUser(t, sb, "mallory")
+		mallory.name = "alice"
+		mallory.s.cfg.Username = func() string { return "alice" }
+		if _, err := mallory.s.AddContact(context.Background(), "bob", "it's alice, honest"); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(200 * time.Millisecond)
+		if cs, _ := bob.db.Contacts(context.Background()); len(cs) != 0 {
+			t.Fatalf("bob took a request from a key that does not hold its name: %+v", cs)
+		}
+	})
 }
 
 // A daemon claims its name once online, after a proof of work; a request
 // it sends before the claim is published must still arrive.
 func TestRequestBeforeTheSendersClaimArrivesOnceClaimed(t *testing.T) {
-	sb := newSwitchboard()
-	bob := newUser(t, sb, "bob")
-	alice := newUser(t, sb, "alice")
-	sb.mu.Lock()
-	delete(sb.claims, overlay.ClaimKey("alice"))
-	sb.mu.Unlock()
-	if _, err := alice.s.AddContact(context.Background(), "bob", "hi"); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(100 * time.Millisecond)
-	if bob.contact("alice").ID != 0 {
-		t.Fatal("bob took a request from a name nobody holds")
-	}
-	sb.mu.Lock()
-	sb.claims[overlay.ClaimKey("alice")] = alice.id.PublicKey()
-	sb.mu.Unlock()
-	eventually(t, "the request once alice's claim is there", func() bool {
-		return bob.contact("alice").State == store.ContactIncoming
+	synctest.Test(t, func(t *testing.T) {
+		sb := newSwitchboard()
+		bob := newUser(t, sb, "bob")
+		alice := newUser(t, sb, "alice")
+		sb.mu.Lock()
+		delete(sb.claims, overlay.ClaimKey("alice"))
+		sb.mu.Unlock()
+		if _, err := alice.s.AddContact(context.Background(), "bob", "hi"); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond)
+		if bob.contact("alice").ID != 0 {
+			t.Fatal("bob took a request from a name nobody holds")
+		}
+		sb.mu.Lock()
+		sb.claims[overlay.ClaimKey("alice")] = alice.id.PublicKey()
+		sb.mu.Unlock()
+		eventually(t, "the request once alice's claim is there", func() bool {
+			return bob.contact("alice").State == store.ContactIncoming
+		})
 	})
 }
 
@@ -207,192 +214,204 @@ func TestRequestBeforeTheSendersClaimArrivesOnceClaimed(t *testing.T) {
 // up to ten hours); once the claim is published it goes at once (CI saw the
 // backoff outlast a test's 30 s wait).
 func TestClaimPublishedSendsTheRequestAtOnce(t *testing.T) {
-	sb := newSwitchboard()
-	bob := newUser(t, sb, "bob")
-	alice := newUser(t, sb, "alice", func(c *Config) { c.Retry = overlay.Backoff{Base: 10 * time.Hour, Cap: 10 * time.Hour} })
-	sb.mu.Lock()
-	delete(sb.claims, overlay.ClaimKey("alice"))
-	sb.mu.Unlock()
-	ctx := context.Background()
-	if _, err := alice.s.AddContact(ctx, "bob", "hi"); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "the first attempt refused", func() bool {
-		items, _ := alice.db.DueOutbox(ctx, time.Now().Add(11*time.Hour), 10)
-		return len(items) == 1 && items[0].Attempts > 0
-	})
-	sb.mu.Lock()
-	sb.claims[overlay.ClaimKey("alice")] = alice.id.PublicKey()
-	sb.mu.Unlock()
-	alice.s.ClaimPublished(ctx)
-	eventually(t, "the request right after the claim", func() bool {
-		return bob.contact("alice").State == store.ContactIncoming
+	synctest.Test(t, func(t *testing.T) {
+		sb := newSwitchboard()
+		bob := newUser(t, sb, "bob")
+		alice := newUser(t, sb, "alice", func(c *Config) { c.Retry = overlay.Backoff{Base: 10 * time.Hour, Cap: 10 * time.Hour} })
+		sb.mu.Lock()
+		delete(sb.claims, overlay.ClaimKey("alice"))
+		sb.mu.Unlock()
+		ctx := context.Background()
+		if _, err := alice.s.AddContact(ctx, "bob", "hi"); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "the first attempt refused", func() bool {
+			items, _ := alice.db.DueOutbox(ctx, time.Now().Add(11*time.Hour), 10)
+			return len(items) == 1 && items[0].Attempts > 0
+		})
+		sb.mu.Lock()
+		sb.claims[overlay.ClaimKey("alice")] = alice.id.PublicKey()
+		sb.mu.Unlock()
+		alice.s.ClaimPublished(ctx)
+		eventually(t, "the request right after the claim", func() bool {
+			return bob.contact("alice").State == store.ContactIncoming
+		})
 	})
 }
 
 func TestStrangersAndBlockedContactsCannotMessage(t *testing.T) {
-	sb := newSwitchboard()
-	alice, bob := newUser(t, sb, "alice"), newUser(t, sb, "bob")
-	ctx := context.Background()
-	// A message letter from a stranger is dropped.
-	data, _, _ := envelope.Seal(alice.id, bob.id.PublicKey(), KindMessage, mustEncode(t, Message{ID: make([]byte, 16), Body: "hi", Sent: time.Now().UnixMilli()}), time.Now(), nil)
-	if err := bob.s.HandleEnvelope(alice.id.NodeID(), data); err != nil {
-		t.Fatal(err)
-	}
-	if cs, _ := bob.db.Contacts(ctx); len(cs) != 0 {
-		t.Fatal("a stranger's message made a contact")
-	}
-	befriend(t, alice, bob)
-	if err := bob.s.Block(ctx, bob.contact("alice").ID); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "alice is told she was removed", func() bool {
-		c, _ := alice.db.Contact(ctx, alice.contact("bob").ID)
-		return alice.contact("bob").ID == 0 || c.State == store.ContactRemoved
+	synctest.Test(t, func(t *testing.T) {
+		sb := newSwitchboard()
+		alice, bob := newUser(t, sb, "alice"), newUser(t, sb, "bob")
+		ctx := context.Background()
+		// A message letter from a stranger is dropped.
+		data, _, _ := envelope.Seal(alice.id, bob.id.PublicKey(), KindMessage, mustEncode(t, Message{ID: make([]byte, 16), Body: "hi", Sent: time.Now().UnixMilli()}), time.Now(), nil)
+		if err := bob.s.HandleEnvelope(alice.id.NodeID(), data); err != nil {
+			t.Fatal(err)
+		}
+		if cs, _ := bob.db.Contacts(ctx); len(cs) != 0 {
+			t.Fatal("a stranger's message made a contact")
+		}
+		befriend(t, alice, bob)
+		if err := bob.s.Block(ctx, bob.contact("alice").ID); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "alice is told she was removed", func() bool {
+			c, _ := alice.db.Contact(ctx, alice.contact("bob").ID)
+			return alice.contact("bob").ID == 0 || c.State == store.ContactRemoved
+		})
+		// Even a message sealed by hand is not taken from a blocked contact.
+		data, _, _ = envelope.Seal(alice.id, bob.id.PublicKey(), KindMessage, mustEncode(t, Message{ID: []byte("0123456789abcdef"), Body: "let me in", Sent: time.Now().UnixMilli()}), time.Now(), nil)
+		bob.s.HandleEnvelope(alice.id.NodeID(), data)
+		c, err := bob.db.Contact(ctx, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := bob.db.CountMessages(ctx, c.ID); n != 0 {
+			t.Fatal("a blocked contact's message was stored")
+		}
+		// And a new request from the blocked key makes nothing either.
+		if _, err := alice.s.AddContact(ctx, "bob", "sorry"); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond)
+		if c, _ := bob.db.Contact(ctx, c.ID); c.State != store.ContactBlocked {
+			t.Fatalf("blocked contact is now %s", c.State)
+		}
 	})
-	// Even a message sealed by hand is not taken from a blocked contact.
-	data, _, _ = envelope.Seal(alice.id, bob.id.PublicKey(), KindMessage, mustEncode(t, Message{ID: []byte("0123456789abcdef"), Body: "let me in", Sent: time.Now().UnixMilli()}), time.Now(), nil)
-	bob.s.HandleEnvelope(alice.id.NodeID(), data)
-	c, err := bob.db.Contact(ctx, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n, _ := bob.db.CountMessages(ctx, c.ID); n != 0 {
-		t.Fatal("a blocked contact's message was stored")
-	}
-	// And a new request from the blocked key makes nothing either.
-	if _, err := alice.s.AddContact(ctx, "bob", "sorry"); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(100 * time.Millisecond)
-	if c, _ := bob.db.Contact(ctx, c.ID); c.State != store.ContactBlocked {
-		t.Fatalf("blocked contact is now %s", c.State)
-	}
 }
 
 func TestReplayedAndTamperedEnvelopesAreDropped(t *testing.T) {
-	sb := newSwitchboard()
-	alice, bob := newUser(t, sb, "alice"), newUser(t, sb, "bob")
-	befriend(t, alice, bob)
-	ctx := context.Background()
-	// Record what the network carries to bob.
-	var carried [][]byte
-	sb.mu.Lock()
-	sb.tap = func(to overlay.NodeID, data []byte) []byte {
-		if to == bob.id.NodeID() {
-			carried = append(carried, data)
+	synctest.Test(t, func(t *testing.T) {
+		sb := newSwitchboard()
+		alice, bob := newUser(t, sb, "alice"), newUser(t, sb, "bob")
+		befriend(t, alice, bob)
+		ctx := context.Background()
+		// Record what the network carries to bob.
+		var carried [][]byte
+		sb.mu.Lock()
+		sb.tap = func(to overlay.NodeID, data []byte) []byte {
+			if to == bob.id.NodeID() {
+				carried = append(carried, data)
+			}
+			return data
 		}
-		return data
-	}
-	sb.mu.Unlock()
-	if _, err := alice.s.Send(ctx, alice.contact("bob").ID, "once"); err != nil {
-		t.Fatal(err)
-	}
-	bobsAlice := bob.contact("alice").ID
-	eventually(t, "bob has it", func() bool { n, _ := bob.db.CountMessages(ctx, bobsAlice); return n == 1 })
-	// A supernode replays every letter it carried, and tampers with
-	// what it carries from now on.
-	sb.mu.Lock()
-	replay := append([][]byte(nil), carried...)
-	sb.tap = func(_ overlay.NodeID, data []byte) []byte {
-		b := append([]byte(nil), data...)
-		b[len(b)-1] ^= 1 // a supernode tampering
-		return b
-	}
-	sb.mu.Unlock()
-	for _, d := range replay {
-		bob.s.HandleEnvelope(alice.id.NodeID(), d)
-	}
-	if n, _ := bob.db.CountMessages(ctx, bobsAlice); n != 1 {
-		t.Fatalf("after replays bob has %d messages, want 1", n)
-	}
-	if _, err := alice.s.Send(ctx, alice.contact("bob").ID, "tampered"); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(200 * time.Millisecond)
-	if n, _ := bob.db.CountMessages(ctx, bobsAlice); n != 1 {
-		t.Fatalf("a tampered envelope was taken: bob has %d messages", n)
-	}
+		sb.mu.Unlock()
+		if _, err := alice.s.Send(ctx, alice.contact("bob").ID, "once"); err != nil {
+			t.Fatal(err)
+		}
+		bobsAlice := bob.contact("alice").ID
+		eventually(t, "bob has it", func() bool { n, _ := bob.db.CountMessages(ctx, bobsAlice); return n == 1 })
+		// A supernode replays every letter it carried, and tampers with
+		// what it carries from now on.
+		sb.mu.Lock()
+		replay := append([][]byte(nil), carried...)
+		sb.tap = func(_ overlay.NodeID, data []byte) []byte {
+			b := append([]byte(nil), data...)
+			b[len(b)-1] ^= 1 // a supernode tampering
+			return b
+		}
+		sb.mu.Unlock()
+		for _, d := range replay {
+			bob.s.HandleEnvelope(alice.id.NodeID(), d)
+		}
+		if n, _ := bob.db.CountMessages(ctx, bobsAlice); n != 1 {
+			t.Fatalf("after replays bob has %d messages, want 1", n)
+		}
+		if _, err := alice.s.Send(ctx, alice.contact("bob").ID, "tampered"); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(200 * time.Millisecond)
+		if n, _ := bob.db.CountMessages(ctx, bobsAlice); n != 1 {
+			t.Fatalf("a tampered envelope was taken: bob has %d messages", n)
+		}
+	})
 }
 
 func TestKeyChangeIsHeldUntilAccepted(t *testing.T) {
-	sb := newSwitchboard()
-	alice, bob := newUser(t, sb, "alice"), newUser(t, sb, "bob")
-	befriend(t, alice, bob)
-	ctx := context.Background()
-	oldKey := bob.contact("alice").PublicKey
-	// Alice reinstalls: a new key claims "alice" (her old claim lapsed).
-	alice2 := newUser(t, sb, "alice")
-	if _, err := alice2.s.AddContact(ctx, "bob", "new phone, who dis"); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "bob sees a pending key", func() bool { return bob.contact("alice").PendingKey != nil })
-	c := bob.contact("alice")
-	if !c.PublicKey.Equal(oldKey) || !c.PendingKey.Equal(alice2.id.PublicKey()) {
-		t.Fatal("the old key was replaced without the user's consent")
-	}
-	if _, err := bob.s.Send(ctx, c.ID, "hi?"); !errors.Is(err, ErrKeyChanged) {
-		t.Fatalf("send while a key change is pending: %v, want ErrKeyChanged", err)
-	}
-	if err := bob.s.AcceptNewKey(ctx, c.ID); err != nil {
-		t.Fatal(err)
-	}
-	if c := bob.contact("alice"); !c.PublicKey.Equal(alice2.id.PublicKey()) || c.PendingKey != nil || c.Verified {
-		t.Fatalf("after accepting: %+v", c)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		sb := newSwitchboard()
+		alice, bob := newUser(t, sb, "alice"), newUser(t, sb, "bob")
+		befriend(t, alice, bob)
+		ctx := context.Background()
+		oldKey := bob.contact("alice").PublicKey
+		// Alice reinstalls: a new key claims "alice" (her old claim lapsed).
+		alice2 := newUser(t, sb, "alice")
+		if _, err := alice2.s.AddContact(ctx, "bob", "new phone, who dis"); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "bob sees a pending key", func() bool { return bob.contact("alice").PendingKey != nil })
+		c := bob.contact("alice")
+		if !c.PublicKey.Equal(oldKey) || !c.PendingKey.Equal(alice2.id.PublicKey()) {
+			t.Fatal("the old key was replaced without the user's consent")
+		}
+		if _, err := bob.s.Send(ctx, c.ID, "hi?"); !errors.Is(err, ErrKeyChanged) {
+			t.Fatalf("send while a key change is pending: %v, want ErrKeyChanged", err)
+		}
+		if err := bob.s.AcceptNewKey(ctx, c.ID); err != nil {
+			t.Fatal(err)
+		}
+		if c := bob.contact("alice"); !c.PublicKey.Equal(alice2.id.PublicKey()) || c.PendingKey != nil || c.Verified {
+			t.Fatalf("after accepting: %+v", c)
+		}
+	})
 }
 
 func TestTooLongAndEmptyMessagesRefused(t *testing.T) {
-	sb := newSwitchboard()
-	alice, bob := newUser(t, sb, "alice"), newUser(t, sb, "bob")
-	befriend(t, alice, bob)
-	id := alice.contact("bob").ID
-	if _, err := alice.s.Send(context.Background(), id, string(make([]byte, MaxBody+1))); !errors.Is(err, ErrTooLong) {
-		t.Fatalf("over MaxBody: %v", err)
-	}
-	if _, err := alice.s.Send(context.Background(), id, " \n "); !errors.Is(err, ErrEmpty) {
-		t.Fatalf("blank: %v", err)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		sb := newSwitchboard()
+		alice, bob := newUser(t, sb, "alice"), newUser(t, sb, "bob")
+		befriend(t, alice, bob)
+		id := alice.contact("bob").ID
+		if _, err := alice.s.Send(context.Background(), id, string(make([]byte, MaxBody+1))); !errors.Is(err, ErrTooLong) {
+			t.Fatalf("over MaxBody: %v", err)
+		}
+		if _, err := alice.s.Send(context.Background(), id, " \n "); !errors.Is(err, ErrEmpty) {
+			t.Fatalf("blank: %v", err)
+		}
+	})
 }
 
 func TestOfflineRecipientGetsQueuedMessagesOnce(t *testing.T) {
-	sb := newSwitchboard()
-	alice, bob := newUser(t, sb, "alice"), newUser(t, sb, "bob")
-	befriend(t, alice, bob)
-	ctx := context.Background()
-	sb.mu.Lock()
-	sb.offline[bob.id.NodeID()] = true
-	sb.mu.Unlock()
-	for _, text := range []string{"a", "b", "c"} {
-		if _, err := alice.s.Send(ctx, alice.contact("bob").ID, text); err != nil {
-			t.Fatal(err)
-		}
-	}
-	eventually(t, "stored for bob", func() bool { sb.mu.Lock(); defer sb.mu.Unlock(); return len(sb.held[bob.id.NodeID()]) >= 3 })
-	// Bob comes online and fetches his mailbox twice (a retry).
-	sb.mu.Lock()
-	sb.offline[bob.id.NodeID()] = false
-	held := sb.held[bob.id.NodeID()]
-	sb.mu.Unlock()
-	for range 2 {
-		for _, d := range held {
-			if err := bob.s.HandleEnvelope(alice.id.NodeID(), d); err != nil {
+	synctest.Test(t, func(t *testing.T) {
+		sb := newSwitchboard()
+		alice, bob := newUser(t, sb, "alice"), newUser(t, sb, "bob")
+		befriend(t, alice, bob)
+		ctx := context.Background()
+		sb.mu.Lock()
+		sb.offline[bob.id.NodeID()] = true
+		sb.mu.Unlock()
+		for _, text := range []string{"a", "b", "c"} {
+			if _, err := alice.s.Send(ctx, alice.contact("bob").ID, text); err != nil {
 				t.Fatal(err)
 			}
 		}
-	}
-	bobsAlice := bob.contact("alice").ID
-	if n, _ := bob.db.CountMessages(ctx, bobsAlice); n != 3 {
-		t.Fatalf("bob has %d messages, want 3", n)
-	}
-	eventually(t, "alice sees them delivered", func() bool {
-		ms, _ := alice.db.Messages(ctx, alice.contact("bob").ID, store.Cursor{}, 10)
-		for _, m := range ms {
-			if m.State != store.MessageDelivered {
-				return false
+		eventually(t, "stored for bob", func() bool { sb.mu.Lock(); defer sb.mu.Unlock(); return len(sb.held[bob.id.NodeID()]) >= 3 })
+		// Bob comes online and fetches his mailbox twice (a retry).
+		sb.mu.Lock()
+		sb.offline[bob.id.NodeID()] = false
+		held := sb.held[bob.id.NodeID()]
+		sb.mu.Unlock()
+		for range 2 {
+			for _, d := range held {
+				if err := bob.s.HandleEnvelope(alice.id.NodeID(), d); err != nil {
+					t.Fatal(err)
+				}
 			}
 		}
-		return len(ms) == 3
+		bobsAlice := bob.contact("alice").ID
+		if n, _ := bob.db.CountMessages(ctx, bobsAlice); n != 3 {
+			t.Fatalf("bob has %d messages, want 3", n)
+		}
+		eventually(t, "alice sees them delivered", func() bool {
+			ms, _ := alice.db.Messages(ctx, alice.contact("bob").ID, store.Cursor{}, 10)
+			for _, m := range ms {
+				if m.State != store.MessageDelivered {
+					return false
+				}
+			}
+			return len(ms) == 3
+		})
 	})
 }
 

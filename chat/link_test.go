@@ -5,6 +5,7 @@ import (
 	"net"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/pion/transport/v2/vnet"
@@ -35,11 +36,13 @@ func sees(t *testing.T, u, other *user) {
 // the offer: the answerer's session lets checks through only from
 // candidates it was told of, so dropping them left the link unopened.
 func TestDirectLinkTakesCandidatesThatOvertakeTheOffer(t *testing.T) {
-	w := vnetworld.New(t, testlog.New(t), vnetworld.None, vnetworld.None)
-	sb := newSwitchboard()
-	a := newUser(t, sb, "alice", withRTC(w.Nets[0], nil))
-	b := newUser(t, sb, "bob", withRTC(w.Nets[1], nil))
-	linkUp(t, a, b)
+	synctest.Test(t, func(t *testing.T) {
+		w := vnetworld.New(t, testlog.New(t), vnetworld.None, vnetworld.None)
+		sb := newSwitchboard()
+		a := newUser(t, sb, "alice", withRTC(w.Nets[0], nil))
+		b := newUser(t, sb, "bob", withRTC(w.Nets[1], nil))
+		linkUp(t, a, b)
+	})
 }
 
 // withRTC gives a user direct links on n, whose supernode answers for
@@ -88,45 +91,47 @@ func linkUp(t *testing.T, a, b *user) {
 // within seconds, not at its next resend (a minute here; six hours for
 // a message that went to a mailbox).
 func TestReceiptLostOnADyingLinkIsSentAgain(t *testing.T) {
-	w := vnetworld.New(t, testlog.New(t), vnetworld.None, vnetworld.None)
-	var cut atomic.Bool
-	w.WAN.AddChunkFilter(func(c vnet.Chunk) bool {
-		return !cut.Load() || c.SourceAddr().(*net.UDPAddr).IP.String() != w.Public[1]
-	})
-	sb := newSwitchboard()
-	quick := func(se *webrtc.SettingEngine) {
-		se.SetICETimeouts(time.Second, time.Second, 100*time.Millisecond)
-	}
-	slowResend := func(c *Config) { c.ResendDelivered = time.Minute }
-	a := newUser(t, sb, "alice", withRTC(w.Nets[0], quick), slowResend)
-	b := newUser(t, sb, "bob", withRTC(w.Nets[1], quick), slowResend)
-	linkUp(t, a, b)
+	synctest.Test(t, func(t *testing.T) {
+		w := vnetworld.New(t, testlog.New(t), vnetworld.None, vnetworld.None)
+		var cut atomic.Bool
+		w.WAN.AddChunkFilter(func(c vnet.Chunk) bool {
+			return !cut.Load() || c.SourceAddr().(*net.UDPAddr).IP.String() != w.Public[1]
+		})
+		sb := newSwitchboard()
+		quick := func(se *webrtc.SettingEngine) {
+			se.SetICETimeouts(time.Second, time.Second, 100*time.Millisecond)
+		}
+		slowResend := func(c *Config) { c.ResendDelivered = time.Minute }
+		a := newUser(t, sb, "alice", withRTC(w.Nets[0], quick), slowResend)
+		b := newUser(t, sb, "bob", withRTC(w.Nets[1], quick), slowResend)
+		linkUp(t, a, b)
 
-	cut.Store(true)
-	ctx := context.Background()
-	m, err := a.s.Send(ctx, a.contact("bob").ID, "are you there?")
-	if err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "bob has the message", func() bool {
-		ms, _ := b.db.Messages(ctx, b.contact("alice").ID, store.Cursor{}, 10)
-		return len(ms) > 0 && ms[0].Body == "are you there?"
+		cut.Store(true)
+		ctx := context.Background()
+		m, err := a.s.Send(ctx, a.contact("bob").ID, "are you there?")
+		if err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "bob has the message", func() bool {
+			ms, _ := b.db.Messages(ctx, b.contact("alice").ID, store.Cursor{}, 10)
+			return len(ms) > 0 && ms[0].Body == "are you there?"
+		})
+		eventually(t, "bob's receipt sent on the direct link", func() bool { return b.s.Stats().Direct > 0 })
+		if got, err := a.db.MessageByMsgID(ctx, a.id.NodeID(), m.MsgID); err != nil || got.State == store.MessageDelivered {
+			t.Fatalf("alice's message %v (%v) before the link failed: the receipt was not lost", got.State, err)
+		}
+		// Alice's end fails after 2 s without a word from bob, bob's 2 s after
+		// alice's goes quiet; well within the minute of the resend.
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			got, err := a.db.MessageByMsgID(ctx, a.id.NodeID(), m.MsgID)
+			if err == nil && got.State == store.MessageDelivered {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("alice's message still %v (%v) 20 s after the link was cut", got.State, err)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 	})
-	eventually(t, "bob's receipt sent on the direct link", func() bool { return b.s.Stats().Direct > 0 })
-	if got, err := a.db.MessageByMsgID(ctx, a.id.NodeID(), m.MsgID); err != nil || got.State == store.MessageDelivered {
-		t.Fatalf("alice's message %v (%v) before the link failed: the receipt was not lost", got.State, err)
-	}
-	// Alice's end fails after 2 s without a word from bob, bob's 2 s after
-	// alice's goes quiet; well within the minute of the resend.
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		got, err := a.db.MessageByMsgID(ctx, a.id.NodeID(), m.MsgID)
-		if err == nil && got.State == store.MessageDelivered {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("alice's message still %v (%v) 20 s after the link was cut", got.State, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
