@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parleynet/parley/internal/testutil"
 	"github.com/parleynet/parley/overlay"
 )
 
@@ -25,10 +26,10 @@ func quick(target int) (func(*overlay.SupernodeConfig), func(*overlay.LeafConfig
 			c.AnnounceInterval = 300 * time.Millisecond
 			c.SweepInterval = 100 * time.Millisecond
 			c.Heartbeat = 300 * time.Millisecond
-			c.ClaimDifficulty = 8
+			c.ClaimDifficulty = testutil.ClaimDifficulty
 		}, func(c *overlay.LeafConfig) {
 			c.CandidacyEvery = 200 * time.Millisecond
-			c.ClaimDifficulty = 8
+			c.ClaimDifficulty = testutil.ClaimDifficulty
 			c.DialTimeout = time.Second
 		}
 }
@@ -102,16 +103,7 @@ func startUserPeer(t *testing.T, seed string, name string, target int, network o
 	return runPeer(t, p)
 }
 
-func waitUntil(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+var waitUntil = testutil.Eventually
 
 func supernodes(peers []*running) (out []*running) {
 	for _, r := range peers {

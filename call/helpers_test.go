@@ -14,7 +14,7 @@ import (
 	"github.com/pion/transport/v2/vnet"
 	"github.com/pion/webrtc/v3"
 
-	"github.com/parleynet/parley/internal/testlog"
+	"github.com/parleynet/parley/internal/testutil"
 	"github.com/parleynet/parley/internal/vnetworld"
 	"github.com/parleynet/parley/overlay"
 	"github.com/parleynet/parley/overlay/rtc"
@@ -22,7 +22,7 @@ import (
 )
 
 // testLogger logs through t.Log when PARLEY_TEST_LOG is set.
-var testLogger = testlog.New
+var testLogger = testutil.Logger
 
 // The NAT kinds and the virtual internet of internal/vnetworld.
 type (

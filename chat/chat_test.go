@@ -10,6 +10,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/parleynet/parley/internal/testutil"
 	"github.com/parleynet/parley/overlay"
 	"github.com/parleynet/parley/overlay/envelope"
 	"github.com/parleynet/parley/overlay/wire"
@@ -124,13 +125,7 @@ func (u *user) contact(name string) store.Contact {
 
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.Eventually(t, 5*time.Second, what, cond)
 }
 
 // befriend makes a and b accepted contacts.

@@ -11,7 +11,7 @@ import (
 	"github.com/pion/transport/v2/vnet"
 	"github.com/pion/webrtc/v3"
 
-	"github.com/parleynet/parley/internal/testlog"
+	"github.com/parleynet/parley/internal/testutil"
 	"github.com/parleynet/parley/internal/vnetworld"
 	"github.com/parleynet/parley/overlay"
 	"github.com/parleynet/parley/overlay/rtc"
@@ -37,7 +37,7 @@ func sees(t *testing.T, u, other *user) {
 // candidates it was told of, so dropping them left the link unopened.
 func TestDirectLinkTakesCandidatesThatOvertakeTheOffer(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		w := vnetworld.New(t, testlog.New(t), vnetworld.None, vnetworld.None)
+		w := vnetworld.New(t, testutil.Logger(t), vnetworld.None, vnetworld.None)
 		sb := newSwitchboard()
 		a := newUser(t, sb, "alice", withRTC(w.Nets[0], nil))
 		b := newUser(t, sb, "bob", withRTC(w.Nets[1], nil))
@@ -92,7 +92,7 @@ func linkUp(t *testing.T, a, b *user) {
 // a message that went to a mailbox).
 func TestReceiptLostOnADyingLinkIsSentAgain(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		w := vnetworld.New(t, testlog.New(t), vnetworld.None, vnetworld.None)
+		w := vnetworld.New(t, testutil.Logger(t), vnetworld.None, vnetworld.None)
 		var cut atomic.Bool
 		w.WAN.AddChunkFilter(func(c vnet.Chunk) bool {
 			return !cut.Load() || c.SourceAddr().(*net.UDPAddr).IP.String() != w.Public[1]

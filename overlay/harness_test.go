@@ -11,14 +11,14 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/parleynet/parley/internal/testlog"
+	"github.com/parleynet/parley/internal/testutil"
 	"github.com/parleynet/parley/overlay/sim"
 	"github.com/parleynet/parley/store"
 )
 
 // testLogger logs to the test at debug level when PARLEY_TEST_LOG is set.
 // testLogger logs through t.Log when PARLEY_TEST_LOG is set.
-var testLogger = testlog.New
+var testLogger = testutil.Logger
 
 func mustIdentity(t testing.TB) *Identity {
 	t.Helper()
@@ -103,7 +103,7 @@ func startLeaf(t testing.TB, id *Identity, seeds []SeedAddr, cache HostCache) *t
 }
 
 // testDifficulty is the claim proof of work in tests: cheap.
-const testDifficulty = 8
+const testDifficulty = testutil.ClaimDifficulty
 
 // startLeafWith starts a leaf from cfg, with test timings where unset.
 func startLeafWith(t testing.TB, cfg LeafConfig) *testLeaf {
@@ -136,16 +136,7 @@ func startLeafWith(t testing.TB, cfg LeafConfig) *testLeaf {
 }
 
 // waitFor polls cond until it holds or timeout passes.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
+var waitFor = testutil.Eventually
 
 // fullyLinked reports whether the leaf has a primary and n standbys.
 func fullyLinked(l *Leaf, n int) bool {

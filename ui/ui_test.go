@@ -19,6 +19,7 @@ import (
 	"github.com/parleynet/parley/call"
 	"github.com/parleynet/parley/call/audio"
 	"github.com/parleynet/parley/chat"
+	"github.com/parleynet/parley/internal/testutil"
 	"github.com/parleynet/parley/overlay"
 )
 
@@ -43,18 +44,11 @@ func startSeed(t *testing.T, ctx context.Context) *app.Peer {
 // but a random amount, and several times that under the race detector).
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testutil.EventuallyEvery(t, 30*time.Second, 20*time.Millisecond, what, func() bool {
 		done := false
 		onUI(func() { done = cond() })
-		if done {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return done
+	})
 }
 
 // onUI runs fn as if on the UI thread: serialised with the views'

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/parleynet/parley/app"
+	"github.com/parleynet/parley/internal/testutil"
 	"github.com/parleynet/parley/overlay"
 	"github.com/parleynet/parley/store"
 )
@@ -324,13 +325,7 @@ func TestDesktopWindowUnderXvfb(t *testing.T) {
 // until polls cond until it holds, for timeout at most.
 func until(t testing.TB, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	testutil.EventuallyEvery(t, timeout, 200*time.Millisecond, what, cond)
 }
 
 // bigProfile makes a profile with contacts accepted contacts and messages

@@ -16,12 +16,12 @@ import (
 
 	"github.com/pion/turn/v2"
 
-	"github.com/parleynet/parley/internal/testlog"
+	"github.com/parleynet/parley/internal/testutil"
 	"github.com/parleynet/parley/overlay/internal/pionlog"
 )
 
 // testLogger logs through t.Log when PARLEY_TEST_LOG is set.
-var testLogger = testlog.New
+var testLogger = testutil.Logger
 
 func anyPeer(net.IP) bool { return true }
 

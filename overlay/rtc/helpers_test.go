@@ -12,12 +12,12 @@ import (
 	"github.com/pion/transport/v2/vnet"
 	"github.com/pion/webrtc/v3"
 
-	"github.com/parleynet/parley/internal/testlog"
+	"github.com/parleynet/parley/internal/testutil"
 	"github.com/parleynet/parley/internal/vnetworld"
 )
 
 // testLogger logs through t.Log when PARLEY_TEST_LOG is set.
-var testLogger = testlog.New
+var testLogger = testutil.Logger
 
 // The NAT kinds and the virtual internet of internal/vnetworld.
 type (

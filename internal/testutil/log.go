@@ -1,7 +1,6 @@
-// Package testlog gives tests a logger that writes through t.Log when
-// PARLEY_TEST_LOG is set ("trace" also shows pion's trace messages), and
-// discards otherwise.
-package testlog
+// Package testutil holds what the project's tests share: a logger, waiting
+// for a condition, and a cheap proof of work.
+package testutil
 
 import (
 	"log/slog"
@@ -9,8 +8,10 @@ import (
 	"testing"
 )
 
-// New returns the logger of test t.
-func New(t testing.TB) *slog.Logger {
+// Logger returns the logger of test t: it writes through t.Log when
+// PARLEY_TEST_LOG is set ("trace" also shows pion's trace messages), and
+// discards otherwise.
+func Logger(t testing.TB) *slog.Logger {
 	switch os.Getenv("PARLEY_TEST_LOG") {
 	case "":
 		return slog.New(slog.DiscardHandler)
