@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -153,7 +154,7 @@ func Bootstorm(p Params) Report {
 
 	var sns, leaves []*peer
 	for _, pr := range w.peers {
-		if pr.node.Supernode() != nil {
+		if node, _ := pr.running(); node.Supernode() != nil {
 			sns = append(sns, pr)
 		} else {
 			leaves = append(leaves, pr)
@@ -251,14 +252,17 @@ func Churn(p Params, dur time.Duration) Report {
 		}
 	}
 	var wg sync.WaitGroup
+	// The crashes draw from a source of their own: the lookups below draw
+	// from w.rng at the same time.
+	crng := rand.New(rand.NewPCG(w.rng.Uint64(), w.rng.Uint64()))
 	wg.Go(func() {
-		for wait(time.Duration(w.rng.ExpFloat64() / rate * float64(time.Second))) {
-			pr := w.peers[w.rng.IntN(len(w.peers))]
-			if !pr.up {
+		for wait(time.Duration(crng.ExpFloat64() / rate * float64(time.Second))) {
+			pr := w.peers[crng.IntN(len(w.peers))]
+			if _, up := pr.running(); !up {
 				continue
 			}
 			crashes.Add(1)
-			down := time.Minute + time.Duration(w.rng.Int64N(int64(9*time.Minute)))
+			down := time.Minute + time.Duration(crng.Int64N(int64(9*time.Minute)))
 			wg.Go(func() {
 				w.crash(pr)
 				if wait(down) {
@@ -274,11 +278,12 @@ func Churn(p Params, dur time.Duration) Report {
 		time.Sleep(200 * time.Millisecond)
 		asker := w.peers[w.rng.IntN(len(w.peers))]
 		target := w.peers[w.rng.IntN(len(w.peers))]
-		if !asker.up || asker == target || asker.node.Leaf().Status().Primary == nil {
+		node, up := asker.running()
+		if !up || asker == target || node.Leaf().Status().Primary == nil {
 			continue
 		}
 		lctx, lcancel := context.WithTimeout(ctx, 10*time.Second)
-		rec, h, err := asker.node.Leaf().Lookup(lctx, overlay.ClaimKey(target.name))
+		rec, h, err := node.Leaf().Lookup(lctx, overlay.ClaimKey(target.name))
 		lcancel()
 		if err == nil && overlay.NodeIDOf(rec.Owner) == target.id.NodeID() {
 			ok++

@@ -54,7 +54,7 @@ func TestElectionGrowsSupernodesInSimulation(t *testing.T) {
 			t.Fatalf("%d supernodes for 300 peers with a target of 20 leaves each: none elected", s.supernodes)
 		}
 		for _, pr := range w.peers {
-			if pr.nat && pr.node.Supernode() != nil {
+			if node, _ := pr.running(); pr.nat && node.Supernode() != nil {
 				t.Fatalf("peer %d is behind NAT and was promoted", pr.idx)
 			}
 		}

@@ -73,21 +73,23 @@ type World struct {
 
 // peer is one simulated Parley.
 type peer struct {
-	idx    int
-	name   string
-	ip     string
-	host   *sim.Host
-	id     *overlay.Identity
-	cache  *overlay.MemHostCache
-	nat    bool
-	seed   bool
-	rng    *rand.Rand
+	idx   int
+	name  string
+	ip    string
+	host  *sim.Host
+	id    *overlay.Identity
+	cache *overlay.MemHostCache
+	nat   bool
+	seed  bool
+	rng   *rand.Rand
+	// mu guards node, cancel, done, up and lastSN: crashes and restarts
+	// run on goroutines of their own while the world is observed.
+	mu     sync.Mutex
 	node   *overlay.Node
 	cancel context.CancelFunc
 	done   chan struct{}
 	up     bool // being run (not crashed)
 	lastSN *overlay.Supernode
-	snBase stats // counters of lastSN when it was first seen
 }
 
 // stats are login counters summed over supernodes.
@@ -146,9 +148,29 @@ func (w *World) seedAddrs() []overlay.SeedAddr {
 	return out
 }
 
+// running returns the peer's node and whether it runs (not crashed).
+func (pr *peer) running() (*overlay.Node, bool) {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	return pr.node, pr.up
+}
+
+// stop marks the peer down and returns how to stop its node and the
+// supernode it was last seen serving as; ok is false if it was down.
+func (pr *peer) stop() (cancel context.CancelFunc, done chan struct{}, last *overlay.Supernode, ok bool) {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	if !pr.up {
+		return nil, nil, nil, false
+	}
+	pr.up = false
+	last, pr.lastSN = pr.lastSN, nil
+	return pr.cancel, pr.done, last, true
+}
+
 // startPeer runs a peer (again, after a restart).
 func (w *World) startPeer(pr *peer) {
-	if pr.up {
+	if _, up := pr.running(); up {
 		return
 	}
 	if w.p.NoHostCache && !pr.seed {
@@ -195,9 +217,12 @@ func (w *World) startPeer(pr *peer) {
 		panic(fmt.Sprintf("simulation: peer %d: %v", pr.idx, err))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	pr.node, pr.cancel, pr.done, pr.up = node, cancel, make(chan struct{}), true
+	done := make(chan struct{})
+	pr.mu.Lock()
+	pr.node, pr.cancel, pr.done, pr.up = node, cancel, done, true
+	pr.mu.Unlock()
 	go func() {
-		defer close(pr.done)
+		defer close(done)
 		node.Run(ctx)
 	}()
 	if !pr.seed {
@@ -229,14 +254,14 @@ func (w *World) claim(ctx context.Context, pr *peer, node *overlay.Node) {
 
 // crash kills a peer's machine: its links reset, nothing is said.
 func (w *World) crash(pr *peer) {
-	if !pr.up {
+	cancel, done, last, ok := pr.stop()
+	if !ok {
 		return
 	}
-	w.retire(pr)
+	w.retire(last)
 	pr.host.Down()
-	pr.cancel()
-	<-pr.done
-	pr.up = false
+	cancel()
+	<-done
 }
 
 // restart brings a crashed peer's machine back and runs it again.
@@ -245,26 +270,25 @@ func (w *World) restart(pr *peer) {
 	w.startPeer(pr)
 }
 
-// retire adds the counters of a peer's supernode to the retired totals.
-func (w *World) retire(pr *peer) {
-	if pr.lastSN == nil {
+// retire adds the counters of a supernode a peer no longer serves as to
+// the retired totals.
+func (w *World) retire(sn *overlay.Supernode) {
+	if sn == nil {
 		return
 	}
-	st := pr.lastSN.Stats()
+	st := sn.Stats()
 	w.mu.Lock()
 	w.retired.accepted += st.LoginsAccepted
 	w.retired.redirected += st.LoginsRedirected
 	w.mu.Unlock()
-	pr.lastSN = nil
 }
 
 // Close stops every peer and the network.
 func (w *World) Close() {
 	for _, pr := range append(append([]*peer(nil), w.seeds...), w.peers...) {
-		if pr.up {
-			pr.cancel()
-			<-pr.done
-			pr.up = false
+		if cancel, done, _, ok := pr.stop(); ok {
+			cancel()
+			<-done
 		}
 	}
 	w.net.Close()
@@ -284,30 +308,35 @@ func (w *World) observe() sample {
 	var s sample
 	live, ring := w.liveRing()
 	for _, pr := range w.seeds {
-		if sn := pr.node.Supernode(); pr.up && sn != nil {
+		if node, up := pr.running(); up && node.Supernode() != nil {
+			sn := node.Supernode()
 			st := sn.Stats()
 			s.seedLogins += st.LoginsAccepted + st.LoginsRedirected
 		}
 	}
 	s.supernodes = len(live)
 	for _, pr := range w.peers {
-		if !pr.up {
+		node, up := pr.running()
+		if !up {
 			continue
 		}
 		s.online++
-		sn := pr.node.Supernode()
-		if pr.lastSN != nil && sn != pr.lastSN {
-			if pr.lastSN.Stats().Demotions > 0 {
+		sn := node.Supernode()
+		pr.mu.Lock()
+		last := pr.lastSN
+		if sn != nil || last != nil && sn != last {
+			pr.lastSN = sn
+		}
+		pr.mu.Unlock()
+		if last != nil && sn != last {
+			if last.Stats().Demotions > 0 {
 				s.demoted++
 			} else {
 				s.failed++
 			}
-			w.retire(pr)
+			w.retire(last)
 		}
-		if sn != nil {
-			pr.lastSN = sn
-		}
-		if pr.node.Leaf().Status().Primary == nil {
+		if node.Leaf().Status().Primary == nil {
 			continue
 		}
 		s.loggedIn++
@@ -330,8 +359,8 @@ func (w *World) liveRing() (map[overlay.NodeID]*overlay.Supernode, *overlay.Ring
 	m := make(map[overlay.NodeID]*overlay.Supernode)
 	var ids []overlay.NodeID
 	for _, pr := range append(append([]*peer(nil), w.seeds...), w.peers...) {
-		if pr.up {
-			if sn := pr.node.Supernode(); sn != nil {
+		if node, up := pr.running(); up {
+			if sn := node.Supernode(); sn != nil {
 				m[sn.ID()] = sn
 				ids = append(ids, sn.ID())
 			}
