@@ -27,31 +27,24 @@ func peerLinks(s *testSN) map[NodeID]*Link {
 	return out
 }
 
-// leafSubCount counts the keys a supernode's leaf subscribed to there.
-func leafSubCount(s *testSN, leaf NodeID) int {
-	s.dir.mu.Lock()
-	defer s.dir.mu.Unlock()
+// subscribers counts the keys of subs that sub is subscribed to.
+func subscribers[V any](mu *sync.Mutex, subs map[[32]byte]map[NodeID]V, sub NodeID) int {
+	mu.Lock()
+	defer mu.Unlock()
 	n := 0
-	for _, subs := range s.dir.leafSubs {
-		if _, ok := subs[leaf]; ok {
+	for _, m := range subs {
+		if _, ok := m[sub]; ok {
 			n++
 		}
 	}
 	return n
 }
 
+// leafSubCount counts the keys a supernode's leaf subscribed to there.
+func leafSubCount(s *testSN, leaf NodeID) int { return subscribers(&s.dir.mu, s.dir.leafSubs, leaf) }
+
 // holderSubCount counts the keys supernode sub subscribed to at holder s.
-func holderSubCount(s *testSN, sub NodeID) int {
-	s.dir.mu.Lock()
-	defer s.dir.mu.Unlock()
-	n := 0
-	for _, subs := range s.dir.holderSubs {
-		if _, ok := subs[sub]; ok {
-			n++
-		}
-	}
-	return n
-}
+func holderSubCount(s *testSN, sub NodeID) int { return subscribers(&s.dir.mu, s.dir.holderSubs, sub) }
 
 // TestLeafWithFiveThousandContactsStaysLoggedIn subscribes a leaf to 5,000
 // contacts' presence. A single Subscribe of that many keys is over the

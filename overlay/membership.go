@@ -326,18 +326,3 @@ func (s *membership) announceLoop(ctx context.Context) {
 		}
 	}
 }
-
-// loadOf returns the primary leaves an announced supernode reported.
-func (s *membership) loadOf(id NodeID) (leaves, capacity uint32, ok bool) {
-	s.mu.Lock()
-	r := s.announces[id]
-	s.mu.Unlock()
-	if r == nil {
-		return 0, 0, false
-	}
-	b, err := DecodeAnnounce(r)
-	if err != nil {
-		return 0, 0, false
-	}
-	return b.Leaves, b.Capacity, true
-}

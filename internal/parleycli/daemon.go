@@ -47,13 +47,11 @@ func daemonCmd(e *env) *ffcli.Command {
 }
 
 func daemon(ctx context.Context, e *env, opts app.Options, ca *callAudio) error {
-	dir, err := e.profileDir()
+	dir, seeds, err := e.profileAndSeeds()
 	if err != nil {
 		return err
 	}
-	if opts.Seeds, err = e.seedList(); err != nil {
-		return err
-	}
+	opts.Seeds = seeds
 	if opts.Logger, err = cli.Logger(e.stderr, e.logLevel); err != nil {
 		return err
 	}

@@ -36,11 +36,7 @@ func desktopCmd(e *env, fs *flag.FlagSet) *ffcli.Command {
 			if len(args) > 0 {
 				return cli.UsageError{Err: fmt.Errorf("unknown subcommand %q (see parley --help)", args[0])}
 			}
-			dir, err := e.profileDir()
-			if err != nil {
-				return err
-			}
-			seeds, err := e.seedList()
+			dir, seeds, err := e.profileAndSeeds()
 			if err != nil {
 				return err
 			}

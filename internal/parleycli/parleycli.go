@@ -68,6 +68,16 @@ func (e *env) seedList() (app.Seeds, error) {
 	return s, nil
 }
 
+// profileAndSeeds returns --profile (or the default) and --seeds.
+func (e *env) profileAndSeeds() (string, app.Seeds, error) {
+	dir, err := e.profileDir()
+	if err != nil {
+		return "", nil, err
+	}
+	seeds, err := e.seedList()
+	return dir, seeds, err
+}
+
 // flags returns a flag set for command name that reports to stderr.
 func (e *env) flags(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)

@@ -28,11 +28,7 @@ func initCmd(e *env) *ffcli.Command {
 			if *username == "" || len(args) > 0 {
 				return cli.UsageError{Err: errors.New("init: --username NAME is required, and nothing else")}
 			}
-			dir, err := e.profileDir()
-			if err != nil {
-				return err
-			}
-			seeds, err := e.seedList()
+			dir, seeds, err := e.profileAndSeeds()
 			if err != nil {
 				return err
 			}
