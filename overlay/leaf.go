@@ -748,15 +748,7 @@ func (l *Leaf) tryAll(ctx context.Context, cands []candidate) (won *leafLink, an
 		case <-fallback:
 			// The seeds go next, beside the cached dials still going.
 			fallbackOpen = true
-			slices.SortStableFunc(queue, func(a, b candidate) int {
-				switch {
-				case a.fallback == b.fallback:
-					return 0
-				case a.fallback:
-					return -1
-				}
-				return 1
-			})
+			fallbackFirst(queue)
 			continue
 		}
 		inflight--
@@ -779,27 +771,49 @@ func (l *Leaf) tryAll(ctx context.Context, cands []candidate) (won *leafLink, an
 			// cache and the supernodes the redirect names go on).
 			answered = true
 			queue = slices.DeleteFunc(queue, func(c candidate) bool { return c.fallback })
-			var id NodeID = a.c.ID
-			wait := time.Duration(a.redirect.RetryAfterMS) * time.Millisecond
-			l.avoid[id] = l.cfg.Clock.Now().Add(wait)
+			var wait time.Duration
+			queue, wait = l.redirected(a, queue)
 			if retryAfter == 0 || wait < retryAfter {
 				retryAfter = wait
-			}
-			l.learn(a.redirect.Supernodes)
-			for _, sn := range a.redirect.Supernodes {
-				var sid NodeID
-				if len(sn.ID) == len(sid) {
-					copy(sid[:], sn.ID)
-					if l.avoid[sid].Before(l.cfg.Clock.Now()) && sid != l.cfg.Identity.NodeID() {
-						queue = append([]candidate{{ID: sid, Addr: sn.Addr, Seed: sn.Seed}}, queue...)
-					}
-				}
 			}
 		default:
 			l.log.Debug("login dial failed", "addr", a.c.Addr, "err", a.err)
 			l.failed(a.c.ID)
 		}
 	}
+}
+
+// fallbackFirst puts the fallback candidates (the seeds) first in queue,
+// keeping the order within each group.
+func fallbackFirst(queue []candidate) {
+	slices.SortStableFunc(queue, func(a, b candidate) int {
+		switch {
+		case a.fallback == b.fallback:
+			return 0
+		case a.fallback:
+			return -1
+		}
+		return 1
+	})
+}
+
+// redirected takes a login redirect: the supernode that sent it is
+// avoided for the wait it asks, and the supernodes it names go to the
+// front of queue. It returns the new queue and the wait.
+func (l *Leaf) redirected(a attempt, queue []candidate) ([]candidate, time.Duration) {
+	wait := time.Duration(a.redirect.RetryAfterMS) * time.Millisecond
+	l.avoid[a.c.ID] = l.cfg.Clock.Now().Add(wait)
+	l.learn(a.redirect.Supernodes)
+	for _, sn := range a.redirect.Supernodes {
+		var sid NodeID
+		if len(sn.ID) == len(sid) {
+			copy(sid[:], sn.ID)
+			if l.avoid[sid].Before(l.cfg.Clock.Now()) && sid != l.cfg.Identity.NodeID() {
+				queue = append([]candidate{{ID: sid, Addr: sn.Addr, Seed: sn.Seed}}, queue...)
+			}
+		}
+	}
+	return queue, wait
 }
 
 // drain collects the dials still in flight after a login won, and offers

@@ -222,7 +222,18 @@ func (l *Leaf) publishPresence(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return l.Publish(ctx, rec)
+	err = l.Publish(ctx, rec)
+	if errors.Is(err, ErrStale) {
+		l.mu.Lock()
+		newer := l.seq > seq
+		l.mu.Unlock()
+		if newer {
+			// A later publish of ours (a new primary, another status)
+			// reached the holders first: what they hold is newer.
+			return nil
+		}
+	}
+	return err
 }
 
 // onNewPrimary re-subscribes and re-offers candidacy on a new primary, and

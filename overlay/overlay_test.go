@@ -308,7 +308,9 @@ func TestCapacityRedirectKeepsExistingLeaves(t *testing.T) {
 		})
 		// A redirect hands out the supernodes in the view: linked, and (for
 		// the seed) its announcement in, which can come after the link.
-		waitFor(t, 5*time.Second, "the seed in full's view", func() bool { return meshed(full, other) && full.Stats().View == 2 })
+		waitFor(t, 5*time.Second, "the seed in full's view, with its address", func() bool {
+			return meshed(full, other) && len(full.mem.viewPeers()) == 1
+		})
 		ctx := context.Background()
 		var first []*Link
 		for range 2 {
@@ -329,6 +331,9 @@ func TestCapacityRedirectKeepsExistingLeaves(t *testing.T) {
 		found := false
 		for _, sn := range red.Supernodes {
 			found = found || sn.Addr == other.Addr()
+			if sn.Addr == full.Addr() {
+				t.Fatalf("the redirect names the supernode that turned the login away: %+v", red.Supernodes)
+			}
 		}
 		if !found {
 			t.Fatalf("redirect does not list the other supernode: %+v", red.Supernodes)

@@ -611,7 +611,11 @@ func (s *Supernode) serveLeaf(l *Link, hello *wire.Hello) {
 	id := l.Peer()
 	s.mu.Lock()
 	if red := s.admitLocked(id, hello.Standby); red != nil {
-		red.Supernodes = s.supernodesLocked(16)
+		// The alternatives: not this supernode, which is turning it away.
+		red.Supernodes = s.supernodesLocked(17)
+		if s.advertise != "" {
+			red.Supernodes = red.Supernodes[1:]
+		}
 		s.mu.Unlock()
 		s.loginsRedirected.Add(1)
 		s.log.Debug("login redirected", "leaf", id.Short(), "reason", red.Reason)
