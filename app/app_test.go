@@ -187,7 +187,7 @@ func TestStatusOverControlSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	if st.Role != RoleLeaf || st.Username != "alice" || st.NodeID != prof.Identity.NodeID().String() ||
-		st.Fingerprint != prof.Fingerprint() || st.Primary == nil || st.Primary.ID != snProf.Identity.NodeID() {
+		st.Fingerprint != prof.Fingerprint() || st.Primary == nil || st.Primary.ID != snProf.Identity.NodeID().String() {
 		t.Fatalf("status over the socket: %+v", st)
 	}
 	snc, err := Dial(snProf.Dir)

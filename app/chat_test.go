@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/parleynet/parley/chat"
+	"github.com/parleynet/parley/letters"
 	"github.com/parleynet/parley/overlay"
 	"github.com/parleynet/parley/overlay/wire"
 	"github.com/parleynet/parley/store"
@@ -31,7 +32,7 @@ func (u *chatUser) options() Options {
 	return Options{Seeds: []overlay.SeedAddr{{Addr: u.seed}}, Listen: "127.0.0.1:0", NoSupernode: true,
 		TuneSupernode: sn, TuneLeaf: lf, Logger: testLogger(u.dir),
 		OnEvent: func(ev chat.Event) { u.mu.Lock(); u.events = append(u.events, ev); u.mu.Unlock() },
-		TuneChat: func(c *chat.Config) {
+		TuneLetters: func(c *letters.Config) {
 			c.Retry = overlay.Backoff{Base: 100 * time.Millisecond, Cap: time.Second}
 			c.ResendDelivered, c.ResendStored = 2*time.Second, 3*time.Second
 		}}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/parleynet/parley/call"
 	"github.com/parleynet/parley/chat"
-	"github.com/parleynet/parley/overlay"
 	"github.com/parleynet/parley/store"
 )
 
@@ -74,7 +73,7 @@ func (e *echo) Push(_ uint16, _ uint32, payload []byte) {
 // RunEcho runs the echo account username with its profile in dir, logging
 // in through seeds, until ctx is done. It creates the profile (claiming the
 // name) on first run, retrying while the network is not reachable yet.
-func RunEcho(ctx context.Context, dir, username string, seeds []overlay.SeedAddr, log *slog.Logger) error {
+func RunEcho(ctx context.Context, dir, username string, seeds Seeds, log *slog.Logger) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}

@@ -9,9 +9,10 @@ import (
 
 	"github.com/parleynet/parley/call"
 	"github.com/parleynet/parley/chat"
+	"github.com/parleynet/parley/letters"
 	"github.com/parleynet/parley/overlay"
+	"github.com/parleynet/parley/overlay/relay"
 	"github.com/parleynet/parley/overlay/wire"
-	"github.com/parleynet/parley/store"
 )
 
 // Version is Parley's version, stamped at build time with
@@ -46,6 +47,9 @@ type Options struct {
 	// (overlay defaults when zero).
 	MaxLeaves int
 	LoginRate float64
+	// RelayPorts, if set, are the lowest and highest UDP ports of the
+	// supernode's TURN relays (a seed behind a firewall rule).
+	RelayPorts [2]uint16
 	// Heartbeat is the supernode's heartbeat interval (overlay default when zero).
 	Heartbeat time.Duration
 	// ClaimRenew is how often the username claim is renewed. Default 24 h.
@@ -64,8 +68,9 @@ type Options struct {
 	// OnEvent, if set, is told of every change to contacts, messages,
 	// presence and typing (from the peer's goroutines; it must not block).
 	OnEvent func(chat.Event)
-	// TuneChat adjusts the chat configuration (tests).
-	TuneChat func(*chat.Config)
+	// TuneLetters adjusts the letters configuration: the outbox's retries
+	// (tests).
+	TuneLetters func(*letters.Config)
 	// Media is the audio of calls (call/audio.Media with devices or
 	// files); nil: the peer cannot call, and says calls need an audio
 	// device.
@@ -91,44 +96,18 @@ type Options struct {
 	OnUpdate func(Update)
 }
 
-// Role is a peer's role in the network.
-type Role string
-
-// Roles.
-const (
-	RoleLeaf      Role = "leaf"
-	RoleSupernode Role = "supernode"
-	RoleSeed      Role = "seed"
-)
-
-// Status is a snapshot of a running peer, as 'parley status' prints it.
-type Status struct {
-	NodeID      string                  `json:"node_id"`
-	Fingerprint string                  `json:"fingerprint"`
-	Username    string                  `json:"username,omitempty"`
-	Claim       string                  `json:"claim,omitempty"` // state of the username claim
-	Role        Role                    `json:"role"`
-	State       overlay.LeafState       `json:"state"`
-	Primary     *overlay.LinkInfo       `json:"primary,omitempty"`
-	Standbys    []overlay.LinkInfo      `json:"standbys,omitempty"`
-	Listen      string                  `json:"listen,omitempty"`
-	Candidate   string                  `json:"candidate,omitempty"` // where it offers to serve, if it does
-	Supernode   *overlay.SupernodeStats `json:"supernode,omitempty"`
-	Supernodes  []string                `json:"supernodes,omitempty"` // mesh peers of a supernode
-	Version     string                  `json:"version"`
-}
-
 // Peer is one running Parley: a profile and its overlay Node, with the
 // username claim and the control socket. It is the API the UI, the CLI and
 // the seed use.
 type Peer struct {
-	prof  *Profile
-	opts  Options
-	log   *slog.Logger
-	node  *overlay.Node
-	leaf  *overlay.Leaf // nil for a seed
-	chat  *chat.Service // nil for a seed
-	calls *call.Manager // nil for a seed
+	prof    *Profile
+	opts    Options
+	log     *slog.Logger
+	node    *overlay.Node
+	leaf    *overlay.Leaf    // nil for a seed
+	letters *letters.Service // nil for a seed
+	chat    *chat.Service    // nil for a seed
+	calls   *call.Manager    // nil for a seed
 
 	mu        sync.Mutex
 	claim     string                // guarded by mu: claim state for Status
@@ -197,13 +176,17 @@ func NewPeer(prof *Profile, opts Options) (*Peer, error) {
 		},
 		OnChange: p.changed,
 	}
+	if lo, hi := opts.RelayPorts[0], opts.RelayPorts[1]; lo != 0 {
+		cfg.Supernode.TuneRelay = func(rc *relay.Config) { rc.RelayPortMin, rc.RelayPortMax = lo, hi }
+	}
 	if opts.TuneSupernode != nil {
 		opts.TuneSupernode(&cfg.Supernode)
 	}
 	if !opts.Seed {
-		// The chat service and the leaf need each other: envelopes and
-		// presence go from the leaf to chat, letters from chat to the leaf.
-		cfg.Leaf.OnEnvelope = func(from overlay.NodeID, data []byte) error { return p.chat.HandleEnvelope(from, data) }
+		// The letters and chat services and the leaf need each other:
+		// envelopes go from the leaf to letters, presence to chat, and
+		// letters from both to the leaf.
+		cfg.Leaf.OnEnvelope = func(from overlay.NodeID, data []byte) error { return p.letters.HandleEnvelope(from, data) }
 		cfg.Leaf.OnNotify = func(key [32]byte, rec *wire.Record) { p.chat.OnPresence(key, rec) }
 	}
 	if opts.TuneLeaf != nil {
@@ -215,20 +198,21 @@ func NewPeer(prof *Profile, opts Options) (*Peer, error) {
 	}
 	p.node, p.leaf = node, node.Leaf()
 	if !opts.Seed {
+		lcfg := letters.Config{Identity: prof.Identity, DB: prof.DB, Net: p.leaf, Logger: opts.Logger}
+		if opts.TuneLetters != nil {
+			opts.TuneLetters(&lcfg)
+		}
+		if p.letters, err = letters.New(lcfg); err != nil {
+			return nil, err
+		}
 		ccfg := chat.Config{
-			Identity: prof.Identity,
+			Letters:  p.letters,
 			Username: func() string { return prof.Username },
 			DB:       prof.DB,
 			Net:      p.leaf,
 			Logger:   opts.Logger,
 			OnEvent:  p.onChatEvent,
 			RTC:      &chat.RTC{ICEServers: p.leaf.ICEServers},
-			OnCallLetter: func(c store.Contact, kind uint8, payload []byte, sent time.Time) {
-				p.calls.HandleLetter(c, kind, payload, sent)
-			},
-		}
-		if opts.TuneChat != nil {
-			opts.TuneChat(&ccfg)
 		}
 		if p.chat, err = chat.New(ccfg); err != nil {
 			return nil, err
@@ -238,7 +222,7 @@ func NewPeer(prof *Profile, opts Options) (*Peer, error) {
 			media = noAudio{}
 		}
 		kcfg := call.Config{
-			Signaling:  p.chat,
+			Letters:    p.letters,
 			DB:         prof.DB,
 			Identity:   prof.Identity,
 			ICEServers: p.leaf.ICEServers,
@@ -265,6 +249,16 @@ func (p *Peer) Addr() string {
 		return sn.Addr()
 	}
 	return ""
+}
+
+// AsSeed returns this peer as the one seed of another peer on the same
+// machine (the seed's echo account); nil while it is not a supernode.
+func (p *Peer) AsSeed() Seeds {
+	sn := p.node.Supernode()
+	if sn == nil {
+		return nil
+	}
+	return Seeds{{Addr: sn.Addr(), ID: p.prof.Identity.NodeID()}}
 }
 
 // Supernode returns the peer's supernode, or nil while it is not one.
@@ -295,9 +289,10 @@ func (p *Peer) Run(ctx context.Context) error {
 		go func() { defer wg.Done(); p.updates.run(ctx, p.opts.OnUpdate) }()
 	}
 	if p.leaf != nil {
-		wg.Add(2)
+		wg.Add(3)
 		go func() { defer wg.Done(); p.claimLoop(ctx) }()
 		go func() { defer wg.Done(); p.chat.Run(ctx) }()
+		go func() { defer wg.Done(); p.letters.Run(ctx) }()
 	}
 	err := p.node.Run(ctx)
 	cancel()
@@ -306,41 +301,6 @@ func (p *Peer) Run(ctx context.Context) error {
 		p.calls.Close()
 	}
 	return err
-}
-
-// Status returns a snapshot of the peer.
-func (p *Peer) Status() Status {
-	st := Status{
-		NodeID:      p.prof.Identity.NodeID().String(),
-		Fingerprint: p.prof.Fingerprint(),
-		Username:    p.prof.Username,
-		Version:     VersionString(),
-		Role:        RoleLeaf,
-	}
-	p.mu.Lock()
-	st.Claim = p.claim
-	p.mu.Unlock()
-	sn := p.node.Supernode()
-	st.Candidate = p.node.CandidateAddr()
-	if p.leaf != nil {
-		ls := p.leaf.Status()
-		st.State, st.Primary, st.Standbys = ls.State, ls.Primary, ls.Standbys
-	}
-	if sn != nil {
-		st.Role, st.Listen = RoleSupernode, sn.Addr()
-		if p.opts.Seed {
-			st.Role, st.State = RoleSeed, overlay.StateOnline
-		}
-		stats := sn.Stats()
-		st.Supernode = &stats
-		self := p.prof.Identity.NodeID()
-		for _, s := range sn.Supernodes() {
-			if string(s.ID) != string(self[:]) {
-				st.Supernodes = append(st.Supernodes, s.Addr)
-			}
-		}
-	}
-	return st
 }
 
 // Watch returns a channel that receives (without blocking the peer, so

@@ -9,15 +9,16 @@
 //
 // A Manager runs the user's calls. Dial calls an accepted contact; the
 // contact's Manager reports EventIncoming and rings until Accept, Decline
-// or RingTimeout; Hangup ends a call in any state. Letters from chat go to
-// HandleLetter (chat.Config.OnCallLetter); letters go out through
-// Config.Signaling (chat.Service.SendCallLetter). Every change is an Event
+// or RingTimeout; Hangup ends a call in any state. New registers the call
+// letter kinds with Config.Letters (a letters.Service), which hands them to
+// HandleLetter and sends the Manager's. Every change is an Event
 // to Config.OnEvent; every call is a row of the call log (store.Call).
 //
 // # Letters
 //
-// A call's signaling travels as chat letters of kinds 64 and up (chat
-// hands them over only from accepted contacts whose key has not changed;
+// A call's signaling travels as letters of kinds 64 to 71 (the letters
+// service hands them over only from accepted contacts whose key has not
+// changed;
 // the Manager checks that again, and drops letters about a call that is
 // not the sender's). Each is signed by its sender and sealed to its
 // recipient; its payload is a Letter, CBOR with integer keys:

@@ -16,6 +16,7 @@ import (
 
 	"github.com/parleynet/parley/internal/testutil"
 	"github.com/parleynet/parley/internal/vnetworld"
+	"github.com/parleynet/parley/letters"
 	"github.com/parleynet/parley/overlay"
 	"github.com/parleynet/parley/overlay/rtc"
 	"github.com/parleynet/parley/store"
@@ -95,13 +96,17 @@ func (sb *switchboard) cutOff(u *user) {
 	sb.mu.Unlock()
 }
 
-// port is one user's Signaling.
+// port is one user's Letters: it hands letters straight to the
+// recipient's Manager.HandleLetter (TestCallOverLetters runs the real
+// letters service).
 type port struct {
 	sb *switchboard
 	me *user
 }
 
-func (p port) SendCallLetter(ctx context.Context, contactID int64, kind uint8, payload []byte) (overlay.Delivery, error) {
+func (port) Register(...letters.Kind) error { return nil }
+
+func (p port) Send(ctx context.Context, contactID int64, kind uint8, payload []byte) (overlay.Delivery, error) {
 	c, err := p.me.db.Contact(ctx, contactID)
 	if err != nil {
 		return overlay.Delivery{}, err
@@ -126,7 +131,7 @@ func (p port) SendCallLetter(ctx context.Context, contactID int64, kind uint8, p
 	// What the recipient knows of the sender.
 	from, err := to.db.ContactByNodeID(ctx, p.me.id.NodeID())
 	if err != nil {
-		return overlay.Delivery{Delivered: true}, nil // a stranger's letter: chat would drop it
+		return overlay.Delivery{Delivered: true}, nil // a stranger's letter: the letters gate would drop it
 	}
 	deliver := func() { to.post(func() { to.m.HandleLetter(from, kind, payload, time.Now()) }) }
 	sb.mu.Lock()
@@ -195,12 +200,12 @@ func newUserOn(t testing.TB, sb *switchboard, net *vnet.Net, name string, opts .
 	u := &user{t: t, name: name, id: id, db: db, media: newFakeMedia(), inbox: make(chan func(), 1024),
 		evKick: make(chan struct{}, 1)}
 	cfg := Config{
-		Signaling: port{sb, u},
-		DB:        db,
-		Identity:  id,
-		Media:     u.media,
-		Logger:    testLogger(t).With("user", name),
-		OnEvent:   u.onEvent,
+		Letters:  port{sb, u},
+		DB:       db,
+		Identity: id,
+		Media:    u.media,
+		Logger:   testLogger(t).With("user", name),
+		OnEvent:  u.onEvent,
 		Tune: func(c *rtc.Config) {
 			if net != nil {
 				c.Net = net

@@ -11,16 +11,19 @@ import (
 
 	"github.com/pion/webrtc/v3"
 
+	"github.com/parleynet/parley/letters"
 	"github.com/parleynet/parley/overlay"
 	"github.com/parleynet/parley/overlay/rtc"
 	"github.com/parleynet/parley/store"
 )
 
-// Signaling sends call letters to contacts; *chat.Service is one. The
-// letter is signed by this peer and sealed to the contact, so what it
-// says, the fingerprint above all, is authentic at the other end.
-type Signaling interface {
-	SendCallLetter(ctx context.Context, contactID int64, kind uint8, payload []byte) (overlay.Delivery, error)
+// Letters carries call letters; *letters.Service is one. A letter is
+// signed by this peer and sealed to the contact, so what it says, the
+// fingerprint above all, is authentic at the other end. New registers the
+// call kinds with it.
+type Letters interface {
+	Register(kinds ...letters.Kind) error
+	Send(ctx context.Context, contactID int64, kind uint8, payload []byte) (overlay.Delivery, error)
 }
 
 // Defaults and fixed timings.
@@ -54,9 +57,9 @@ const (
 
 // Config configures a Manager.
 type Config struct {
-	// Signaling sends call letters; required. Letters come in through
-	// HandleLetter (chat.Config.OnCallLetter).
-	Signaling Signaling
+	// Letters carries call letters; required. New registers the call
+	// kinds with it, whose letters come in through HandleLetter.
+	Letters Letters
 	// DB holds the contacts and the call log; required.
 	DB *store.DB
 	// Identity is this peer's; it only names it in the log.
@@ -259,8 +262,8 @@ type early struct {
 // New returns a Manager; Close stops it.
 func New(cfg Config) (*Manager, error) {
 	switch {
-	case cfg.Signaling == nil:
-		return nil, errors.New("call: no signaling")
+	case cfg.Letters == nil:
+		return nil, errors.New("call: no letters")
 	case cfg.DB == nil:
 		return nil, errors.New("call: no database")
 	case cfg.Media == nil:
@@ -304,9 +307,25 @@ func New(cfg Config) (*Manager, error) {
 		evKick:   make(chan struct{}, 1),
 		evDone:   make(chan struct{}),
 	}
+	if err := cfg.Letters.Register(m.kinds()...); err != nil {
+		return nil, err
+	}
 	go m.loop()
 	go m.emitLoop()
 	return m, nil
+}
+
+// kinds are the letter kinds the Manager owns.
+func (m *Manager) kinds() []letters.Kind {
+	var ks []letters.Kind
+	for k := KindFirst; k <= kindLast; k++ {
+		ks = append(ks, letters.Kind{Kind: k, Name: "call " + kindName(k), Gate: letters.FromCallable,
+			Handle: func(_ context.Context, l letters.Letter) error {
+				m.HandleLetter(l.Contact, l.Kind, l.Payload, l.Time)
+				return nil
+			}})
+	}
+	return ks
 }
 
 // loop runs what is posted, in order, until Close.
@@ -576,7 +595,7 @@ func (m *Manager) Calls() []Info {
 }
 
 // HandleLetter takes a call letter from contact c, sent at sent (the
-// letter's signed time): chat.Config.OnCallLetter. Letters of anyone but
+// letter's signed time), as the letters service hands it over. Letters of anyone but
 // an accepted contact, malformed letters and letters about another
 // contact's call are dropped. It does not block on the network.
 func (m *Manager) HandleLetter(c store.Contact, kind uint8, payload []byte, sent time.Time) {

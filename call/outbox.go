@@ -87,7 +87,7 @@ func (o *outbox) send(ol outLetter) {
 	if err == nil {
 		ctx, cancel := ctxSend()
 		var d overlay.Delivery
-		d, err = m.cfg.Signaling.SendCallLetter(ctx, c.contact.ID, ol.kind, payload)
+		d, err = m.cfg.Letters.Send(ctx, c.contact.ID, ol.kind, payload)
 		cancel()
 		if err == nil && ol.kind == KindInvite && !d.Delivered {
 			m.log.Info("the contact is offline; the invite waits in its mailbox", "call", c.id.short(), "stored", d.Stored)

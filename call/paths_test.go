@@ -211,10 +211,10 @@ func TestStrangers(t *testing.T) {
 		ab := connect(t, a, b)
 		for _, kind := range []uint8{KindHangup, KindCancel, KindDecline, KindBusy} {
 			payload, _ := encodeLetter(Letter{Call: ab, Reason: ReasonSecurity})
-			port{sb, c}.SendCallLetter(ctx, c.contact(a).ID, kind, payload)
+			port{sb, c}.Send(ctx, c.contact(a).ID, kind, payload)
 		}
 		payload, _ := encodeLetter(Letter{Call: ab, Signal: &rtc.Signal{Session: rtc.SessionID(ab), Kind: rtc.KindOffer, SDP: "v=0", Generation: 1}})
-		port{sb, c}.SendCallLetter(ctx, c.contact(a).ID, KindSignal, payload)
+		port{sb, c}.Send(ctx, c.contact(a).ID, KindSignal, payload)
 		time.Sleep(300 * time.Millisecond)
 		if info, ok := a.m.Call(ab); !ok || info.State != StateActive {
 			t.Fatalf("alice's call with bob after carol's letters: %+v (%v)", info, ok)

@@ -26,12 +26,12 @@ func (id ID) String() string { return hex.EncodeToString(id[:]) }
 // short returns the first bytes of id in hex, for logs.
 func (id ID) short() string { return hex.EncodeToString(id[:4]) }
 
-// Letter kinds. A call letter travels as a chat letter of one of these
-// kinds (chat hands kinds KindFirst and up from accepted contacts to
-// Manager.HandleLetter); its payload is a Letter. Values are part of the
-// protocol; never reuse one.
+// Letter kinds, in the call range 64–95 of the letters package. The
+// Manager registers them (letters.FromCallable: only accepted contacts
+// with a settled key) and takes them in HandleLetter; a letter's payload
+// is a Letter. Values are part of the protocol; never reuse one.
 const (
-	// KindFirst is chat.KindCallFirst, the first kind chat leaves to us.
+	// KindFirst is the first of the call kinds.
 	KindFirst   uint8 = 64
 	KindInvite  uint8 = 64 // caller → callee: the call, its offer and the caller's fingerprint
 	KindRinging uint8 = 65 // callee → caller: the callee's device rings

@@ -8,34 +8,22 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	mrand "math/rand/v2"
+
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/parleynet/parley/letters"
 	"github.com/parleynet/parley/overlay"
-	"github.com/parleynet/parley/overlay/envelope"
 	"github.com/parleynet/parley/overlay/wire"
 	"github.com/parleynet/parley/store"
 )
 
-// Errors of the chat API.
-var (
-	ErrMalformed    = errors.New("chat: malformed payload")
-	ErrNotContact   = errors.New("chat: not an accepted contact")
-	ErrTooLong      = errors.New("chat: message too long")
-	ErrEmpty        = errors.New("chat: empty message")
-	ErrSelf         = errors.New("chat: that is your own username")
-	ErrKeyChanged   = errors.New("chat: the contact's key changed; accept the new key first")
-	ErrNameNotFound = errors.New("chat: no such username")
-	ErrBlocked      = errors.New("chat: contact is blocked")
-)
-
-// Network is what chat needs of the overlay; *overlay.Leaf has it.
+// Network is what chat needs of the overlay beyond letters (names and
+// presence); *overlay.Leaf has it.
 type Network interface {
-	Deliver(ctx context.Context, to overlay.NodeID, data []byte) (overlay.Delivery, error)
 	Lookup(ctx context.Context, key [32]byte) (*wire.Record, int, error)
 	Subscribe(keys ...[32]byte)
 	Unsubscribe(keys ...[32]byte)
@@ -43,7 +31,9 @@ type Network interface {
 
 // Config configures a Service.
 type Config struct {
-	Identity *overlay.Identity
+	// Letters carries chat's letters; chat registers its kinds with it
+	// and sends direct-link letters for it.
+	Letters *letters.Service
 	// Username returns the user's own username (sent with requests).
 	Username func() string
 	DB       *store.DB
@@ -54,22 +44,9 @@ type Config struct {
 	// OnEvent, if set, is told of every change (from chat's goroutines; it
 	// must not block for long).
 	OnEvent func(Event)
-	// Retry is the backoff of the outbox between failed attempts. Default
-	// 2 s base, 5 min cap.
-	Retry overlay.Backoff
-	// ResendDelivered and ResendStored are how long a message handed to
-	// the peer, or to its mailboxes, waits for a receipt before it is sent
-	// again. Defaults 30 s and 6 h.
-	ResendDelivered, ResendStored time.Duration
-	// TTL is how long an unacknowledged item is retried. Default 30 days.
-	TTL time.Duration
 	// RTC configures direct links over WebRTC data channels; nil: envelopes
 	// only.
 	RTC *RTC
-	// OnCallLetter, if set, takes letters of the call kinds (KindCallFirst
-	// and up) from accepted contacts: call signaling. It is called with the
-	// letter's time, from chat's receive path; it must not block for long.
-	OnCallLetter func(c store.Contact, kind uint8, payload []byte, sent time.Time)
 }
 
 // Event is something that changed: one of the fields is set.
@@ -92,16 +69,15 @@ type TypingChange struct {
 	On        bool
 }
 
-// Service is the user's contacts and conversations: it sends through a
-// durable outbox, receives sealed envelopes, and keeps everything in the
-// profile's database.
+// Service is the user's contacts and conversations: it sends and takes
+// its letters through the letters service (sealed envelopes, the durable
+// outbox, direct links when open), and keeps everything in the profile's
+// database.
 type Service struct {
-	cfg Config
-	log *slog.Logger
-	me  overlay.NodeID
-
-	kick chan struct{}
-	in   sync.Mutex // one envelope at a time
+	cfg     Config
+	log     *slog.Logger
+	me      overlay.NodeID
+	letters *letters.Service
 
 	mu       sync.Mutex
 	presence map[int64]uint8     // guarded by mu: accepted contacts' presence
@@ -122,14 +98,11 @@ type Stats struct {
 // Stats returns the service's counters.
 func (s *Service) Stats() Stats { return Stats{Direct: s.direct.Load()} }
 
-// Outbox item kinds (store.OutboxItem.Kind): the letter kind it is sent as.
-// Messages and requests stay queued until the contact acknowledges them;
-// the rest until the network took them.
-
-// New returns a Service; Run sends its outbox.
+// New returns a Service and registers its letter kinds; Run watches
+// presence and direct links.
 func New(cfg Config) (*Service, error) {
-	if cfg.Identity == nil || cfg.DB == nil || cfg.Net == nil {
-		return nil, errors.New("chat: identity, database and network are required")
+	if cfg.Letters == nil || cfg.DB == nil || cfg.Net == nil {
+		return nil, errors.New("chat: letters, database and network are required")
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -140,28 +113,21 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Username == nil {
 		cfg.Username = func() string { return "" }
 	}
-	if cfg.Retry == (overlay.Backoff{}) {
-		cfg.Retry = overlay.Backoff{Base: 2 * time.Second, Cap: 5 * time.Minute}
-	}
-	if cfg.ResendDelivered == 0 {
-		cfg.ResendDelivered = 30 * time.Second
-	}
-	if cfg.ResendStored == 0 {
-		cfg.ResendStored = 6 * time.Hour
-	}
-	if cfg.TTL == 0 {
-		cfg.TTL = 30 * 24 * time.Hour
-	}
-	return &Service{
+	s := &Service{
 		cfg:      cfg,
 		log:      cfg.Logger.With("part", "chat"),
-		me:       cfg.Identity.NodeID(),
-		kick:     make(chan struct{}, 1),
+		me:       cfg.Letters.Me(),
+		letters:  cfg.Letters,
 		presence: make(map[int64]uint8),
 		links:    make(map[int64]*link),
 		invited:  make(map[int64]time.Time),
 		early:    make(map[int64]*early),
-	}, nil
+	}
+	if err := cfg.Letters.Register(s.kinds()...); err != nil {
+		return nil, err
+	}
+	cfg.Letters.SetDirect(s)
+	return s, nil
 }
 
 func (s *Service) emit(ev Event) {
@@ -399,13 +365,11 @@ func (s *Service) Send(ctx context.Context, id int64, text string) (store.Messag
 	}
 	m := store.Message{ContactID: id, MsgID: msgID, Author: s.me, Direction: store.Outgoing, Body: text,
 		Sent: time.UnixMilli(now.UnixMilli()), Received: now, State: store.MessagePending}
-	m.ID, _, err = s.cfg.DB.AddMessageWithOutbox(ctx, m, store.OutboxItem{
-		ContactID: id, Kind: KindMessage, MsgID: msgID, Payload: payload, Created: now, Expires: now.Add(s.cfg.TTL),
-	})
+	m.ID, _, err = s.cfg.DB.AddMessageWithOutbox(ctx, m, s.letters.Item(id, KindMessage, msgID, payload))
 	if err != nil {
 		return store.Message{}, err
 	}
-	s.poke()
+	s.letters.Poke()
 	s.emit(Event{Message: &m})
 	return m, nil
 }
@@ -438,10 +402,10 @@ func (s *Service) SetTyping(ctx context.Context, id int64, on bool) error {
 		return nil
 	}
 	payload, _ := encode(Typing{On: on})
-	if s.sendDirect(id, KindTyping, payload) {
+	if s.SendDirect(id, KindTyping, payload) {
 		return nil
 	}
-	go s.sendNow(context.WithoutCancel(ctx), c, KindTyping, payload)
+	go s.letters.SendTo(context.WithoutCancel(ctx), c, KindTyping, payload)
 	s.ensureLink(c)
 	return nil
 }
@@ -457,12 +421,7 @@ func (s *Service) Presence(id int64) uint8 {
 }
 
 func (s *Service) enqueue(ctx context.Context, id int64, kind uint8, ref [16]byte, payload []byte) error {
-	now := s.cfg.Now()
-	if _, err := s.cfg.DB.Enqueue(ctx, store.OutboxItem{ContactID: id, Kind: kind, MsgID: ref, Payload: payload, Created: now, Expires: now.Add(s.cfg.TTL)}); err != nil {
-		return err
-	}
-	s.poke()
-	return nil
+	return s.letters.Enqueue(ctx, id, kind, ref, payload)
 }
 
 // ClaimPublished tells the service that this peer's username claim is in
@@ -475,53 +434,9 @@ func (s *Service) ClaimPublished(ctx context.Context) {
 		s.log.Warn("outbox: reading contacts", "err", err)
 		return
 	}
-	now := s.cfg.Now()
 	for _, c := range cs {
 		if c.State == store.ContactOutgoing {
-			s.cfg.DB.RescheduleContactOutbox(ctx, c.ID, now)
+			s.letters.Due(ctx, c.ID)
 		}
 	}
-	s.poke()
-}
-
-func (s *Service) poke() {
-	select {
-	case s.kick <- struct{}{}:
-	default:
-	}
-}
-
-// seal seals a letter to contact c.
-func (s *Service) seal(c store.Contact, kind uint8, payload []byte) ([]byte, error) {
-	data, _, err := envelope.Seal(s.cfg.Identity, c.PublicKey, kind, payload, s.cfg.Now(), nil)
-	return data, err
-}
-
-// sendNow seals and delivers one letter, not queued.
-func (s *Service) sendNow(ctx context.Context, c store.Contact, kind uint8, payload []byte) (overlay.Delivery, error) {
-	data, err := s.seal(c, kind, payload)
-	if err != nil {
-		return overlay.Delivery{}, err
-	}
-	return s.cfg.Net.Deliver(ctx, overlay.NodeID(c.NodeID), data)
-}
-
-// rng returns a fresh random source for backoff jitter.
-func rng() *mrand.Rand { return mrand.New(mrand.NewPCG(mrand.Uint64(), mrand.Uint64())) }
-
-// SendCallLetter seals a letter of a call kind to accepted contact id and
-// delivers it now (not queued: call signaling is live, and the call
-// package times out and retries itself).
-func (s *Service) SendCallLetter(ctx context.Context, id int64, kind uint8, payload []byte) (overlay.Delivery, error) {
-	if kind < KindCallFirst {
-		return overlay.Delivery{}, fmt.Errorf("chat: kind %d is not a call kind", kind)
-	}
-	c, err := s.cfg.DB.Contact(ctx, id)
-	if err != nil {
-		return overlay.Delivery{}, err
-	}
-	if c.State != store.ContactAccepted || c.PendingKey != nil {
-		return overlay.Delivery{}, ErrNotContact
-	}
-	return s.sendNow(ctx, c, kind, payload)
 }

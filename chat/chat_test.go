@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/parleynet/parley/internal/testutil"
+	"github.com/parleynet/parley/letters"
 	"github.com/parleynet/parley/overlay"
 	"github.com/parleynet/parley/overlay/envelope"
 	"github.com/parleynet/parley/overlay/wire"
@@ -25,14 +26,14 @@ import (
 type switchboard struct {
 	mu      sync.Mutex
 	claims  map[[32]byte]ed25519.PublicKey
-	peers   map[overlay.NodeID]*Service
+	peers   map[overlay.NodeID]*letters.Service
 	offline map[overlay.NodeID]bool
 	held    map[overlay.NodeID][][]byte
 	tap     func(to overlay.NodeID, data []byte) []byte // a hostile supernode
 }
 
 func newSwitchboard() *switchboard {
-	return &switchboard{claims: map[[32]byte]ed25519.PublicKey{}, peers: map[overlay.NodeID]*Service{},
+	return &switchboard{claims: map[[32]byte]ed25519.PublicKey{}, peers: map[overlay.NodeID]*letters.Service{},
 		offline: map[overlay.NodeID]bool{}, held: map[overlay.NodeID][][]byte{}}
 }
 
@@ -71,6 +72,9 @@ func (p port) Lookup(_ context.Context, key [32]byte) (*wire.Record, int, error)
 func (port) Subscribe(...[32]byte)   {}
 func (port) Unsubscribe(...[32]byte) {}
 
+// opt adjusts a test user's chat and letters configurations.
+type opt func(*Config, *letters.Config)
+
 // user is one Service with its own database.
 type user struct {
 	t    *testing.T
@@ -78,10 +82,11 @@ type user struct {
 	name string
 	db   *store.DB
 	s    *Service
+	l    *letters.Service
 	sb   *switchboard
 }
 
-func newUser(t *testing.T, sb *switchboard, name string, opts ...func(*Config)) *user {
+func newUser(t *testing.T, sb *switchboard, name string, opts ...opt) *user {
 	t.Helper()
 	id, err := overlay.NewIdentity(nil)
 	if err != nil {
@@ -90,7 +95,7 @@ func newUser(t *testing.T, sb *switchboard, name string, opts ...func(*Config)) 
 	return newUserWith(t, sb, name, id, opts...)
 }
 
-func newUserWith(t *testing.T, sb *switchboard, name string, id *overlay.Identity, opts ...func(*Config)) *user {
+func newUserWith(t *testing.T, sb *switchboard, name string, id *overlay.Identity, opts ...opt) *user {
 	t.Helper()
 	db, err := store.Open(filepath.Join(t.TempDir(), "p.db"))
 	if err != nil {
@@ -98,23 +103,28 @@ func newUserWith(t *testing.T, sb *switchboard, name string, id *overlay.Identit
 	}
 	t.Cleanup(func() { db.Close() })
 	u := &user{t: t, id: id, name: name, db: db, sb: sb}
-	cfg := Config{Identity: id, Username: func() string { return name }, DB: db, Net: port{sb, id.NodeID()},
+	lcfg := letters.Config{Identity: id, DB: db, Net: port{sb, id.NodeID()},
 		Retry: overlay.Backoff{Base: 10 * time.Millisecond, Cap: 50 * time.Millisecond}}
+	cfg := Config{Username: func() string { return name }, DB: db, Net: port{sb, id.NodeID()}}
 	for _, o := range opts {
-		o(&cfg)
+		o(&cfg, &lcfg)
 	}
-	u.s, err = New(cfg)
-	if err != nil {
+	if u.l, err = letters.New(lcfg); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Letters = u.l
+	if u.s, err = New(cfg); err != nil {
 		t.Fatal(err)
 	}
 	sb.mu.Lock()
 	sb.claims[overlay.ClaimKey(name)] = id.PublicKey()
-	sb.peers[id.NodeID()] = u.s
+	sb.peers[id.NodeID()] = u.l
 	sb.mu.Unlock()
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); u.s.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	var wg sync.WaitGroup
+	wg.Go(func() { u.s.Run(ctx) })
+	wg.Go(func() { u.l.Run(ctx) })
+	t.Cleanup(func() { cancel(); wg.Wait() })
 	return u
 }
 
@@ -212,7 +222,9 @@ func TestClaimPublishedSendsTheRequestAtOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		sb := newSwitchboard()
 		bob := newUser(t, sb, "bob")
-		alice := newUser(t, sb, "alice", func(c *Config) { c.Retry = overlay.Backoff{Base: 10 * time.Hour, Cap: 10 * time.Hour} })
+		alice := newUser(t, sb, "alice", func(_ *Config, l *letters.Config) {
+			l.Retry = overlay.Backoff{Base: 10 * time.Hour, Cap: 10 * time.Hour}
+		})
 		sb.mu.Lock()
 		delete(sb.claims, overlay.ClaimKey("alice"))
 		sb.mu.Unlock()
@@ -241,7 +253,7 @@ func TestStrangersAndBlockedContactsCannotMessage(t *testing.T) {
 		ctx := context.Background()
 		// A message letter from a stranger is dropped.
 		data, _, _ := envelope.Seal(alice.id, bob.id.PublicKey(), KindMessage, mustEncode(t, Message{ID: make([]byte, 16), Body: "hi", Sent: time.Now().UnixMilli()}), time.Now(), nil)
-		if err := bob.s.HandleEnvelope(alice.id.NodeID(), data); err != nil {
+		if err := bob.l.HandleEnvelope(alice.id.NodeID(), data); err != nil {
 			t.Fatal(err)
 		}
 		if cs, _ := bob.db.Contacts(ctx); len(cs) != 0 {
@@ -257,7 +269,7 @@ func TestStrangersAndBlockedContactsCannotMessage(t *testing.T) {
 		})
 		// Even a message sealed by hand is not taken from a blocked contact.
 		data, _, _ = envelope.Seal(alice.id, bob.id.PublicKey(), KindMessage, mustEncode(t, Message{ID: []byte("0123456789abcdef"), Body: "let me in", Sent: time.Now().UnixMilli()}), time.Now(), nil)
-		bob.s.HandleEnvelope(alice.id.NodeID(), data)
+		bob.l.HandleEnvelope(alice.id.NodeID(), data)
 		c, err := bob.db.Contact(ctx, 1)
 		if err != nil {
 			t.Fatal(err)
@@ -308,7 +320,7 @@ func TestReplayedAndTamperedEnvelopesAreDropped(t *testing.T) {
 		}
 		sb.mu.Unlock()
 		for _, d := range replay {
-			bob.s.HandleEnvelope(alice.id.NodeID(), d)
+			bob.l.HandleEnvelope(alice.id.NodeID(), d)
 		}
 		if n, _ := bob.db.CountMessages(ctx, bobsAlice); n != 1 {
 			t.Fatalf("after replays bob has %d messages, want 1", n)
@@ -389,7 +401,7 @@ func TestOfflineRecipientGetsQueuedMessagesOnce(t *testing.T) {
 		sb.mu.Unlock()
 		for range 2 {
 			for _, d := range held {
-				if err := bob.s.HandleEnvelope(alice.id.NodeID(), d); err != nil {
+				if err := bob.l.HandleEnvelope(alice.id.NodeID(), d); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -3,14 +3,13 @@ package chat
 import (
 	"bytes"
 	"context"
-	"errors"
+
 	"slices"
 	"time"
 
 	"github.com/pion/webrtc/v3"
 
 	"github.com/parleynet/parley/overlay"
-	"github.com/parleynet/parley/overlay/envelope"
 	"github.com/parleynet/parley/overlay/rtc"
 	"github.com/parleynet/parley/overlay/wire"
 	"github.com/parleynet/parley/store"
@@ -138,7 +137,7 @@ func (s *Service) ensureLink(c store.Contact) {
 		s.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		s.sendNow(ctx, c, KindLinkInvite, nil)
+		s.letters.SendTo(ctx, c, KindLinkInvite, nil)
 		return
 	}
 	s.mu.Unlock()
@@ -190,7 +189,7 @@ func (s *Service) newLink(c store.Contact, offerer bool, offer rtc.Signal) {
 			}
 			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			_, err = s.sendNow(sctx, c, KindSignal, payload)
+			_, err = s.letters.SendTo(sctx, c, KindSignal, payload)
 			return err
 		},
 		OnOpen: func() {
@@ -201,8 +200,7 @@ func (s *Service) newLink(c store.Contact, offerer bool, offer rtc.Signal) {
 				s.log.Info("direct link open", "contact", c.Username, "path", p.String())
 			}
 			// What waits for this contact may go now, directly.
-			s.cfg.DB.RescheduleContactOutbox(context.Background(), c.ID, s.cfg.Now())
-			s.poke()
+			s.letters.Due(context.Background(), c.ID)
 		},
 		OnMessage: func(b []byte) { s.takeFrame(c.ID, b) },
 		OnClose: func(reason error) {
@@ -223,7 +221,6 @@ func (s *Service) newLink(c store.Contact, offerer bool, offer rtc.Signal) {
 					s.log.Warn("receipt not queued again", "contact", c.Username, "err", err)
 				}
 			}
-			s.poke()
 		},
 	}
 	if s.cfg.RTC.Tune != nil {
@@ -317,9 +314,9 @@ func (s *Service) takeSignal(c store.Contact, payload []byte) error {
 	return nil
 }
 
-// sendDirect sends a letter over the open direct link with contact id; it
-// reports whether it did.
-func (s *Service) sendDirect(id int64, kind uint8, payload []byte) bool {
+// SendDirect sends a letter over the open direct link with contact id; it
+// reports whether it did (letters.DirectLink).
+func (s *Service) SendDirect(id int64, kind uint8, payload []byte) bool {
 	s.mu.Lock()
 	l := s.links[id]
 	ok := l != nil && l.open
@@ -362,7 +359,7 @@ func recentReceipts(rs []sentReceipt, now time.Time) [][]byte {
 	return out
 }
 
-// takeFrame handles a frame from the direct link with contact id: as a
+// takeFrame handles a frame from the direct link with contact id: a
 // letter from the contact, for the kinds that may come this way.
 func (s *Service) takeFrame(id int64, b []byte) {
 	var f frame
@@ -370,14 +367,7 @@ func (s *Service) takeFrame(id int64, b []byte) {
 		s.log.Info("dropping malformed frame", "err", err)
 		return
 	}
-	switch f.Kind {
-	case KindMessage, KindReceipt, KindTyping:
-	default:
-		s.log.Info("dropping frame of a kind that must come sealed", "kind", f.Kind)
-		return
-	}
-	ctx := context.Background()
-	c, err := s.cfg.DB.Contact(ctx, id)
+	c, err := s.cfg.DB.Contact(context.Background(), id)
 	if err != nil {
 		return
 	}
@@ -386,10 +376,7 @@ func (s *Service) takeFrame(id int64, b []byte) {
 		l.used = s.cfg.Now()
 	}
 	s.mu.Unlock()
-	s.in.Lock()
-	defer s.in.Unlock()
-	l := &envelope.Letter{From: c.PublicKey, FromID: c.NodeID, Kind: f.Kind, Payload: f.Body, Time: s.cfg.Now()}
-	if err := s.take(ctx, l); err != nil && !errors.Is(err, ErrMalformed) {
+	if err := s.letters.TakeDirect(c, f.Kind, f.Body); err != nil {
 		s.log.Warn("frame not stored", "err", err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/parleynet/parley/internal/testutil"
 	"github.com/parleynet/parley/internal/vnetworld"
+	"github.com/parleynet/parley/letters"
 	"github.com/parleynet/parley/overlay"
 	"github.com/parleynet/parley/overlay/rtc"
 	"github.com/parleynet/parley/overlay/wire"
@@ -47,8 +48,8 @@ func TestDirectLinkTakesCandidatesThatOvertakeTheOffer(t *testing.T) {
 
 // withRTC gives a user direct links on n, whose supernode answers for
 // STUN/TURN servers slowly; tune, if set, adjusts the WebRTC settings.
-func withRTC(n *vnet.Net, tune func(*webrtc.SettingEngine)) func(*Config) {
-	return func(c *Config) {
+func withRTC(n *vnet.Net, tune func(*webrtc.SettingEngine)) opt {
+	return func(c *Config, _ *letters.Config) {
 		c.RTC = &RTC{
 			ICEServers: func(ctx context.Context) ([]overlay.ICEServer, error) {
 				time.Sleep(300 * time.Millisecond) // a supernode far away
@@ -101,7 +102,7 @@ func TestReceiptLostOnADyingLinkIsSentAgain(t *testing.T) {
 		quick := func(se *webrtc.SettingEngine) {
 			se.SetICETimeouts(time.Second, time.Second, 100*time.Millisecond)
 		}
-		slowResend := func(c *Config) { c.ResendDelivered = time.Minute }
+		slowResend := func(_ *Config, l *letters.Config) { l.ResendDelivered = time.Minute }
 		a := newUser(t, sb, "alice", withRTC(w.Nets[0], quick), slowResend)
 		b := newUser(t, sb, "bob", withRTC(w.Nets[1], quick), slowResend)
 		linkUp(t, a, b)

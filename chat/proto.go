@@ -6,8 +6,8 @@ import (
 	"github.com/parleynet/parley/overlay/wire"
 )
 
-// Kinds of sealed letters (the envelope's Kind). Values are part of the
-// protocol; never reuse one. Kinds from 64 up belong to the call package.
+// Kinds of chat's letters (the envelope's Kind), in chat's range 1–63 of
+// the letters package. Values are part of the protocol; never reuse one.
 const (
 	KindRequest    uint8 = 1 // a contact request
 	KindResponse   uint8 = 2 // the answer to one: accepted or declined
@@ -17,10 +17,6 @@ const (
 	KindTyping     uint8 = 6 // typing indicator
 	KindSignal     uint8 = 7 // WebRTC signaling for the chat data channel
 	KindLinkInvite uint8 = 8 // please offer a data channel (from the higher node ID)
-
-	// KindCallFirst is the first kind of the call package's letters; chat
-	// hands letters of this kind and up to Config.OnCallLetter.
-	KindCallFirst uint8 = 64
 )
 
 // Request asks the recipient to become a contact. Name is the sender's

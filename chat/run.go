@@ -8,151 +8,89 @@ import (
 	"slices"
 	"time"
 
+	"github.com/parleynet/parley/letters"
 	"github.com/parleynet/parley/overlay"
-	"github.com/parleynet/parley/overlay/envelope"
 	"github.com/parleynet/parley/overlay/wire"
 	"github.com/parleynet/parley/store"
 )
 
-// Run sends the outbox until ctx is done: at once when something is
-// queued, and again when a retry is due. It also subscribes to the
-// accepted contacts' presence.
+// Run runs the service until ctx is done: it subscribes to the accepted
+// contacts' presence and closes direct links that fell idle. The outbox
+// is the letters service's (letters.Service.Run).
 func (s *Service) Run(ctx context.Context) error {
 	if cs, err := s.cfg.DB.Contacts(ctx); err == nil {
-		now := s.cfg.Now()
 		for _, c := range cs {
 			if c.State == store.ContactAccepted {
 				s.watch(c)
 			}
-			// What waited for a receipt when this peer stopped may never get
-			// one (it went over a direct link that died with the process):
-			// send it again now; the other side drops duplicates.
-			s.cfg.DB.RescheduleContactOutbox(ctx, c.ID, now)
 		}
 	}
 	defer s.closeLinks()
-	prune, idle := s.cfg.Now(), s.cfg.Now()
+	idle := time.NewTicker(time.Minute)
+	defer idle.Stop()
 	for {
-		wait := s.flush(ctx)
-		if now := s.cfg.Now(); now.Sub(prune) > time.Hour {
-			s.cfg.DB.PruneSeen(ctx, now)
-			prune = now
-		}
-		if now := s.cfg.Now(); now.Sub(idle) > time.Minute {
-			s.closeIdleLinks()
-			idle = now
-		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-s.kick:
-		case <-time.After(min(max(wait, 50*time.Millisecond), time.Minute)):
+		case <-idle.C:
+			s.closeIdleLinks()
 		}
 	}
 }
 
-// flush sends what is due and returns how long until the next item is due
-// (at most a minute, so that expired items are marked failed in time).
-func (s *Service) flush(ctx context.Context) time.Duration {
-	now := s.cfg.Now()
-	expired, err := s.cfg.DB.ExpireOutbox(ctx, now)
-	if err != nil {
-		s.log.Warn("outbox: expiring", "err", err)
-	}
-	for _, it := range expired {
-		if it.Kind == KindMessage {
-			if changed, _ := s.cfg.DB.SetMessageState(ctx, s.me, it.MsgID, store.MessageFailed, now); changed {
-				s.emitMessage(ctx, s.me, it.MsgID)
-			}
-		}
-	}
-	due, err := s.cfg.DB.DueOutbox(ctx, now, 64)
-	if err != nil {
-		s.log.Warn("outbox: reading", "err", err)
-		return s.cfg.Retry.Base
-	}
-	for _, it := range due {
-		if ctx.Err() != nil {
-			break
-		}
-		s.attempt(ctx, it)
-	}
-	if len(due) == 64 {
-		return 0 // more waiting
-	}
-	now = s.cfg.Now()
-	next, ok, err := s.cfg.DB.NextOutboxAttempt(ctx, now)
-	if err != nil {
-		s.log.Warn("outbox: reading", "err", err)
-		return s.cfg.Retry.Base
-	}
-	if !ok {
-		return time.Minute
-	}
-	return min(next.Sub(now), time.Minute)
-}
-
-// attempt sends one outbox item and reschedules or removes it.
-func (s *Service) attempt(ctx context.Context, it store.OutboxItem) {
-	now := s.cfg.Now()
-	c, err := s.cfg.DB.Contact(ctx, it.ContactID)
-	if err != nil {
-		s.cfg.DB.RemoveOutbox(ctx, it.ID)
-		return
-	}
-	if !sendable(c, it.Kind) {
-		// Blocked or removed since it was queued: drop it.
-		s.cfg.DB.RemoveOutbox(ctx, it.ID)
-		return
-	}
-	var d overlay.Delivery
-	if (it.Kind == KindMessage || it.Kind == KindReceipt) && s.sendDirect(c.ID, it.Kind, it.Payload) {
-		d.Delivered = true
-	} else {
-		d, err = s.sendNow(ctx, c, it.Kind, it.Payload)
-		if err == nil && d.Delivered && it.Kind == KindMessage {
-			go s.ensureLink(c) // a conversation: take it direct
-		}
-	}
-	s.log.Debug("outbox: sent", "contact", c.Username, "kind", it.Kind, "attempt", it.Attempts,
-		"delivered", d.Delivered, "stored", d.Stored, "err", err)
-	if err != nil {
-		if errors.Is(err, overlay.ErrDeliveryRefused) && it.Attempts > 5 {
-			s.log.Info("outbox: refused", "contact", c.Username, "err", err)
-		}
-		next := now.Add(s.cfg.Retry.Delay(it.Attempts, rng()))
-		s.cfg.DB.RescheduleOutbox(ctx, it.ID, next, it.Attempts+1)
-		return
-	}
-	switch it.Kind {
-	case KindMessage, KindRequest:
-		// Until the contact answers: a receipt, or a response.
-		if it.Kind == KindMessage {
-			if changed, _ := s.cfg.DB.SetMessageState(ctx, s.me, it.MsgID, store.MessageSent, now); changed {
-				s.emitMessage(ctx, s.me, it.MsgID)
-			}
-		}
-		wait := s.cfg.ResendDelivered
-		if !d.Delivered {
-			wait = s.cfg.ResendStored
-		}
-		s.cfg.DB.RescheduleOutbox(ctx, it.ID, now.Add(wait), it.Attempts+1)
-	default:
-		s.cfg.DB.RemoveOutbox(ctx, it.ID)
+// kinds are the letter kinds chat owns, registered with the letters
+// service.
+func (s *Service) kinds() []letters.Kind {
+	return []letters.Kind{
+		{Kind: KindRequest, Name: "request", Gate: letters.FromAnyone, Await: true,
+			SendTo: func(c store.Contact) bool { return c.State == store.ContactOutgoing },
+			Handle: func(ctx context.Context, l letters.Letter) error {
+				var r Request
+				if err := decode(l.Payload, &r); err != nil {
+					return err
+				}
+				return s.takeRequest(ctx, l.From, r, l.Contact, l.Known)
+			}},
+		{Kind: KindResponse, Name: "response", Gate: letters.FromKnown,
+			SendTo: func(c store.Contact) bool {
+				return c.State == store.ContactAccepted || c.State == store.ContactDeclined
+			},
+			Handle: func(ctx context.Context, l letters.Letter) error { return s.takeResponse(ctx, l.Contact, l.Payload) }},
+		{Kind: KindRemoved, Name: "removed", Gate: letters.FromKnown,
+			SendTo: func(c store.Contact) bool {
+				return c.State == store.ContactRemoved || c.State == store.ContactBlocked
+			},
+			Handle: func(ctx context.Context, l letters.Letter) error { return s.takeRemoved(ctx, l.Contact) }},
+		{Kind: KindMessage, Name: "message", Gate: letters.FromAccepted, Direct: true, Await: true,
+			Handle:  func(ctx context.Context, l letters.Letter) error { return s.takeMessage(ctx, l.Contact, l.Payload) },
+			Sent:    s.messageSent,
+			Expired: s.messageExpired},
+		{Kind: KindReceipt, Name: "receipt", Gate: letters.FromKnown, Direct: true,
+			Handle: func(ctx context.Context, l letters.Letter) error { return s.takeReceipt(ctx, l.Contact, l.Payload) }},
+		{Kind: KindTyping, Name: "typing", Gate: letters.FromAccepted, Direct: true,
+			Handle: func(_ context.Context, l letters.Letter) error { return s.takeTyping(l.Contact, l.Payload) }},
+		{Kind: KindSignal, Name: "signal", Gate: letters.FromAccepted,
+			Handle: func(_ context.Context, l letters.Letter) error { return s.takeSignal(l.Contact, l.Payload) }},
+		{Kind: KindLinkInvite, Name: "link invite", Gate: letters.FromAccepted,
+			Handle: func(_ context.Context, l letters.Letter) error { go s.takeInvite(l.Contact); return nil }},
 	}
 }
 
-// sendable reports whether a letter of kind may go to c in its state.
-func sendable(c store.Contact, kind uint8) bool {
-	switch kind {
-	case KindRequest:
-		return c.State == store.ContactOutgoing
-	case KindResponse:
-		return c.State == store.ContactAccepted || c.State == store.ContactDeclined
-	case KindRemoved:
-		return c.State == store.ContactRemoved || c.State == store.ContactBlocked
+// messageSent: a message was handed over; it waits for its receipt.
+func (s *Service) messageSent(ctx context.Context, it store.OutboxItem, c store.Contact, d overlay.Delivery, direct bool) {
+	if changed, _ := s.cfg.DB.SetMessageState(ctx, s.me, it.MsgID, store.MessageSent, s.cfg.Now()); changed {
+		s.emitMessage(ctx, s.me, it.MsgID)
 	}
-	return c.State == store.ContactAccepted && c.PendingKey == nil
+	if d.Delivered && !direct {
+		go s.ensureLink(c) // a conversation: take it direct
+	}
+}
+
+// messageExpired: a message was never acknowledged in its time.
+func (s *Service) messageExpired(ctx context.Context, it store.OutboxItem) {
+	if changed, _ := s.cfg.DB.SetMessageState(ctx, s.me, it.MsgID, store.MessageFailed, s.cfg.Now()); changed {
+		s.emitMessage(ctx, s.me, it.MsgID)
+	}
 }
 
 func (s *Service) emitMessage(ctx context.Context, author [32]byte, id [16]byte) {
@@ -161,110 +99,26 @@ func (s *Service) emitMessage(ctx context.Context, author [32]byte, id [16]byte)
 	}
 }
 
-// HandleEnvelope takes a sealed envelope that reached this peer (the
-// overlay leaf's OnEnvelope). Letters that are not for us, forged, replayed,
-// from strangers who are not asking to be contacts, or from blocked
-// contacts are dropped (nil: the mailbox may delete them). An error means
-// the letter could not be stored now and should come again.
-func (s *Service) HandleEnvelope(_ overlay.NodeID, data []byte) error {
-	ctx := context.Background()
-	now := s.cfg.Now()
-	l, err := envelope.Open(s.cfg.Identity, data, now, envelope.Policy{})
-	if err != nil {
-		s.log.Info("dropping envelope", "err", err)
+// takeRemoved: the contact removed or blocked us.
+func (s *Service) takeRemoved(ctx context.Context, c store.Contact) error {
+	if c.State == store.ContactRemoved {
 		return nil
 	}
-	s.in.Lock()
-	defer s.in.Unlock()
-	expires := l.Time.Add(envelope.DefaultMaxAge + envelope.DefaultSkew)
-	first, err := s.cfg.DB.SeenEnvelope(ctx, l.FromID, l.ID, expires)
-	if err != nil {
+	if err := s.cfg.DB.SetContactState(ctx, c.ID, store.ContactRemoved, s.cfg.Now()); err != nil {
 		return err
 	}
-	if !first {
-		s.log.Debug("dropping replayed envelope", "from", l.FromID.Short())
-		return nil
-	}
-	if err := s.take(ctx, l); err != nil {
-		if errors.Is(err, ErrMalformed) {
-			s.log.Info("dropping letter", "from", l.FromID.Short(), "kind", l.Kind, "err", err)
-			return nil
-		}
-		// Not stored: forget we saw it, so that it can come again.
-		s.cfg.DB.ForgetEnvelope(ctx, l.FromID, l.ID)
-		return err
-	}
+	s.unwatch(c)
+	s.emitContact(ctx, c.ID)
 	return nil
 }
 
-// take acts on one opened letter.
-func (s *Service) take(ctx context.Context, l *envelope.Letter) error {
-	c, err := s.cfg.DB.ContactByNodeID(ctx, l.FromID)
-	known := err == nil
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
+// takeTyping: an accepted contact started or stopped typing.
+func (s *Service) takeTyping(c store.Contact, payload []byte) error {
+	var t Typing
+	if err := decode(payload, &t); err != nil {
 		return err
 	}
-	if known && c.State == store.ContactBlocked {
-		return nil
-	}
-	switch l.Kind {
-	case KindRequest:
-		var r Request
-		if err := decode(l.Payload, &r); err != nil {
-			return err
-		}
-		return s.takeRequest(ctx, l.From, r, c, known)
-	case KindSignal, KindTyping, KindLinkInvite:
-		if !known || c.State != store.ContactAccepted {
-			return nil
-		}
-		return s.takeLive(c, l)
-	}
-	if !known {
-		return nil // strangers may only ask
-	}
-	if l.Kind >= KindCallFirst {
-		// Only accepted contacts can call.
-		if c.State == store.ContactAccepted && c.PendingKey == nil && s.cfg.OnCallLetter != nil {
-			s.cfg.OnCallLetter(c, l.Kind, l.Payload, l.Time)
-		}
-		return nil
-	}
-	switch l.Kind {
-	case KindResponse:
-		return s.takeResponse(ctx, c, l.Payload)
-	case KindRemoved:
-		if c.State == store.ContactRemoved {
-			return nil
-		}
-		if err := s.cfg.DB.SetContactState(ctx, c.ID, store.ContactRemoved, s.cfg.Now()); err != nil {
-			return err
-		}
-		s.unwatch(c)
-		s.emitContact(ctx, c.ID)
-	case KindMessage:
-		return s.takeMessage(ctx, c, l.Payload)
-	case KindReceipt:
-		return s.takeReceipt(ctx, c, l.Payload)
-	}
-	return nil
-}
-
-// takeLive handles the letters that matter only while both are online:
-// WebRTC signals, typing, and an invitation to a direct link.
-func (s *Service) takeLive(c store.Contact, l *envelope.Letter) error {
-	switch l.Kind {
-	case KindSignal:
-		return s.takeSignal(c, l.Payload)
-	case KindLinkInvite:
-		go s.takeInvite(c)
-	case KindTyping:
-		var t Typing
-		if err := decode(l.Payload, &t); err != nil {
-			return err
-		}
-		s.emit(Event{Typing: &TypingChange{ContactID: c.ID, On: t.On}})
-	}
+	s.emit(Event{Typing: &TypingChange{ContactID: c.ID, On: t.On}})
 	return nil
 }
 
@@ -284,10 +138,10 @@ func (s *Service) takeResponse(ctx context.Context, c store.Contact, payload []b
 	if err := s.cfg.DB.SetContactState(ctx, c.ID, state, s.cfg.Now()); err != nil {
 		return err
 	}
-	s.cfg.DB.RemoveOutboxFor(ctx, c.ID, KindRequest, [16]byte{})
+	s.letters.Settle(ctx, c.ID, KindRequest, [16]byte{})
 	if r.Accepted {
 		s.watch(c)
-		s.poke() // messages written meanwhile may go now
+		s.letters.Poke() // messages written meanwhile may go now
 	}
 	s.emitContact(ctx, c.ID)
 	return nil
@@ -346,7 +200,7 @@ func (s *Service) takeReceipt(ctx context.Context, c store.Contact, payload []by
 		if err != nil || m.ContactID != c.ID {
 			continue
 		}
-		s.cfg.DB.RemoveOutboxFor(ctx, c.ID, KindMessage, mid)
+		s.letters.Settle(ctx, c.ID, KindMessage, mid)
 		if changed, _ := s.cfg.DB.SetMessageState(ctx, s.me, mid, state, now); changed {
 			s.emitMessage(ctx, s.me, mid)
 		}
@@ -485,8 +339,7 @@ func (s *Service) OnPresence(key [32]byte, rec *wire.Record) {
 		return
 	}
 	if status != wire.StatusOffline && (!had || old == wire.StatusOffline) {
-		s.poke() // the contact came online: what waits may go now
-		s.resendOnline(ctx, c.ID)
+		s.letters.Due(ctx, c.ID) // the contact came online: what waits may go now
 		go s.linkIfTalking(c)
 	}
 	s.emit(Event{Presence: &PresenceChange{ContactID: c.ID, Status: status}})
@@ -507,10 +360,4 @@ func (s *Service) linkIfTalking(c store.Contact) {
 		return
 	}
 	s.ensureLink(c)
-}
-
-// resendOnline makes what waits for a contact due now that it is online.
-func (s *Service) resendOnline(ctx context.Context, id int64) {
-	s.cfg.DB.RescheduleContactOutbox(ctx, id, s.cfg.Now())
-	s.poke()
 }

@@ -18,8 +18,8 @@ import (
 	"github.com/parleynet/parley/app"
 	"github.com/parleynet/parley/call"
 	"github.com/parleynet/parley/call/audio"
-	"github.com/parleynet/parley/chat"
 	"github.com/parleynet/parley/internal/testutil"
+	"github.com/parleynet/parley/letters"
 	"github.com/parleynet/parley/overlay"
 )
 
@@ -80,7 +80,7 @@ func find[T any](t *testing.T, w fyne.Window) T {
 func peerOptions(seed string, hz float64) app.Options {
 	return app.Options{
 		Seeds: []overlay.SeedAddr{{Addr: seed}}, Listen: "127.0.0.1:0", NoSupernode: true,
-		TuneChat: func(c *chat.Config) { c.Retry = overlay.Backoff{Base: 100 * time.Millisecond, Cap: time.Second} },
+		TuneLetters: func(c *letters.Config) { c.Retry = overlay.Backoff{Base: 100 * time.Millisecond, Cap: time.Second} },
 		Media: audio.Media{
 			Input:  func(call.Info) (audio.Source, error) { return audio.NewToneSource(hz, 0.3), nil },
 			Output: func(call.Info) (audio.Sink, error) { return audio.NullSink{}, nil },

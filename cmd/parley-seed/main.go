@@ -29,8 +29,6 @@ import (
 
 	"github.com/parleynet/parley/app"
 	"github.com/parleynet/parley/internal/cli"
-	"github.com/parleynet/parley/overlay"
-	"github.com/parleynet/parley/overlay/relay"
 )
 
 func main() {
@@ -47,7 +45,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("parley-seed", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		listen    = fs.String("listen", fmt.Sprintf(":%d", overlay.DefaultPort), "overlay listen address, host:port (TCP, and UDP for STUN/TURN)")
+		listen    = fs.String("listen", app.DefaultListen, "overlay listen address, host:port (TCP, and UDP for STUN/TURN)")
 		advertise = fs.String("advertise", "", "address peers should dial, host:port (default: the listen address, or the address other seeds observe)")
 		data      = fs.String("data", "/var/lib/parley-seed", "state directory (identity, host cache)")
 		httpAddr  = fs.String("http", "127.0.0.1:9717", "address for /healthz and /metrics; empty to disable")
@@ -77,7 +75,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	seedList, err := overlay.ParseSeeds(*seeds)
+	seedList, err := app.ParseSeeds(strings.Split(*seeds, ","))
 	if err != nil {
 		return cli.UsageError{Err: err}
 	}
@@ -86,7 +84,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cli.UsageError{Err: err}
 	}
 	if seedList == nil {
-		seedList = []overlay.SeedAddr{}
+		seedList = app.Seeds{} // none: not the built-in seeds
 	}
 	prof, err := app.InitNode(ctx, *data)
 	if err != nil {
@@ -94,20 +92,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer prof.Close()
 	peer, err := app.NewPeer(prof, app.Options{
-		Seed:      true,
-		Seeds:     seedList,
-		Listen:    *listen,
-		Advertise: *advertise,
-		MaxLeaves: *maxLeaves,
-		LoginRate: *loginRate,
-		Heartbeat: *heartbeat,
-		Logger:    log,
-		TuneSupernode: func(c *overlay.SupernodeConfig) {
-			if relayMin == 0 {
-				return
-			}
-			c.TuneRelay = func(rc *relay.Config) { rc.RelayPortMin, rc.RelayPortMax = relayMin, relayMax }
-		},
+		Seed:       true,
+		Seeds:      seedList,
+		Listen:     *listen,
+		Advertise:  *advertise,
+		MaxLeaves:  *maxLeaves,
+		LoginRate:  *loginRate,
+		Heartbeat:  *heartbeat,
+		Logger:     log,
+		RelayPorts: [2]uint16{relayMin, relayMax},
 	})
 	if err != nil {
 		return err
@@ -128,7 +121,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		ectx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		echoDone = make(chan struct{})
-		self := []overlay.SeedAddr{{Addr: peer.Addr(), ID: prof.Identity.NodeID()}}
+		self := peer.AsSeed()
 		go func() {
 			defer close(echoDone)
 			if err := app.RunEcho(ectx, filepath.Join(*data, "echo"), *echoName, self, log); err != nil && ectx.Err() == nil {
@@ -161,7 +154,7 @@ func parsePortRange(s string) (lo, hi uint16, err error) {
 
 // handler serves /healthz and /metrics.
 func handler(peer *app.Peer) http.Handler {
-	sn := peer.Supernode()
+	sn := supernodeStats{peer}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -196,4 +189,12 @@ func handler(peer *app.Peer) http.Handler {
 		fmt.Fprintf(w, "ok leaves=%d supernodes=%d\n", st.Leaves, st.Supernodes)
 	})
 	return mux
+}
+
+// supernodeStats reads the seed's supernode counters.
+type supernodeStats struct{ peer *app.Peer }
+
+func (s supernodeStats) Stats() app.SupernodeStats {
+	st, _ := s.peer.SupernodeStats()
+	return st
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/peterbourgon/ff/v3/ffcli"
 
 	"github.com/parleynet/parley/app"
+	"github.com/parleynet/parley/call/audio/device"
 	"github.com/parleynet/parley/internal/cli"
 )
 
@@ -23,11 +24,10 @@ func daemonCmd(e *env) *ffcli.Command {
 	fs.StringVar(&opts.Listen, "listen", app.DefaultListen, "overlay address, TCP and UDP, to serve on or to offer as a supernode, host:port")
 	fs.StringVar(&opts.Advertise, "advertise", "", "supernode address peers should dial, if not the listen address")
 	fs.BoolVar(&opts.AutoAnswer, "auto-answer", false, "answer every call from a contact")
-	var ca callAudio
-	fs.StringVar(&ca.play, "play", "", "a WAV file to play as the microphone in calls (looped), or tone:HZ for a sine tone")
-	fs.StringVar(&ca.record, "record", "", "a WAV file to record what calls bring in (48 kHz mono)")
-	fs.StringVar(&ca.input, "input", "", "the microphone to use (a name or part of one; default: the system's)")
-	fs.StringVar(&ca.output, "output", "", "the speakers to use (a name or part of one; default: the system's)")
+	play := fs.String("play", "", "a WAV file to play as the microphone in calls (looped), or tone:HZ for a sine tone")
+	record := fs.String("record", "", "a WAV file to record what calls bring in (48 kHz mono)")
+	input := fs.String("input", "", "the microphone to use (a name or part of one; default: the system's)")
+	output := fs.String("output", "", "the speakers to use (a name or part of one; default: the system's)")
 	return &ffcli.Command{
 		Name:       "daemon",
 		ShortUsage: "parley [--profile DIR] [--seeds ...] daemon [--supernode --listen HOST:PORT]",
@@ -41,12 +41,14 @@ func daemonCmd(e *env) *ffcli.Command {
 				return cli.UsageError{Err: errors.New("daemon: --supernode and --no-supernode contradict each other")}
 			}
 			opts.Control = true
-			return daemon(ctx, e, opts, &ca)
+			r := device.NewRouter(*play, *record)
+			r.SetDevices(*input, *output)
+			return daemon(ctx, e, opts, r)
 		},
 	}
 }
 
-func daemon(ctx context.Context, e *env, opts app.Options, ca *callAudio) error {
+func daemon(ctx context.Context, e *env, opts app.Options, r *device.Router) error {
 	dir, seeds, err := e.profileAndSeeds()
 	if err != nil {
 		return err
@@ -60,8 +62,8 @@ func daemon(ctx context.Context, e *env, opts app.Options, ca *callAudio) error 
 		return err
 	}
 	defer prof.Close()
-	opts.Media, opts.FileMedia, opts.AudioReady = ca.media(), fileMedia, ca.ready
-	if err := ca.ready(); err != nil {
+	opts.Media, opts.FileMedia, opts.AudioReady = r.Media(), device.FileMedia, r.Ready
+	if err := r.Ready(); err != nil {
 		opts.Logger.Warn("calls need an audio device", "why", err)
 	}
 	peer, err := app.NewPeer(prof, opts)
@@ -152,12 +154,12 @@ func printStatus(w io.Writer, st app.Status) {
 	if st.Role != app.RoleSeed {
 		if st.Primary != nil {
 			l := *st.Primary
-			fmt.Fprintf(w, "primary:     %s\n", linkText(l.ID.Short(), l.Addr, l.Seed, l.Since))
+			fmt.Fprintf(w, "primary:     %s\n", linkText(l.Short(), l.Addr, l.Seed, l.Since))
 		} else {
 			fmt.Fprintf(w, "primary:     none\n")
 		}
 		for _, l := range st.Standbys {
-			fmt.Fprintf(w, "standby:     %s\n", linkText(l.ID.Short(), l.Addr, l.Seed, l.Since))
+			fmt.Fprintf(w, "standby:     %s\n", linkText(l.Short(), l.Addr, l.Seed, l.Since))
 		}
 	}
 	if st.Candidate != "" {

@@ -44,16 +44,16 @@ func desktopCmd(e *env, fs *flag.FlagSet) *ffcli.Command {
 			if err != nil {
 				return err
 			}
-			ca := &callAudio{play: *play, record: *record}
-			opts := app.Options{Seeds: seeds, Listen: *listen, Control: true, Logger: log, Media: ca.media(), AudioReady: ca.ready, FileMedia: fileMedia}
-			return runDesktop(ctx, dir, opts, e.seeds != "", *minimized, ca)
+			r := device.NewRouter(*play, *record)
+			opts := app.Options{Seeds: seeds, Listen: *listen, Control: true, Logger: log, Media: r.Media(), AudioReady: r.Ready, FileMedia: device.FileMedia}
+			return runDesktop(ctx, dir, opts, e.seeds != "", *minimized, r)
 		},
 	}
 }
 
 // runDesktop opens the desktop window on profile dir: calls use the sound
-// devices chosen in the settings, unless ca has files for them.
-func runDesktop(ctx context.Context, dir string, opts app.Options, seedsGiven, minimized bool, ca *callAudio) error {
+// devices chosen in the settings, unless r has files for them.
+func runDesktop(ctx context.Context, dir string, opts app.Options, seedsGiven, minimized bool, r *device.Router) error {
 	log := opts.Logger
 	return ui.Run(ctx, ui.Config{
 		ProfileDir: dir,
@@ -63,18 +63,9 @@ func runDesktop(ctx context.Context, dir string, opts app.Options, seedsGiven, m
 		OnReady: func() {
 			log.Info("main window ready", "since_start", time.Since(processStart).Round(time.Millisecond).String())
 		},
-		ApplySettings: func(s app.Settings) {
-			ca.mu.Lock()
-			ca.input, ca.output = s.InputDevice, s.OutputDevice
-			ca.mu.Unlock()
-		},
+		ApplySettings: func(s app.Settings) { r.SetDevices(s.InputDevice, s.OutputDevice) },
 		Desktop: ui.Desktop{
-			PlaySound: func(name string, loop bool) func() {
-				ca.mu.Lock()
-				out := ca.output
-				ca.mu.Unlock()
-				return playSound(name, loop, out, log)
-			},
+			PlaySound:     func(name string, loop bool) func() { return playSound(name, loop, r.Output(), log) },
 			InputDevices:  func() ([]string, error) { return device.Names(device.CaptureDevices()) },
 			OutputDevices: func() ([]string, error) { return device.Names(device.PlaybackDevices()) },
 			TestAudio:     device.ToneCheck,

@@ -105,6 +105,16 @@ func (e *env) printJSON(v any) error {
 	return enc.Encode(v)
 }
 
+// Main runs the parley command line args, says what went wrong on stderr
+// and returns the process's exit code.
+func Main(ctx context.Context, args []string, stdin *os.File, stdout, stderr io.Writer) int {
+	err := Run(ctx, args, stdin, stdout, stderr)
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(stderr, "parley:", err)
+	}
+	return cli.ExitCode(err)
+}
+
 // Run runs the parley command line args. It returns flag.ErrHelp after
 // help was printed; other errors map to exit codes with cli.ExitCode.
 func Run(ctx context.Context, args []string, stdin *os.File, stdout, stderr io.Writer) error {

@@ -1,4 +1,4 @@
-package parleycli
+package device
 
 import (
 	"errors"
@@ -10,32 +10,51 @@ import (
 
 	"github.com/parleynet/parley/call"
 	"github.com/parleynet/parley/call/audio"
-	"github.com/parleynet/parley/call/audio/device"
 )
 
-// callAudio makes calls' microphones and speakers: the peer's --play and
-// --record files if given, else the sound devices chosen in the settings
-// (or flags). A call dialled with files of its own ('parley call --play')
-// gets fileMedia instead.
-type callAudio struct {
+// Router routes calls' microphones and speakers: to the peer's play and
+// record files if it has them (a headless peer's --play and --record),
+// else to the sound devices chosen in the settings or by flags. A call
+// dialled with files of its own ('parley call --play') gets FileMedia
+// instead.
+type Router struct {
 	play, record string // the peer's files, if any
 
 	mu            sync.Mutex
 	input, output string // guarded by mu: device names (empty: the default)
 }
 
-// media returns the peer's call.Media.
-func (a *callAudio) media() call.Media {
+// NewRouter returns a Router; play and record as for FileMedia (both
+// empty: the devices).
+func NewRouter(play, record string) *Router { return &Router{play: play, record: record} }
+
+// SetDevices chooses the microphone and the speakers by name (or part of
+// one; empty: the system's default) for the calls to come.
+func (a *Router) SetDevices(input, output string) {
+	a.mu.Lock()
+	a.input, a.output = input, output
+	a.mu.Unlock()
+}
+
+// Output returns the speakers chosen (empty: the system's default).
+func (a *Router) Output() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.output
+}
+
+// Media returns the calls' media through the router.
+func (a *Router) Media() call.Media {
 	return audio.Media{Input: a.in, Output: a.out}
 }
 
-// ready says whether calls without files of their own have audio: the
-// peer's --play, or a microphone.
-func (a *callAudio) ready() error {
+// Ready says whether calls without files of their own have audio: the
+// peer's play file, or a microphone.
+func (a *Router) Ready() error {
 	if a.play != "" || a.record != "" {
 		return nil
 	}
-	devs, err := device.CaptureDevices()
+	devs, err := CaptureDevices()
 	if err != nil {
 		return err
 	}
@@ -45,10 +64,10 @@ func (a *callAudio) ready() error {
 	return nil
 }
 
-// fileMedia is the media of one call that plays and records files (app's
+// FileMedia is the media of one call that plays and records files (app's
 // Options.FileMedia): play is a WAV file or tone:HZ (silence if empty),
 // record a WAV file (nothing heard if empty).
-func fileMedia(play, record string) (call.Media, error) {
+func FileMedia(play, record string) (call.Media, error) {
 	if _, ok := toneFreq(play); !ok && play != "" {
 		f, err := os.Open(play)
 		if err != nil {
@@ -81,28 +100,28 @@ func fileSink(record string) (audio.Sink, error) {
 	return audio.NullSink{}, nil
 }
 
-func (a *callAudio) in(call.Info) (audio.Source, error) {
+func (a *Router) in(call.Info) (audio.Source, error) {
 	if a.play != "" || a.record != "" {
 		return fileSource(a.play)
 	}
 	a.mu.Lock()
 	input := a.input
 	a.mu.Unlock()
-	src, err := device.OpenCapture(input)
+	src, err := OpenCapture(input)
 	if err != nil {
 		return nil, errors.Join(errNoAudio, err)
 	}
 	return src, nil
 }
 
-func (a *callAudio) out(call.Info) (audio.Sink, error) {
+func (a *Router) out(call.Info) (audio.Sink, error) {
 	if a.play != "" || a.record != "" {
 		return fileSink(a.record)
 	}
 	a.mu.Lock()
 	output := a.output
 	a.mu.Unlock()
-	out, err := device.OpenPlayback(output)
+	out, err := OpenPlayback(output)
 	if err != nil {
 		return nil, errors.Join(errNoAudio, err)
 	}
