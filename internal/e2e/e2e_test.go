@@ -445,26 +445,16 @@ func TestSeedFlagsFromEnvironment(t *testing.T) {
 	}
 }
 
-// TestSeedImportsNoGUIOrAudio keeps the seed a small, static server binary.
-func TestSeedImportsNoGUIOrAudio(t *testing.T) {
+// TestSeedIsStatic: the e2e build made parley-seed with CGO_ENABLED=0; it
+// must be a static binary (its dependencies are tested beside it, in
+// cmd/parley-seed).
+func TestSeedIsStatic(t *testing.T) {
 	build(t)
-	cmd := exec.Command("go", "list", "-deps", "./cmd/parley-seed")
-	cmd.Dir = bin.moduleRoot
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	out, err := cmd.Output()
+	f, err := os.ReadFile(bin.seed)
 	if err != nil {
 		t.Fatal(err)
 	}
-	forbidden := []string{"fyne.io/", "github.com/hajimehoshi/oto", "github.com/gen2brain/malgo", "opus", "github.com/go-gl/", "github.com/parleynet/parley/ui", "github.com/parleynet/parley/call/audio"}
-	for _, dep := range strings.Fields(string(out)) {
-		for _, f := range forbidden {
-			if strings.Contains(dep, f) {
-				t.Errorf("parley-seed depends on %s", dep)
-			}
-		}
-	}
-	// The e2e build made it with CGO_ENABLED=0; it must be static.
-	if f, err := os.ReadFile(bin.seed); err == nil && bytes.Contains(f[:min(len(f), 4096)], []byte("/lib64/ld-linux")) {
+	if bytes.Contains(f[:min(len(f), 4096)], []byte("/lib64/ld-linux")) {
 		t.Error("parley-seed is dynamically linked")
 	}
 }
