@@ -3,7 +3,7 @@ package call
 import (
 	"errors"
 
-	"github.com/parleynet/parley/overlay/rtc"
+	"github.com/parleynet/parley/rtc"
 )
 
 // ErrSecurity is why a call ended whose other end's DTLS certificate was

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/parleynet/parley/overlay/rtc"
+	"github.com/parleynet/parley/rtc"
 )
 
 // FuzzHandleLetter feeds a Manager letters of any kind and payload from an

@@ -9,7 +9,7 @@ import (
 	"github.com/pion/webrtc/v3"
 
 	"github.com/parleynet/parley/overlay"
-	"github.com/parleynet/parley/overlay/rtc"
+	"github.com/parleynet/parley/rtc"
 	"github.com/parleynet/parley/store"
 )
 

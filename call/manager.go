@@ -13,7 +13,7 @@ import (
 
 	"github.com/parleynet/parley/letters"
 	"github.com/parleynet/parley/overlay"
-	"github.com/parleynet/parley/overlay/rtc"
+	"github.com/parleynet/parley/rtc"
 	"github.com/parleynet/parley/store"
 )
 

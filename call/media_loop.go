@@ -5,8 +5,8 @@ import (
 	"io"
 	"time"
 
-	"github.com/parleynet/parley/overlay/rtc"
 	"github.com/parleynet/parley/overlay/wire"
+	"github.com/parleynet/parley/rtc"
 )
 
 // startMedia starts the audio and the watchdog of a call that just

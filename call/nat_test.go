@@ -8,11 +8,11 @@ import (
 	"github.com/parleynet/parley/store"
 )
 
-// TestCallNATMatrix calls across NATs of overlay/rtc's matrix on a vnet
+// TestCallNATMatrix calls across NATs of rtc's matrix on a vnet
 // internet with a supernode's STUN/TURN server: each pair connects, audio
 // flows both ways, and the path is direct or relayed as NAT theory says
 // (the relay exactly for symmetric with symmetric or with port-restricted
-// cone; see overlay/rtc's expectRelay).
+// cone; see rtc's expectRelay).
 func TestCallNATMatrix(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {

@@ -15,7 +15,7 @@ import (
 
 	"github.com/pion/transport/v2/vnet"
 
-	"github.com/parleynet/parley/overlay/rtc"
+	"github.com/parleynet/parley/rtc"
 	"github.com/parleynet/parley/store"
 )
 

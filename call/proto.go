@@ -5,8 +5,8 @@ import (
 	"encoding/hex"
 	"fmt"
 
-	"github.com/parleynet/parley/overlay/rtc"
 	"github.com/parleynet/parley/overlay/wire"
+	"github.com/parleynet/parley/rtc"
 )
 
 // ID names one call on the wire. It is also the ID of the call's WebRTC

@@ -4,8 +4,8 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/parleynet/parley/overlay/rtc"
 	"github.com/parleynet/parley/overlay/wire"
+	"github.com/parleynet/parley/rtc"
 )
 
 // TestLetterCBOR: a letter is a CBOR map with integer keys 1 to 4, empty

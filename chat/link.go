@@ -10,13 +10,13 @@ import (
 	"github.com/pion/webrtc/v3"
 
 	"github.com/parleynet/parley/overlay"
-	"github.com/parleynet/parley/overlay/rtc"
 	"github.com/parleynet/parley/overlay/wire"
+	"github.com/parleynet/parley/rtc"
 	"github.com/parleynet/parley/store"
 )
 
 // Direct links. When two contacts are both online and talking, chat goes
-// over a WebRTC data channel between them (overlay/rtc), set up through
+// over a WebRTC data channel between them (rtc), set up through
 // KindSignal envelopes: signed and sealed, so that the DTLS fingerprints in
 // the SDP are the peers' own and a supernode cannot sit in the middle. The
 // link is made when there is something to say to an online contact, or

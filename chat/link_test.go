@@ -15,8 +15,8 @@ import (
 	"github.com/parleynet/parley/internal/vnetworld"
 	"github.com/parleynet/parley/letters"
 	"github.com/parleynet/parley/overlay"
-	"github.com/parleynet/parley/overlay/rtc"
 	"github.com/parleynet/parley/overlay/wire"
+	"github.com/parleynet/parley/rtc"
 	"github.com/parleynet/parley/store"
 )
 

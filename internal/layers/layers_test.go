@@ -124,6 +124,13 @@ func TestLayers(t *testing.T) {
 			},
 		},
 		{
+			from: func(p string) bool { return p == "rtc" },
+			what: "rtc is WebRTC for chat and call: it imports nothing of the overlay or the services",
+			banned: func(i string) bool {
+				return under(i, "overlay") || i == "letters" || i == "chat" || under(i, "call") || i == "app"
+			},
+		},
+		{
 			from:   func(p string) bool { return p == "store" },
 			what:   "store imports nothing of the project",
 			banned: func(string) bool { return true },

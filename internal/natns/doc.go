@@ -1,4 +1,4 @@
-// Package natns tests Parley's WebRTC sessions (overlay/rtc) through a
+// Package natns tests Parley's WebRTC sessions (rtc) through a
 // STUN/TURN server (overlay/relay) across real Linux kernel NAT: iptables
 // masquerading routers in network namespaces, with every peer and the
 // server a process of its own in its namespace. It has no code of its own;

@@ -13,7 +13,7 @@ import (
 	"github.com/pion/webrtc/v3"
 
 	"github.com/parleynet/parley/overlay/relay"
-	"github.com/parleynet/parley/overlay/rtc"
+	"github.com/parleynet/parley/rtc"
 )
 
 // The test binary doubles as the processes that run inside the namespaces:

@@ -22,7 +22,7 @@ import (
 
 	"github.com/pion/webrtc/v3"
 
-	"github.com/parleynet/parley/overlay/rtc"
+	"github.com/parleynet/parley/rtc"
 )
 
 func TestMain(m *testing.M) {
@@ -94,7 +94,7 @@ const (
 	either  = "either"
 )
 
-// wantPath says how a pair connects, as in overlay/rtc's vnet matrix: a
+// wantPath says how a pair connects, as in rtc's vnet matrix: a
 // symmetric NAT maps the checks it sends to a peer on a port nobody was
 // told of, which passes the other side's filter only if there is none (no
 // NAT): symmetric with a NAT on the other side needs the relay. Everything

@@ -1,6 +1,6 @@
 // Package vnetworld builds, for tests, a virtual internet on pion's vnet: a
 // supernode's STUN/TURN server (overlay/relay) and peers on it or behind
-// NATs of the RFC 4787 kinds. The WebRTC session tests (overlay/rtc) and the
+// NATs of the RFC 4787 kinds. The WebRTC session tests (rtc) and the
 // call tests (call) share it.
 package vnetworld
 

@@ -18,7 +18,7 @@ import (
 	"github.com/pion/transport/v2"
 	"github.com/pion/turn/v2"
 
-	"github.com/parleynet/parley/overlay/internal/pionlog"
+	"github.com/parleynet/parley/internal/pionlog"
 )
 
 // DefaultRealm is the TURN realm when Config.Realm is empty.

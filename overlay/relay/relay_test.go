@@ -16,8 +16,8 @@ import (
 
 	"github.com/pion/turn/v2"
 
+	"github.com/parleynet/parley/internal/pionlog"
 	"github.com/parleynet/parley/internal/testutil"
-	"github.com/parleynet/parley/overlay/internal/pionlog"
 )
 
 // testLogger logs through t.Log when PARLEY_TEST_LOG is set.

@@ -23,7 +23,7 @@ import (
 //
 //   - Measured, our code: the real Capture queue (fed through onData, as
 //     miniaudio's callback would), the Sender (Opus encode), RTP packets
-//     marshalled and parsed with pion/rtp as overlay/rtc does, handed to
+//     marshalled and parsed with pion/rtp as rtc does, handed to
 //     the RTP reader goroutine through a channel (no network), the real
 //     Receiver and playout clock (audio.Media, with its jitter buffer and
 //     Opus decode), and the real Playback queue with its drop bound.
@@ -254,7 +254,7 @@ func runCall(seed uint64, f faults) (callResult, error) {
 		return callResult{}, err
 	}
 
-	// The RTP reader: parse and push, as call does with overlay/rtc's
+	// The RTP reader: parse and push, as call does with rtc's
 	// packets.
 	wire := make(chan []byte, 64)
 	wg.Add(1)

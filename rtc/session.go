@@ -21,7 +21,7 @@ import (
 	"github.com/pion/transport/v2/stdnet"
 	"github.com/pion/webrtc/v3"
 
-	"github.com/parleynet/parley/overlay/internal/pionlog"
+	"github.com/parleynet/parley/internal/pionlog"
 )
 
 // Label is the data channel's label.
