@@ -62,7 +62,7 @@ func BenchmarkCallSetup(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		start := time.Now()
-		id, err := alice.run.peer.Call(ctx, "bob")
+		ci, err := alice.run.peer.Call(ctx, "bob", CallOptions{})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -72,9 +72,13 @@ func BenchmarkCallSetup(b *testing.B) {
 		case <-time.After(10 * time.Second):
 			b.Fatal("no audio at the callee within 10 s")
 		}
-		alice.run.peer.Calls().Hangup(id)
-		waitUntil(b, 10*time.Second, "call ended", func() bool { _, ok := alice.run.peer.Calls().Call(id); return !ok })
-		waitUntil(b, 10*time.Second, "bob free", func() bool { return len(bob.run.peer.Calls().Calls()) == 0 })
+		id, err := alice.run.peer.callID(ci.ID)
+		if err != nil {
+			b.Fatal(err)
+		}
+		alice.run.peer.calls.Hangup(id)
+		waitUntil(b, 10*time.Second, "call ended", func() bool { _, ok := alice.run.peer.calls.Call(id); return !ok })
+		waitUntil(b, 10*time.Second, "bob free", func() bool { return len(bob.run.peer.calls.Calls()) == 0 })
 	}
 	b.StopTimer()
 	slices.Sort(setups)
@@ -115,7 +119,7 @@ func BenchmarkCallCPU(b *testing.B) {
 	for range b.N {
 		c0 := cpuTime()
 		var err error
-		ci, err = alice.run.peer.CallFor(ctx, "bob", "", "", d)
+		ci, err = alice.run.peer.callFor(ctx, "bob", CallOptions{}, d)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -111,23 +111,23 @@ func TestCallCarriesToneBothWays(t *testing.T) {
 	// Mid-call: levels for the meters, and mute.
 	go func() {
 		for {
-			calls := alice.run.peer.Calls().Calls()
+			calls := alice.run.peer.calls.Calls()
 			if len(calls) == 1 && calls[0].State == call.StateActive {
 				time.Sleep(time.Second)
 				id := calls[0].ID
-				in, out, ok := alice.run.peer.Calls().Levels(id)
+				in, out, ok := alice.run.peer.calls.Levels(id)
 				levels <- [3]float64{in, out, map[bool]float64{true: 1}[ok]}
 				// Alice mutes: bob hears silence.
-				muted <- alice.run.peer.Calls().SetMuted(id, true)
+				muted <- alice.run.peer.calls.SetMuted(id, true)
 				time.Sleep(500 * time.Millisecond)
-				_, bobOut, _ := bob.run.peer.Calls().Levels(id)
+				_, bobOut, _ := bob.run.peer.calls.Levels(id)
 				bobHears <- bobOut
 				return
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
 	}()
-	ci, err := alice.run.peer.CallFor(ctx, "bob", "", "", 3*time.Second)
+	ci, err := alice.run.peer.callFor(ctx, "bob", CallOptions{}, 3*time.Second)
 	if err != nil {
 		t.Fatalf("call: %v (%+v)", err, ci)
 	}
@@ -176,7 +176,7 @@ func TestCallCarriesToneBothWays(t *testing.T) {
 func TestCallWithoutAudioSaysSo(t *testing.T) {
 	seed := startSeedPeer(t, 1000)
 	alice := newChatUser(t, seed.peer.Addr(), "alice")
-	if _, err := alice.run.peer.Call(context.Background(), "bob"); err == nil {
+	if _, err := alice.run.peer.Call(context.Background(), "bob", CallOptions{}); err == nil {
 		t.Fatal("a call without audio was placed")
 	} else if err != ErrNoAudio {
 		// No contact named bob is also an error; the audio check comes first.

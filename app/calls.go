@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/parleynet/parley/call"
@@ -54,15 +55,40 @@ func CallInfoOf(i call.Info) CallInfo {
 	return ci
 }
 
-// Calls returns the peer's call manager, or nil for a seed.
-func (p *Peer) Calls() *call.Manager { return p.calls }
+// CallOptions are a call's own sound, instead of the peer's devices:
+// Play is a WAV file or "tone:HZ" to send (silence if empty), Record a
+// WAV file to record what comes in (nothing kept if empty). Both empty:
+// the peer's devices (Options.Media).
+type CallOptions struct {
+	Play, Record string
+}
 
-// Call dials the contact name with the peer's own audio (its devices).
-func (p *Peer) Call(ctx context.Context, name string) (call.ID, error) {
-	if err := p.audioReady(); err != nil {
+// Call dials the contact name, with the peer's audio or o's files, and
+// returns the call as it starts; its changes come as Updates. It is the
+// one way to dial.
+func (p *Peer) Call(ctx context.Context, name string, o CallOptions) (CallInfo, error) {
+	id, err := p.startCall(ctx, name, o)
+	if err != nil {
+		return CallInfo{}, err
+	}
+	return CallInfoOf(p.callInfo(id)), nil
+}
+
+func (p *Peer) startCall(ctx context.Context, name string, o CallOptions) (call.ID, error) {
+	if o.Play == "" && o.Record == "" {
+		if err := p.audioReady(); err != nil {
+			return call.ID{}, err
+		}
+		return p.dial(ctx, name)
+	}
+	if p.opts.FileMedia == nil {
+		return call.ID{}, fmt.Errorf("%w: this peer cannot play or record files", ErrNoAudio)
+	}
+	media, err := p.opts.FileMedia(o.Play, o.Record)
+	if err != nil {
 		return call.ID{}, err
 	}
-	return p.dial(ctx, name)
+	return p.dial(ctx, name, call.WithMedia(media))
 }
 
 func (p *Peer) audioReady() error {
@@ -103,6 +129,12 @@ func (p *Peer) onCallEvent(ev call.Event) {
 		p.lastCalls = make(map[call.ID]call.Info)
 	}
 	p.lastCalls[ev.Call.ID] = ev.Call
+	for _, ch := range p.callWaiters[ev.Call.ID] {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
 	if len(p.lastCalls) > 64 {
 		for id, i := range p.lastCalls {
 			if i.State == call.StateEnded && id != ev.Call.ID {
@@ -116,8 +148,8 @@ func (p *Peer) onCallEvent(ev call.Event) {
 			p.log.Warn("auto-answer", "err", err)
 		}
 	}
-	if p.opts.OnCallEvent != nil {
-		p.opts.OnCallEvent(ev)
+	if p.opts.onCallEvent != nil {
+		p.opts.onCallEvent(ev)
 	}
 	if p.opts.OnUpdate != nil {
 		up := Update{Call: &CallUpdate{Event: ev.Type.String(), CallInfo: CallInfoOf(ev.Call)}}
@@ -136,50 +168,63 @@ func (p *Peer) callInfo(id call.ID) call.Info {
 	return p.lastCalls[id]
 }
 
-// CallFor calls the contact name, talks for d once connected, hangs up and
-// returns the call as it ended. play and record, if not empty, are WAV
-// files to use as this call's microphone and speaker (Options.FileMedia
-// makes them its media). It gives up if the call is not connected within
-// a minute.
-func (p *Peer) CallFor(ctx context.Context, name, play, record string, d time.Duration) (CallInfo, error) {
+// waitCall waits, up to limit, until done(call id) holds, and returns the
+// call as it is then. It wakes on the call's events, not by polling.
+func (p *Peer) waitCall(ctx context.Context, id call.ID, limit time.Duration, done func(call.Info) bool) call.Info {
+	ch := make(chan struct{}, 1)
+	p.mu.Lock()
+	if p.callWaiters == nil {
+		p.callWaiters = make(map[call.ID][]chan struct{})
+	}
+	p.callWaiters[id] = append(p.callWaiters[id], ch)
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		p.callWaiters[id] = slices.DeleteFunc(p.callWaiters[id], func(c chan struct{}) bool { return c == ch })
+		if len(p.callWaiters[id]) == 0 {
+			delete(p.callWaiters, id)
+		}
+		p.mu.Unlock()
+	}()
+	timer := time.NewTimer(limit)
+	defer timer.Stop()
+	for {
+		i := p.callInfo(id)
+		if done(i) {
+			return i
+		}
+		select {
+		case <-ch:
+		case <-timer.C:
+			return p.callInfo(id)
+		case <-ctx.Done():
+			return p.callInfo(id)
+		}
+	}
+}
+
+// callFor calls the contact name, talks for d once connected, hangs up
+// and returns the call as it ended ('parley call --for'). It gives up if
+// the call is not connected within a minute.
+func (p *Peer) callFor(ctx context.Context, name string, o CallOptions, d time.Duration) (CallInfo, error) {
 	if p.calls == nil {
 		return CallInfo{}, errors.New("app: a seed has no calls")
 	}
-	var id call.ID
-	var err error
-	if (play != "" || record != "") && p.opts.FileMedia != nil {
-		var media call.Media
-		if media, err = p.opts.FileMedia(play, record); err != nil {
-			return CallInfo{}, err
-		}
-		id, err = p.dial(ctx, name, call.WithMedia(media))
-	} else {
-		id, err = p.Call(ctx, name)
-	}
+	id, err := p.startCall(ctx, name, o)
 	if err != nil {
 		return CallInfo{}, err
 	}
-	info := func() call.Info { return p.callInfo(id) }
-	wait := func(limit time.Duration, done func(call.Info) bool) call.Info {
-		deadline := time.Now().Add(limit)
-		for {
-			i := info()
-			if done(i) || time.Now().After(deadline) || ctx.Err() != nil {
-				return i
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	i := wait(time.Minute, func(i call.Info) bool { return i.State == call.StateActive || i.State == call.StateEnded })
+	ended := func(i call.Info) bool { return i.State == call.StateEnded }
+	i := p.waitCall(ctx, id, time.Minute, func(i call.Info) bool { return i.State == call.StateActive || ended(i) })
 	if i.State != call.StateActive {
-		if i.State != call.StateEnded {
+		if !ended(i) {
 			p.calls.Hangup(id)
-			i = wait(5*time.Second, func(i call.Info) bool { return i.State == call.StateEnded })
+			i = p.waitCall(context.WithoutCancel(ctx), id, 5*time.Second, ended)
 		}
 		return CallInfoOf(i), fmt.Errorf("app: call not connected: %s", cmp.Or(i.Reason, i.State.String()))
 	}
-	wait(d, func(i call.Info) bool { return i.State == call.StateEnded })
+	p.waitCall(ctx, id, d, ended)
 	p.calls.Hangup(id)
-	i = wait(5*time.Second, func(i call.Info) bool { return i.State == call.StateEnded })
+	i = p.waitCall(context.WithoutCancel(ctx), id, 5*time.Second, ended)
 	return CallInfoOf(i), nil
 }

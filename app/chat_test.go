@@ -31,7 +31,7 @@ func (u *chatUser) options() Options {
 	sn, lf := quick(1000)
 	return Options{Seeds: []overlay.SeedAddr{{Addr: u.seed}}, Listen: "127.0.0.1:0", NoSupernode: true,
 		TuneSupernode: sn, TuneLeaf: lf, Logger: testLogger(u.dir),
-		OnEvent: func(ev chat.Event) { u.mu.Lock(); u.events = append(u.events, ev); u.mu.Unlock() },
+		onChatEvent: func(ev chat.Event) { u.mu.Lock(); u.events = append(u.events, ev); u.mu.Unlock() },
 		TuneLetters: func(c *letters.Config) {
 			c.Retry = overlay.Backoff{Base: 100 * time.Millisecond, Cap: time.Second}
 			c.ResendDelivered, c.ResendStored = 2*time.Second, 3*time.Second
@@ -80,7 +80,7 @@ func (u *chatUser) stop() {
 	u.prof = nil
 }
 
-func (u *chatUser) chat() *chat.Service { return u.run.peer.Chat() }
+func (u *chatUser) chat() *chat.Service { return u.run.peer.chat }
 
 func (u *chatUser) contact(name string) store.Contact {
 	c, err := u.prof.DB.ContactByUsername(context.Background(), name)

@@ -126,7 +126,7 @@ func (c *controlServer) serve(ctx context.Context) {
 					d := time.Duration(req.Duration) * time.Millisecond
 					conn.SetDeadline(time.Now().Add(d + 2*time.Minute))
 					var ci CallInfo
-					ci, err = c.peer.CallFor(ctx, req.Name, req.Play, req.Record, d)
+					ci, err = c.peer.callFor(ctx, req.Name, CallOptions{Play: req.Play, Record: req.Record}, d)
 					resp.Call = &ci
 					if err != nil {
 						resp = controlResponse{Error: err.Error(), Call: &ci}

@@ -103,8 +103,8 @@ func (u *updates) run(ctx context.Context, fn func(Update)) {
 
 // onChatEvent turns chat's events into updates by username.
 func (p *Peer) onChatEvent(ev chat.Event) {
-	if p.opts.OnEvent != nil {
-		p.opts.OnEvent(ev)
+	if p.opts.onChatEvent != nil {
+		p.opts.onChatEvent(ev)
 	}
 	if p.opts.OnUpdate == nil {
 		return
@@ -237,16 +237,6 @@ func (p *Peer) CallLog(ctx context.Context, name string, limit int) ([]CallLogEn
 		}
 	}
 	return out, nil
-}
-
-// StartCall dials the contact name with the peer's audio devices and
-// returns the call as it starts.
-func (p *Peer) StartCall(ctx context.Context, name string) (CallInfo, error) {
-	id, err := p.Call(ctx, name)
-	if err != nil {
-		return CallInfo{}, err
-	}
-	return CallInfoOf(p.callInfo(id)), nil
 }
 
 // ErrNoCall is returned for a call ID that names no current call.

@@ -82,7 +82,7 @@ func RunEcho(ctx context.Context, dir, username string, seeds Seeds, log *slog.L
 	opts := Options{
 		Seeds: seeds, NoSupernode: true, Listen: "127.0.0.1:0", Logger: log,
 		AutoAnswer: true, Media: echoMedia{frames: int(EchoRecord / (20 * time.Millisecond))},
-		OnEvent: func(ev chat.Event) {
+		onChatEvent: func(ev chat.Event) {
 			if c := ev.Contact; c != nil && c.State == store.ContactIncoming {
 				go func() {
 					if err := p.chat.Accept(context.Background(), c.ID); err != nil {

@@ -107,7 +107,7 @@ var waitUntil = testutil.Eventually
 
 func supernodes(peers []*running) (out []*running) {
 	for _, r := range peers {
-		if r.peer.Supernode() != nil {
+		if r.peer.node.Supernode() != nil {
 			out = append(out, r)
 		}
 	}
@@ -135,7 +135,7 @@ func TestElectionPromotesUnderLoadAndDemotesWithoutFlapping(t *testing.T) {
 	// until every supernode is under it.
 	settled := func() bool {
 		for _, r := range supernodes(peers) {
-			if sn := r.peer.Supernode(); sn == nil || sn.Stats().PrimaryLeaves > 6 {
+			if sn := r.peer.node.Supernode(); sn == nil || sn.Stats().PrimaryLeaves > 6 {
 				return false
 			}
 		}
@@ -143,7 +143,7 @@ func TestElectionPromotesUnderLoadAndDemotesWithoutFlapping(t *testing.T) {
 	}
 	promotions := func() (n uint64) {
 		for _, r := range append([]*running{seed}, peers...) {
-			if sn := r.peer.Supernode(); sn != nil {
+			if sn := r.peer.node.Supernode(); sn != nil {
 				n += sn.Stats().Promotions
 			}
 		}
@@ -174,7 +174,7 @@ func TestElectionPromotesUnderLoadAndDemotesWithoutFlapping(t *testing.T) {
 	if got := len(supernodes(peers)); got != n || promotions() != before {
 		t.Fatalf("supernodes %d → %d, promotions %d → %d while the load was steady: flapping", n, got, before, promotions())
 	}
-	if promoted.peer.Supernode().Stats().PrimaryLeaves == 0 && n == 1 {
+	if promoted.peer.node.Supernode().Stats().PrimaryLeaves == 0 && n == 1 {
 		t.Fatal("the elected supernode took no leaves")
 	}
 	// A promoted peer keeps its own user session.
@@ -190,12 +190,12 @@ func TestElectionPromotesUnderLoadAndDemotesWithoutFlapping(t *testing.T) {
 			r.stop(t)
 		}
 	}
-	waitUntil(t, 10*time.Second, "demotion", func() bool { return promoted.peer.Supernode() == nil })
+	waitUntil(t, 10*time.Second, "demotion", func() bool { return promoted.peer.node.Supernode() == nil })
 	if st := promoted.peer.Status(); st.Role != RoleLeaf || st.Candidate == "" {
 		t.Fatalf("after demotion: %+v; want a leaf offering again", st)
 	}
 	time.Sleep(time.Second)
-	if promoted.peer.Supernode() != nil {
+	if promoted.peer.node.Supernode() != nil {
 		t.Fatal("re-promoted within the cooldown: flapping")
 	}
 }
@@ -260,7 +260,7 @@ func TestUnreachableLeavesAreNeverPromoted(t *testing.T) {
 	}
 	// The same network promotes a reachable peer: the test would notice.
 	open := startUserPeer(t, seed.peer.Addr(), "reachable", target, nil)
-	waitUntil(t, 10*time.Second, "the reachable peer promoted", func() bool { return open.peer.Supernode() != nil })
+	waitUntil(t, 10*time.Second, "the reachable peer promoted", func() bool { return open.peer.node.Supernode() != nil })
 	if n := len(supernodes(blocked)); n != 0 {
 		t.Fatalf("%d unreachable peers promoted", n)
 	}
@@ -301,13 +301,13 @@ func TestSupernodeRoleSwitchedOffIsNeverOffered(t *testing.T) {
 	r := runPeer(t, p)
 	waitUntil(t, 5*time.Second, "logged in", func() bool { return r.peer.Status().Primary != nil })
 	time.Sleep(time.Second) // five election intervals
-	if st := r.peer.Status(); st.Candidate != "" || r.peer.Supernode() != nil {
+	if st := r.peer.Status(); st.Candidate != "" || r.peer.node.Supernode() != nil {
 		t.Fatalf("a peer whose user switched the role off offers or serves: %+v", st)
 	}
 	// The same network promotes a peer that allows it: the test would notice.
 	open := startUserPeer(t, seed.peer.Addr(), "willing", target, nil)
-	waitUntil(t, 10*time.Second, "the willing peer promoted", func() bool { return open.peer.Supernode() != nil })
-	if r.peer.Supernode() != nil {
+	waitUntil(t, 10*time.Second, "the willing peer promoted", func() bool { return open.peer.node.Supernode() != nil })
+	if r.peer.node.Supernode() != nil {
 		t.Fatal("the peer that switched the role off was promoted")
 	}
 }

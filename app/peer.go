@@ -65,9 +65,6 @@ type Options struct {
 	// TuneSupernode and TuneLeaf adjust the overlay configuration (tests).
 	TuneSupernode func(*overlay.SupernodeConfig)
 	TuneLeaf      func(*overlay.LeafConfig)
-	// OnEvent, if set, is told of every change to contacts, messages,
-	// presence and typing (from the peer's goroutines; it must not block).
-	OnEvent func(chat.Event)
 	// TuneLetters adjusts the letters configuration: the outbox's retries
 	// (tests).
 	TuneLetters func(*letters.Config)
@@ -82,11 +79,9 @@ type Options struct {
 	// ErrNoAudio.
 	AudioReady func() error
 	// FileMedia, if set, makes the media of a call whose sound comes from
-	// files instead (CallFor's play and record: a WAV file or "tone:HZ" to
+	// files instead (CallOptions' Play and Record: a WAV file or "tone:HZ" to
 	// send, a WAV file to record into); it checks they can be opened.
 	FileMedia func(play, record string) (call.Media, error)
-	// OnCallEvent, if set, is told of every change of every call.
-	OnCallEvent func(call.Event)
 	// TuneCall adjusts the call configuration (tests).
 	TuneCall func(*call.Config)
 	// OnUpdate, if set, is told of every change the UI shows (contacts,
@@ -94,6 +89,12 @@ type Options struct {
 	// goroutine of its own: it may block, which holds back later updates
 	// but never the peer.
 	OnUpdate func(Update)
+
+	// onChatEvent and onCallEvent, if set, are told of chat's and call's
+	// own events (the echo account, app's tests); everything else takes
+	// Updates.
+	onChatEvent func(chat.Event)
+	onCallEvent func(call.Event)
 }
 
 // Peer is one running Parley: a profile and its overlay Node, with the
@@ -109,10 +110,11 @@ type Peer struct {
 	chat    *chat.Service    // nil for a seed
 	calls   *call.Manager    // nil for a seed
 
-	mu        sync.Mutex
-	claim     string                // guarded by mu: claim state for Status
-	watches   []chan struct{}       // guarded by mu: Watch subscribers
-	lastCalls map[call.ID]call.Info // guarded by mu: calls as their last event told
+	mu          sync.Mutex
+	claim       string                      // guarded by mu: claim state for Status
+	watches     []chan struct{}             // guarded by mu: Watch subscribers
+	lastCalls   map[call.ID]call.Info       // guarded by mu: calls as their last event told
+	callWaiters map[call.ID][]chan struct{} // guarded by mu: waitCall's, told of each event
 
 	updates *updates // to Options.OnUpdate
 }
@@ -245,7 +247,7 @@ func (p *Peer) Profile() *Profile { return p.prof }
 
 // Addr returns the supernode's listen address, or "" when not one.
 func (p *Peer) Addr() string {
-	if sn := p.Supernode(); sn != nil {
+	if sn := p.node.Supernode(); sn != nil {
 		return sn.Addr()
 	}
 	return ""
@@ -260,15 +262,6 @@ func (p *Peer) AsSeed() Seeds {
 	}
 	return Seeds{{Addr: sn.Addr(), ID: p.prof.Identity.NodeID()}}
 }
-
-// Supernode returns the peer's supernode, or nil while it is not one.
-func (p *Peer) Supernode() *overlay.Supernode { return p.node.Supernode() }
-
-// Chat returns the peer's contacts and conversations, or nil for a seed.
-func (p *Peer) Chat() *chat.Service { return p.chat }
-
-// Leaf returns the peer's leaf, or nil for a seed.
-func (p *Peer) Leaf() *overlay.Leaf { return p.leaf }
 
 // Run runs the peer until ctx is done, then shuts it down cleanly and
 // returns nil. It returns an error only if the peer could not run.

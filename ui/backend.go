@@ -25,7 +25,7 @@ type Backend interface {
 	MarkRead(ctx context.Context, name string) error
 	SetTyping(ctx context.Context, name string, on bool) error
 	CallLog(ctx context.Context, name string, limit int) ([]app.CallLogEntry, error)
-	StartCall(ctx context.Context, name string) (app.CallInfo, error)
+	Call(ctx context.Context, name string, o app.CallOptions) (app.CallInfo, error)
 	AnswerCall(id string) error
 	DeclineCall(id string) error
 	HangUp(id string) error

@@ -40,7 +40,7 @@ func (c *callUI) dial(name string) {
 	go func() {
 		ctx, cancel := context.WithTimeout(c.m.ctx, netTimeout)
 		defer cancel()
-		ci, err := c.m.be.StartCall(ctx, name)
+		ci, err := c.m.be.Call(ctx, name, app.CallOptions{})
 		do(func() {
 			if err != nil {
 				c.showError(name, callError(err.Error(), err))

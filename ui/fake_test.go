@@ -94,7 +94,7 @@ func (f *fakeBackend) CallLog(_ context.Context, name string, _ int) ([]app.Call
 	return append([]app.CallLogEntry(nil), f.calls[name]...), nil
 }
 
-func (f *fakeBackend) StartCall(context.Context, string) (app.CallInfo, error) {
+func (f *fakeBackend) Call(context.Context, string, app.CallOptions) (app.CallInfo, error) {
 	return app.CallInfo{}, errors.New("not in this test")
 }
 func (f *fakeBackend) AnswerCall(string) error                   { return nil }
