@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	_ "modernc.org/sqlite"
 
@@ -133,81 +132,5 @@ func TestNewerSchema(t *testing.T) {
 	}
 	if fileSum(t, path) != before {
 		t.Fatal("a newer database was modified by the failed open")
-	}
-}
-
-func TestStatusOverControlSocket(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	snProf, err := InitNode(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer snProf.Close()
-	sn, err := NewPeer(snProf, Options{Seed: true, Seeds: []overlay.SeedAddr{}, Listen: "127.0.0.1:0", Control: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 2)
-	go func() { done <- sn.Run(ctx) }()
-
-	dir := t.TempDir()
-	if _, err := Dial(dir); !errors.Is(err, ErrNotRunning) {
-		t.Fatalf("Dial with no daemon: %v, want ErrNotRunning", err)
-	}
-	prof, err := Init(ctx, dir, "alice", offline)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer prof.Close()
-	leaf, err := NewPeer(prof, Options{Seeds: []overlay.SeedAddr{{Addr: sn.Addr()}}, Control: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	changes, unwatch := leaf.Watch()
-	defer unwatch()
-	go func() { done <- leaf.Run(ctx) }()
-
-	deadline := time.After(5 * time.Second)
-	for leaf.Status().Primary == nil {
-		select {
-		case <-changes:
-		case <-deadline:
-			t.Fatal("leaf did not log in")
-		}
-	}
-	var c *Client
-	for c == nil {
-		if c, err = Dial(dir); err != nil {
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
-	st, err := c.Status()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.Role != RoleLeaf || st.Username != "alice" || st.NodeID != prof.Identity.NodeID().String() ||
-		st.Fingerprint != prof.Fingerprint() || st.Primary == nil || st.Primary.ID != snProf.Identity.NodeID().String() {
-		t.Fatalf("status over the socket: %+v", st)
-	}
-	snc, err := Dial(snProf.Dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sst, err := snc.Status()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if sst.Role != RoleSeed || sst.Supernode == nil || sst.Supernode.Leaves != 1 {
-		t.Fatalf("seed status: %+v", sst)
-	}
-	cancel()
-	for range 2 {
-		if err := <-done; err != nil {
-			t.Fatalf("Run: %v", err)
-		}
-	}
-	if _, err := os.Stat(filepath.Join(dir, controlFile)); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("control socket left behind: %v", err)
 	}
 }

@@ -119,7 +119,7 @@ func BenchmarkCallCPU(b *testing.B) {
 	for range b.N {
 		c0 := cpuTime()
 		var err error
-		ci, err = alice.run.peer.callFor(ctx, "bob", CallOptions{}, d)
+		ci, err = alice.run.peer.CallFor(ctx, "bob", CallOptions{}, d)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -127,7 +127,7 @@ func TestCallCarriesToneBothWays(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}()
-	ci, err := alice.run.peer.callFor(ctx, "bob", CallOptions{}, 3*time.Second)
+	ci, err := alice.run.peer.CallFor(ctx, "bob", CallOptions{}, 3*time.Second)
 	if err != nil {
 		t.Fatalf("call: %v (%+v)", err, ci)
 	}

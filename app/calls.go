@@ -42,8 +42,8 @@ type CallInfo struct {
 	Received uint64  `json:"received"`
 }
 
-// CallInfoOf returns the display form of i.
-func CallInfoOf(i call.Info) CallInfo {
+// callInfoOf returns the display form of i.
+func callInfoOf(i call.Info) CallInfo {
 	ci := CallInfo{
 		ID: i.ID.String(), Username: i.Username, Incoming: i.Direction == store.Incoming,
 		State: i.State.String(), Outcome: string(i.Outcome), Reason: i.Reason,
@@ -71,7 +71,7 @@ func (p *Peer) Call(ctx context.Context, name string, o CallOptions) (CallInfo, 
 	if err != nil {
 		return CallInfo{}, err
 	}
-	return CallInfoOf(p.callInfo(id)), nil
+	return callInfoOf(p.callInfo(id)), nil
 }
 
 func (p *Peer) startCall(ctx context.Context, name string, o CallOptions) (call.ID, error) {
@@ -152,7 +152,7 @@ func (p *Peer) onCallEvent(ev call.Event) {
 		p.opts.onCallEvent(ev)
 	}
 	if p.opts.OnUpdate != nil {
-		up := Update{Call: &CallUpdate{Event: ev.Type.String(), CallInfo: CallInfoOf(ev.Call)}}
+		up := Update{Call: &CallUpdate{Event: ev.Type.String(), CallInfo: callInfoOf(ev.Call)}}
 		p.updates.push(func() (Update, bool) { return up, true })
 	}
 }
@@ -203,28 +203,44 @@ func (p *Peer) waitCall(ctx context.Context, id call.ID, limit time.Duration, do
 	}
 }
 
-// callFor calls the contact name, talks for d once connected, hangs up
-// and returns the call as it ended ('parley call --for'). It gives up if
-// the call is not connected within a minute.
-func (p *Peer) callFor(ctx context.Context, name string, o CallOptions, d time.Duration) (CallInfo, error) {
-	if p.calls == nil {
-		return CallInfo{}, errors.New("app: a seed has no calls")
+// Call states, as CallInfo.State gives them.
+const (
+	CallDialing    = "dialing"
+	CallRinging    = "ringing"
+	CallConnecting = "connecting"
+	CallActive     = "active"
+	CallEnded      = "ended"
+)
+
+// WaitCall waits, up to limit or until ctx is done, until done holds for
+// call id (an ended call stays known for a while), and returns the call as
+// it is then. It wakes on the call's changes, not by polling.
+func (p *Peer) WaitCall(ctx context.Context, id string, limit time.Duration, done func(CallInfo) bool) CallInfo {
+	cid, err := p.callID(id)
+	if err != nil {
+		return CallInfo{ID: id, State: CallEnded, Reason: err.Error()}
 	}
-	id, err := p.startCall(ctx, name, o)
+	return callInfoOf(p.waitCall(ctx, cid, limit, func(i call.Info) bool { return done(callInfoOf(i)) }))
+}
+
+// CallFor calls the contact name with Call, talks for d once connected,
+// hangs up and returns the call as it ended: a scripted call ('parley
+// call --for'). It gives up if the call is not connected within a minute.
+func (p *Peer) CallFor(ctx context.Context, name string, o CallOptions, d time.Duration) (CallInfo, error) {
+	ci, err := p.Call(ctx, name, o)
 	if err != nil {
 		return CallInfo{}, err
 	}
-	ended := func(i call.Info) bool { return i.State == call.StateEnded }
-	i := p.waitCall(ctx, id, time.Minute, func(i call.Info) bool { return i.State == call.StateActive || ended(i) })
-	if i.State != call.StateActive {
+	ended := func(i CallInfo) bool { return i.State == CallEnded }
+	i := p.WaitCall(ctx, ci.ID, time.Minute, func(i CallInfo) bool { return i.State == CallActive || ended(i) })
+	if i.State != CallActive {
 		if !ended(i) {
-			p.calls.Hangup(id)
-			i = p.waitCall(context.WithoutCancel(ctx), id, 5*time.Second, ended)
+			p.HangUp(ci.ID)
+			i = p.WaitCall(context.WithoutCancel(ctx), ci.ID, 5*time.Second, ended)
 		}
-		return CallInfoOf(i), fmt.Errorf("app: call not connected: %s", cmp.Or(i.Reason, i.State.String()))
+		return i, fmt.Errorf("app: call not connected: %s", cmp.Or(i.Reason, i.State))
 	}
-	p.waitCall(ctx, id, d, ended)
-	p.calls.Hangup(id)
-	i = p.waitCall(context.WithoutCancel(ctx), id, 5*time.Second, ended)
-	return CallInfoOf(i), nil
+	p.WaitCall(ctx, ci.ID, d, ended)
+	p.HangUp(ci.ID)
+	return p.WaitCall(context.WithoutCancel(ctx), ci.ID, 5*time.Second, ended), nil
 }

@@ -30,3 +30,6 @@ var ErrWrongPassword = errors.New("app: wrong password")
 // ErrBadExport is returned by ImportProfile for a file that is not a
 // Parley profile export, or is damaged, truncated or not acceptable.
 var ErrBadExport = errors.New("app: not a valid Parley profile export")
+
+// ErrNotFound is returned by a lookup of a name nobody holds.
+var ErrNotFound = errors.New("app: not found")

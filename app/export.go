@@ -85,8 +85,8 @@ type exportManifest struct {
 	DBSHA256      string    `json:"db_sha256"`
 }
 
-// checkPassword refuses a password too short to protect an identity.
-func checkPassword(password string) error {
+// CheckPassword refuses a password too short to protect an identity.
+func CheckPassword(password string) error {
 	if n := utf8.RuneCountInString(password); n < MinPasswordLen {
 		if n == 0 {
 			return fmt.Errorf("%w: the password is empty", ErrWeakPassword)
@@ -104,7 +104,7 @@ func checkPassword(password string) error {
 // directory, which only the user can read, and removed afterwards. It
 // refuses a password shorter than MinPasswordLen with ErrWeakPassword.
 func ExportProfile(ctx context.Context, prof *Profile, w io.Writer, password string) error {
-	if err := checkPassword(password); err != nil {
+	if err := CheckPassword(password); err != nil {
 		return err
 	}
 	removeStaleSnapshots(prof.Dir)
@@ -233,7 +233,7 @@ func addFile(tw *tar.Writer, name string, size int64, mod time.Time, r io.Reader
 // is written under a temporary name in path's directory, synced and then
 // renamed, so path never holds half an export.
 func ExportProfileFile(ctx context.Context, prof *Profile, path, password string) error {
-	if err := checkPassword(password); err != nil {
+	if err := CheckPassword(password); err != nil {
 		return err
 	}
 	if _, err := os.Lstat(path); err == nil {

@@ -658,8 +658,8 @@ func TestImportHostileArchives(t *testing.T) {
 	}
 }
 
-// TestExportWhileRunning exports through the control socket of a peer
-// that is running, logged in and chatting, and checks that the import
+// TestExportWhileRunning exports the profile of a peer that is running,
+// logged in and chatting, and checks that the import
 // has its identity and conversation.
 func TestExportWhileRunning(t *testing.T) {
 	lowWork(t)
@@ -680,28 +680,16 @@ func TestExportWhileRunning(t *testing.T) {
 	}
 	waitUntil(t, 10*time.Second, "alice has the message", func() bool { return stateOf(alice.messages("bob"), "hello alice") != "" })
 
-	// The chat users have no control socket; start one on alice's peer.
-	cctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	cs, err := listenControl(alice.dir, alice.run.peer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan struct{})
-	go func() { cs.serve(cctx); close(served) }()
-	defer func() { cancel(); <-served }()
-	c, err := Dial(alice.dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Export(filepath.Join(t.TempDir(), "x"), "short"); !errors.Is(err, ErrWeakPassword) {
-		t.Fatalf("Client.Export with a short password: %v", err)
+	// The export while the peer runs (the control socket's export, which
+	// app/control tests over the socket).
+	if err := ExportProfileFile(ctx, alice.run.peer.Profile(), filepath.Join(t.TempDir(), "x"), "short"); !errors.Is(err, ErrWeakPassword) {
+		t.Fatalf("an export with a short password: %v", err)
 	}
 	path := filepath.Join(t.TempDir(), "alice.parley")
-	if err := c.Export(path, testPassword); err != nil {
+	if err := ExportProfileFile(ctx, alice.run.peer.Profile(), path, testPassword); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Export(path, testPassword); err == nil || !strings.Contains(err.Error(), "already exists") {
+	if err := ExportProfileFile(ctx, alice.run.peer.Profile(), path, testPassword); err == nil || !strings.Contains(err.Error(), "already exists") {
 		t.Fatalf("a second export to the same file: %v", err)
 	}
 	if alice.run.peer.Status().Primary == nil {

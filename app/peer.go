@@ -54,9 +54,7 @@ type Options struct {
 	Heartbeat time.Duration
 	// ClaimRenew is how often the username claim is renewed. Default 24 h.
 	ClaimRenew time.Duration
-	// Control serves the local control socket that CLI commands talk to.
-	Control bool
-	Logger  *slog.Logger
+	Logger     *slog.Logger
 	// Network is how the peer reaches the network; nil means real sockets.
 	Network overlay.Network
 	// Spare reports whether the machine has resources to spare for serving
@@ -269,14 +267,6 @@ func (p *Peer) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	if p.opts.Control {
-		ctl, err := listenControl(p.prof.Dir, p)
-		if err != nil {
-			return err
-		}
-		wg.Add(1)
-		go func() { defer wg.Done(); ctl.serve(ctx) }()
-	}
 	if p.opts.OnUpdate != nil {
 		wg.Add(1)
 		go func() { defer wg.Done(); p.updates.run(ctx, p.opts.OnUpdate) }()

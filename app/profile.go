@@ -18,9 +18,8 @@ import (
 
 // Files inside a profile directory.
 const (
-	dbFile      = "parley.db"
-	lockFile    = "parley.lock"
-	controlFile = "control.sock"
+	dbFile   = "parley.db"
+	lockFile = "parley.lock"
 )
 
 // NormalizeUsername case-folds name and checks its form (see

@@ -15,6 +15,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/parleynet/parley/app"
+	"github.com/parleynet/parley/app/control"
 	"github.com/parleynet/parley/assets"
 )
 
@@ -39,6 +40,9 @@ type Config struct {
 	Minimized bool
 	// OnReady, if set, is told once the main view shows the contacts.
 	OnReady func()
+	// Control serves the profile's control socket beside the peer, for
+	// the command line ('parley send' while the window is open).
+	Control bool
 }
 
 // Run opens the main window and runs until the user quits or ctx is done.
@@ -231,7 +235,7 @@ func (s *Session) start(prof *app.Profile) {
 		defer s.wg.Done()
 		defer prof.Close()
 		defer unwatch()
-		if err := peer.Run(s.ctx); err != nil {
+		if err := s.runPeer(prof.Dir, peer); err != nil {
 			s.errMu.Lock()
 			s.err = err
 			s.errMu.Unlock()
@@ -288,4 +292,13 @@ func errorView(err error) fyne.CanvasObject {
 	l := widget.NewLabel("Parley cannot open this profile:\n" + err.Error())
 	l.Wrapping = fyne.TextWrapWord
 	return container.NewVBox(l)
+}
+
+// runPeer runs peer, and its control socket if the config asks for one,
+// until the session ends.
+func (s *Session) runPeer(dir string, peer *app.Peer) error {
+	if s.cfg.Control {
+		return control.Run(s.ctx, dir, peer)
+	}
+	return peer.Run(s.ctx)
 }

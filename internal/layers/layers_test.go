@@ -94,7 +94,7 @@ func TestLayers(t *testing.T) {
 			// nothing of the network; parley-loadgen and the simulator drive
 			// the overlay protocol itself, on purpose.
 			from: func(p string) bool {
-				return p == "ui" || under(p, "internal/parleycli") || p == "internal/cli" || p == "cmd/parley-seed"
+				return p == "ui" || p == "app/control" || under(p, "internal/parleycli") || p == "internal/cli" || p == "cmd/parley-seed"
 			},
 			what: "nothing above app imports overlay, letters, chat or call",
 			banned: func(i string) bool {

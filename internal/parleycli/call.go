@@ -10,7 +10,7 @@ import (
 
 	"github.com/peterbourgon/ff/v3/ffcli"
 
-	"github.com/parleynet/parley/app"
+	"github.com/parleynet/parley/app/control"
 )
 
 // callCmd is 'parley call NAME': a call from the running daemon, with
@@ -39,7 +39,7 @@ func callCmd(e *env) *ffcli.Command {
 			if err != nil {
 				return err
 			}
-			return e.client(func(c *app.Client) error {
+			return e.client(func(c *control.Client) error {
 				ci, err := c.CallFor(name, in, out, *duration)
 				if ci.ID != "" {
 					fmt.Fprintf(e.stdout, "call %s with %s: %s, %.1f s, path %s (relayed %v), packets sent %d, received %d\n",

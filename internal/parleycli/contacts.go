@@ -9,6 +9,7 @@ import (
 	"github.com/peterbourgon/ff/v3/ffcli"
 
 	"github.com/parleynet/parley/app"
+	"github.com/parleynet/parley/app/control"
 	"github.com/parleynet/parley/internal/cli"
 )
 
@@ -22,7 +23,7 @@ func contactsCmd(e *env) *ffcli.Command {
 		ShortHelp:  "list contacts and requests, with presence and unread messages",
 		FlagSet:    fs,
 		Exec: func(ctx context.Context, args []string) error {
-			return e.client(func(c *app.Client) error {
+			return e.client(func(c *control.Client) error {
 				cs, err := c.Contacts()
 				if err != nil {
 					return err
@@ -63,7 +64,7 @@ func addCmd(e *env) *ffcli.Command {
 			if err != nil {
 				return err
 			}
-			return e.client(func(c *app.Client) error {
+			return e.client(func(c *control.Client) error {
 				ci, err := c.AddContact(name, *message)
 				if err != nil {
 					return err
@@ -85,7 +86,7 @@ func sendCmd(e *env) *ffcli.Command {
 			if len(args) < 2 {
 				return cli.UsageError{Err: errors.New("send: give NAME and the text")}
 			}
-			return e.client(func(c *app.Client) error {
+			return e.client(func(c *control.Client) error {
 				m, err := c.Send(args[0], strings.Join(args[1:], " "))
 				if err != nil {
 					return err
@@ -112,7 +113,7 @@ func messagesCmd(e *env) *ffcli.Command {
 			if err != nil {
 				return err
 			}
-			return e.client(func(c *app.Client) error {
+			return e.client(func(c *control.Client) error {
 				ms, err := c.Messages(name, *limit)
 				if err != nil {
 					return err
@@ -161,7 +162,7 @@ func actionCmd(e *env, a contactAction) *ffcli.Command {
 			if err != nil {
 				return err
 			}
-			return e.client(func(c *app.Client) error {
+			return e.client(func(c *control.Client) error {
 				ci, err := c.Act(who, a.action)
 				if err != nil {
 					return err

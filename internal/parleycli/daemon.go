@@ -11,6 +11,7 @@ import (
 	"github.com/peterbourgon/ff/v3/ffcli"
 
 	"github.com/parleynet/parley/app"
+	"github.com/parleynet/parley/app/control"
 	"github.com/parleynet/parley/call/audio/device"
 	"github.com/parleynet/parley/internal/cli"
 )
@@ -40,7 +41,6 @@ func daemonCmd(e *env) *ffcli.Command {
 			if opts.Supernode && opts.NoSupernode {
 				return cli.UsageError{Err: errors.New("daemon: --supernode and --no-supernode contradict each other")}
 			}
-			opts.Control = true
 			r := device.NewRouter(*play, *record)
 			r.SetDevices(*input, *output)
 			return daemon(ctx, e, opts, r)
@@ -71,7 +71,7 @@ func daemon(ctx context.Context, e *env, opts app.Options, r *device.Router) err
 		return err
 	}
 	opts.Logger.Info("daemon up", "version", app.VersionString(), "profile", dir, "node", prof.Identity.NodeID().Short(), "supernode", opts.Supernode, "listen", peer.Addr())
-	return peer.Run(ctx)
+	return control.Run(ctx, dir, peer)
 }
 
 // lookupCmd is 'parley lookup NAME': through the running daemon, or
@@ -101,7 +101,7 @@ func lookup(ctx context.Context, e *env, name string) (app.LookupResult, error) 
 	if err != nil {
 		return app.LookupResult{}, err
 	}
-	c, err := app.Dial(dir)
+	c, err := control.Dial(dir)
 	if err == nil {
 		return c.Lookup(name)
 	}
@@ -130,7 +130,7 @@ func statusCmd(e *env) *ffcli.Command {
 		ShortHelp:  "show the running daemon's identity, role and supernode links",
 		FlagSet:    fs,
 		Exec: func(ctx context.Context, args []string) error {
-			return e.client(func(c *app.Client) error {
+			return e.client(func(c *control.Client) error {
 				st, err := c.Status()
 				if err != nil {
 					return err

@@ -45,7 +45,7 @@ func desktopCmd(e *env, fs *flag.FlagSet) *ffcli.Command {
 				return err
 			}
 			r := device.NewRouter(*play, *record)
-			opts := app.Options{Seeds: seeds, Listen: *listen, Control: true, Logger: log, Media: r.Media(), AudioReady: r.Ready, FileMedia: device.FileMedia}
+			opts := app.Options{Seeds: seeds, Listen: *listen, Logger: log, Media: r.Media(), AudioReady: r.Ready, FileMedia: device.FileMedia}
 			return runDesktop(ctx, dir, opts, e.seeds != "", *minimized, r)
 		},
 	}
@@ -58,6 +58,7 @@ func runDesktop(ctx context.Context, dir string, opts app.Options, seedsGiven, m
 	return ui.Run(ctx, ui.Config{
 		ProfileDir: dir,
 		Options:    opts,
+		Control:    true,
 		SeedsGiven: seedsGiven,
 		Minimized:  minimized,
 		OnReady: func() {

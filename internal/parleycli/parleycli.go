@@ -37,6 +37,7 @@ import (
 	"github.com/peterbourgon/ff/v3/ffcli"
 
 	"github.com/parleynet/parley/app"
+	"github.com/parleynet/parley/app/control"
 	"github.com/parleynet/parley/internal/cli"
 )
 
@@ -86,12 +87,12 @@ func (e *env) flags(name string) *flag.FlagSet {
 }
 
 // client runs fn with the control socket of the peer running on the profile.
-func (e *env) client(fn func(*app.Client) error) error {
+func (e *env) client(fn func(*control.Client) error) error {
 	dir, err := e.profileDir()
 	if err != nil {
 		return err
 	}
-	c, err := app.Dial(dir)
+	c, err := control.Dial(dir)
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/parleynet/parley/app"
+	"github.com/parleynet/parley/app/control"
 	"github.com/parleynet/parley/internal/cli"
 )
 
@@ -132,7 +133,7 @@ func exportCmd(e *env) *ffcli.Command {
 // export writes the profile in dir to file, through the running peer if
 // there is one, and says whose it is.
 func export(ctx context.Context, dir, file, pw string) (who string, err error) {
-	c, err := app.Dial(dir)
+	c, err := control.Dial(dir)
 	if err == nil {
 		if err := c.Export(file, pw); err != nil {
 			return "", err

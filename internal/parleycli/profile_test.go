@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/parleynet/parley/app"
+	"github.com/parleynet/parley/app/control"
 	"github.com/parleynet/parley/internal/cli"
 )
 
@@ -84,18 +85,18 @@ func TestExportImportCommands(t *testing.T) {
 	}
 	defer prof.Close()
 	opts := offline
-	opts.Control, opts.Listen, opts.NoSupernode = true, "127.0.0.1:0", true
+	opts.Listen, opts.NoSupernode = "127.0.0.1:0", true
 	peer, err := app.NewPeer(prof, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	pctx, stop := context.WithCancel(ctx)
 	done := make(chan error)
-	go func() { done <- peer.Run(pctx) }()
+	go func() { done <- control.Run(pctx, moved, peer) }()
 	defer func() { stop(); <-done }()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		if _, err := app.Dial(moved); err == nil {
+		if _, err := control.Dial(moved); err == nil {
 			break
 		} else if time.Now().After(deadline) {
 			t.Fatal(err)
