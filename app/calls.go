@@ -3,6 +3,7 @@ package app
 import (
 	"cmp"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -243,4 +244,113 @@ func (p *Peer) CallFor(ctx context.Context, name string, o CallOptions, d time.D
 	p.WaitCall(ctx, ci.ID, d, ended)
 	p.HangUp(ci.ID)
 	return p.WaitCall(context.WithoutCancel(ctx), ci.ID, 5*time.Second, ended), nil
+}
+
+// CallLogEntry is one call of the call log, for display.
+type CallLogEntry struct {
+	ID       string    `json:"id"`
+	Username string    `json:"username"`
+	Incoming bool      `json:"incoming"`
+	Started  time.Time `json:"started"`
+	Answered time.Time `json:"answered,omitzero"`
+	Ended    time.Time `json:"ended,omitzero"`
+	Outcome  string    `json:"outcome,omitempty"` // answered, missed, declined, busy, cancelled, failed; empty while going on
+	Reason   string    `json:"reason,omitempty"`
+}
+
+// Duration is how long the call was connected.
+func (e CallLogEntry) Duration() time.Duration {
+	if e.Answered.IsZero() || e.Ended.IsZero() {
+		return 0
+	}
+	return e.Ended.Sub(e.Answered)
+}
+
+// CallLog returns the last limit calls with the contact name, oldest first.
+func (p *Peer) CallLog(ctx context.Context, name string, limit int) ([]CallLogEntry, error) {
+	if err := p.needChat(); err != nil {
+		return nil, err
+	}
+	c, err := p.contactByName(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := p.prof.DB.Calls(ctx, c.ID, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]CallLogEntry, len(cs))
+	for i, k := range cs {
+		out[len(cs)-1-i] = CallLogEntry{
+			ID: hex.EncodeToString(k.CallID[:]), Username: c.Username, Incoming: k.Direction == store.Incoming,
+			Started: k.Started, Answered: k.Answered, Ended: k.Ended, Outcome: string(k.Outcome), Reason: k.Reason,
+		}
+	}
+	return out, nil
+}
+
+// ErrNoCall is returned for a call ID that names no current call.
+var ErrNoCall = errors.New("app: no such call")
+
+func (p *Peer) callID(id string) (call.ID, error) {
+	var cid call.ID
+	b, err := hex.DecodeString(id)
+	if err != nil || len(b) != len(cid) || p.calls == nil {
+		return cid, fmt.Errorf("%w: %q", ErrNoCall, id)
+	}
+	copy(cid[:], b)
+	return cid, nil
+}
+
+// AnswerCall accepts the ringing incoming call id.
+func (p *Peer) AnswerCall(id string) error {
+	cid, err := p.callID(id)
+	if err != nil {
+		return err
+	}
+	if err := p.audioReady(); err != nil {
+		p.calls.Decline(cid)
+		return err
+	}
+	return p.calls.Accept(cid)
+}
+
+// DeclineCall declines the ringing incoming call id.
+func (p *Peer) DeclineCall(id string) error {
+	cid, err := p.callID(id)
+	if err != nil {
+		return err
+	}
+	return p.calls.Decline(cid)
+}
+
+// HangUp ends (or cancels) the call id.
+func (p *Peer) HangUp(id string) error {
+	cid, err := p.callID(id)
+	if err != nil {
+		return err
+	}
+	return p.calls.Hangup(cid)
+}
+
+// SetCallMuted mutes or unmutes the microphone in call id.
+func (p *Peer) SetCallMuted(id string, muted bool) error {
+	cid, err := p.callID(id)
+	if err != nil {
+		return err
+	}
+	return p.calls.SetMuted(cid, muted)
+}
+
+// CallLevels returns the input (microphone) and output levels of call id
+// for a meter: 0 for -60 dBFS or less up to 1 for full scale; ok is false
+// when the call has no audio yet.
+func (p *Peer) CallLevels(id string) (in, out float64, ok bool) {
+	cid, err := p.callID(id)
+	if err != nil {
+		return 0, 0, false
+	}
+	in, out, ok = p.calls.Levels(cid)
+	meter := func(dB float64) float64 { return min(1, max(0, (dB+60)/60)) }
+	return meter(in), meter(out), ok
 }
