@@ -142,19 +142,20 @@ func LookupOnce(ctx context.Context, prof *Profile, opts Options, name string) (
 		res, err = lookup(ctx, leaf, name)
 		return err
 	})
-	if errors.Is(err, overlay.ErrNotFound) {
-		return res, fmt.Errorf("%w: no one holds the name %q", ErrNotFound, name)
-	}
 	return res, err
 }
 
-// lookup finds a username's claim and the claimant's presence through leaf.
+// lookup finds a username's claim and the claimant's presence through
+// leaf. A name nobody holds gives an error wrapping ErrNotFound.
 func lookup(ctx context.Context, leaf *overlay.Leaf, name string) (LookupResult, error) {
 	norm, err := overlay.NormalizeName(name)
 	if err != nil {
 		return LookupResult{}, fmt.Errorf("%w: %v", ErrBadUsername, err)
 	}
 	rec, hops, err := leaf.Lookup(ctx, overlay.ClaimKey(norm))
+	if errors.Is(err, overlay.ErrNotFound) {
+		return LookupResult{}, fmt.Errorf("%w: no one holds the name %q", ErrNotFound, norm)
+	}
 	if err != nil {
 		return LookupResult{}, err
 	}

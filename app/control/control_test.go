@@ -91,6 +91,13 @@ func TestStatusOverControlSocket(t *testing.T) {
 		st.Fingerprint != prof.Fingerprint() || st.Primary.ID != snProf.Identity.NodeID().String() {
 		t.Fatalf("status over the socket: %+v", st)
 	}
+	if _, err := c.Lookup("nobody"); !errors.Is(err, app.ErrNotFound) {
+		t.Fatalf("lookup of a name nobody holds, over the socket: %v, want app.ErrNotFound", err)
+	}
+	testutil.Eventually(t, time.Minute, "alice's claim found over the socket, once her daemon published it", func() bool {
+		r, err := c.Lookup("ALICE")
+		return err == nil && r.NodeID == prof.Identity.NodeID().String()
+	})
 	sst, err := dial(t, snProf.Dir).Status()
 	if err != nil {
 		t.Fatal(err)
