@@ -24,10 +24,12 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/signal"
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
 	"strings"
+	"syscall"
 	"testing"
 	"testing/synctest"
 	"text/tabwriter"
@@ -94,6 +96,17 @@ func main() {
 		// testing.Main's own -test.cpuprofile needs the go test driver.
 		// testing.Main exits the process: run stops the profile.
 		pprof.StartCPUProfile(f)
+		// A long run stopped by hand (^C, a kill) still leaves its
+		// profile: what it shows is often why it was stopped.
+		sigs := make(chan os.Signal, 1)
+		signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+		go func() {
+			sig := <-sigs
+			pprof.StopCPUProfile()
+			f.Close()
+			fmt.Fprintf(os.Stderr, "parley-sim: %v: stopped; the CPU profile so far is in %s\n", sig, *cpuProfile)
+			os.Exit(130)
+		}()
 	}
 	testing.Main(func(pat, str string) (bool, error) { return pat == "^Simulation$" && str == "Simulation", nil },
 		[]testing.InternalTest{{Name: "Simulation", F: run}}, nil, nil)
