@@ -2,6 +2,7 @@ package overlay
 
 import (
 	"context"
+	"crypto/ed25519"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -28,14 +29,49 @@ type membership struct {
 	sn *Supernode
 
 	mu           sync.Mutex
-	peers        map[NodeID]*snPeer      // guarded by mu
-	dialing      map[NodeID]bool         // guarded by mu: mesh dials in flight
-	announces    map[NodeID]*wire.Record // guarded by mu: announcements heard, own included
-	announceSeq  uint64                  // guarded by mu
-	ring         *Ring                   // guarded by mu: the view
-	endorsements []wire.Endorsement      // guarded by mu: own, announced
-	rng          *rand.Rand              // guarded by mu
+	peers        map[NodeID]*snPeer // guarded by mu
+	dialing      map[NodeID]bool    // guarded by mu: mesh dials in flight
+	announces    map[NodeID]*heard  // guarded by mu: announcements heard, own included
+	announceSeq  uint64             // guarded by mu
+	ring         *Ring              // guarded by mu: the view
+	endorsements []wire.Endorsement // guarded by mu: own, announced
+	rng          *rand.Rand         // guarded by mu
 	joinKick     chan struct{}
+}
+
+// heard is an announcement as a supernode keeps it: the record, its body
+// decoded and its endorsements verified once, when it came. Working out
+// whom to trust then checks no signature: at a thousand supernodes,
+// verifying every endorsement again at each view change cost more than
+// everything else the tier did.
+type heard struct {
+	rec       *wire.Record
+	body      wire.AnnounceBody
+	endorsers []endorser // distinct verifiers whose endorsement was valid when it came
+}
+
+// endorser is a verified endorsement: who signed it and when it expires.
+type endorser struct {
+	id      NodeID
+	expires int64 // unix ms
+}
+
+// hear decodes rec (a valid announcement of supernode id) and verifies its
+// endorsements at now.
+func hear(rec *wire.Record, id NodeID, now time.Time) (*heard, error) {
+	body, err := DecodeAnnounce(rec)
+	if err != nil {
+		return nil, err
+	}
+	h := &heard{rec: rec, body: body}
+	for _, e := range body.Endorsements {
+		v, err := VerifyEndorsement(e, id, body.Addr, now)
+		if err != nil || slices.ContainsFunc(h.endorsers, func(x endorser) bool { return x.id == v }) {
+			continue
+		}
+		h.endorsers = append(h.endorsers, endorser{id: v, expires: e.Expires})
+	}
+	return h, nil
 }
 
 // isSeedAnnounce reports whether an announcement's seed claim matches a
@@ -59,34 +95,43 @@ func (s *membership) requiredEndorsements() int {
 }
 
 // trustedLocked computes which announced supernodes are trusted: seeds
-// and this supernode first, then, until nothing changes, any whose
-// announcement carries two endorsements from trusted supernodes. s.mu
-// must be held.
+// and this supernode first, then any whose announcement carries enough
+// endorsements (requiredEndorsements) from trusted supernodes, spreading
+// from the trusted outwards: each announcement is looked at once per
+// endorser, and no signature is checked (see heard). s.mu must be held.
 func (s *membership) trustedLocked(now time.Time) map[NodeID]bool {
-	trusted := map[NodeID]bool{s.sn.ID(): true}
-	bodies := make(map[NodeID]wire.AnnounceBody, len(s.announces))
-	for id, r := range s.announces {
-		if r.Expires <= now.UnixMilli() {
+	me := s.sn.ID()
+	trusted := map[NodeID]bool{me: true}
+	queue := []NodeID{me}
+	endorsed := make(map[NodeID][]NodeID) // endorser → supernodes it endorsed
+	ms := now.UnixMilli()
+	for id, h := range s.announces {
+		if h.rec.Expires <= ms || id == me {
 			continue
 		}
-		b, err := DecodeAnnounce(r)
-		if err != nil {
-			continue
-		}
-		bodies[id] = b
-		if b.Seed && s.isSeedAnnounce(id, b) {
+		if h.body.Seed && s.isSeedAnnounce(id, h.body) {
 			trusted[id] = true
+			queue = append(queue, id)
+			continue
+		}
+		for _, e := range h.endorsers {
+			if e.expires > ms {
+				endorsed[e.id] = append(endorsed[e.id], id)
+			}
 		}
 	}
-	for changed := true; changed; {
-		changed = false
-		for id, b := range bodies {
+	need := s.requiredEndorsements()
+	count := make(map[NodeID]int)
+	for len(queue) > 0 {
+		v := queue[0]
+		queue = queue[1:]
+		for _, id := range endorsed[v] {
 			if trusted[id] {
 				continue
 			}
-			if CountEndorsements(b, id, now, func(v NodeID) bool { return trusted[v] }) >= s.requiredEndorsements() {
+			if count[id]++; count[id] >= need {
 				trusted[id] = true
-				changed = true
+				queue = append(queue, id)
 			}
 		}
 	}
@@ -248,8 +293,13 @@ func (s *membership) announce() {
 		}
 		return
 	}
+	h, err := hear(rec, s.sn.ID(), s.sn.cfg.Clock.Now())
+	if err != nil {
+		s.sn.log.Warn("cannot announce", "err", err)
+		return
+	}
 	s.mu.Lock()
-	s.announces[s.sn.ID()] = rec
+	s.announces[s.sn.ID()] = h
 	peers := s.peerLinksLocked()
 	s.mu.Unlock()
 	for _, l := range peers {
@@ -267,27 +317,32 @@ func (s *membership) peerLinksLocked() []*Link {
 }
 
 // receiveAnnounce validates and keeps a gossiped announcement, floods it on
-// if it is new, and dials its supernode if not linked yet.
+// if it is new, and dials its supernode if not linked yet. One heard
+// before (flooding brings each from every peer) is dropped by its
+// sequence number, before any signature is checked.
 func (s *membership) receiveAnnounce(from NodeID, rec *wire.Record) {
-	if _, err := s.sn.cfg.policy().Validate(rec); err != nil || rec.Kind != wire.KindAnnounce {
-		s.sn.log.Debug("announcement refused", "from", from.Short(), "err", err)
+	if rec.Kind != wire.KindAnnounce || len(rec.Owner) != ed25519.PublicKeySize {
+		s.sn.log.Debug("announcement refused", "from", from.Short(), "kind", rec.Kind)
 		return
 	}
 	id := NodeIDOf(rec.Owner)
-	if id == s.sn.ID() {
+	if id == s.sn.ID() || !s.newer(id, rec.Seq) {
 		return
 	}
-	body, err := DecodeAnnounce(rec)
+	if _, err := s.sn.cfg.policy().Validate(rec); err != nil {
+		s.sn.log.Debug("announcement refused", "from", from.Short(), "err", err)
+		return
+	}
+	h, err := hear(rec, id, s.sn.cfg.Clock.Now())
 	if err != nil {
 		return
 	}
 	s.mu.Lock()
-	old := s.announces[id]
-	if old != nil && old.Seq >= rec.Seq {
+	if old := s.announces[id]; old != nil && old.rec.Seq >= rec.Seq {
 		s.mu.Unlock()
-		return
+		return // a newer one came meanwhile
 	}
-	s.announces[id] = rec
+	s.announces[id] = h
 	var flood []*Link
 	for pid, p := range s.peers {
 		if pid != from && pid != id {
@@ -299,10 +354,18 @@ func (s *membership) receiveAnnounce(from NodeID, rec *wire.Record) {
 	for _, l := range flood {
 		l.Send(&wire.Announce{Record: *rec})
 	}
-	if !linked && body.Addr != "" {
-		s.dialPeer(body.Addr, id)
+	if !linked && h.body.Addr != "" {
+		s.dialPeer(h.body.Addr, id)
 	}
 	s.viewChanged()
+}
+
+// newer reports whether seq is newer than the announcement of id held.
+func (s *membership) newer(id NodeID, seq uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.announces[id]
+	return old == nil || old.rec.Seq < seq
 }
 
 // announceLoop re-announces this supernode every AnnounceInterval and
@@ -312,8 +375,8 @@ func (s *membership) announceLoop(ctx context.Context) {
 		s.announce()
 		s.mu.Lock()
 		now := s.sn.cfg.Clock.Now().UnixMilli()
-		for id, r := range s.announces {
-			if r.Expires <= now {
+		for id, h := range s.announces {
+			if h.rec.Expires <= now {
 				delete(s.announces, id)
 			}
 		}

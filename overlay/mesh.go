@@ -185,7 +185,7 @@ func (s *membership) servePeer(l *Link, hello *wire.Hello, dialed bool, list ...
 	own := s.announces[s.sn.ID()]
 	s.mu.Unlock()
 	if own != nil {
-		l.Send(&wire.Announce{Record: *own})
+		l.Send(&wire.Announce{Record: *own.rec})
 	}
 	reason := s.sn.converse(l, func(m wire.Message) error {
 		switch m := m.(type) {

@@ -352,7 +352,7 @@ func NewSupernode(cfg SupernodeConfig) (*Supernode, error) {
 		sn:           s,
 		peers:        make(map[NodeID]*snPeer),
 		dialing:      make(map[NodeID]bool),
-		announces:    make(map[NodeID]*wire.Record),
+		announces:    make(map[NodeID]*heard),
 		endorsements: cfg.Endorsements,
 		rng:          rand.New(rand.NewPCG(s.rng.Uint64(), s.rng.Uint64())),
 		joinKick:     make(chan struct{}, 1),
