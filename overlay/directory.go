@@ -125,12 +125,12 @@ func (s *directory) storeAt(ctx context.Context, h NodeID, rec *wire.Record, rep
 	if h == s.sn.ID() {
 		return s.holderStore(rec)
 	}
-	l := s.sn.mem.peerLink(h)
-	if l == nil {
-		return wire.StoreUnavailable, "holder not linked"
-	}
 	ctx, cancel := context.WithTimeout(ctx, holderTimeout)
 	defer cancel()
+	l := s.sn.mem.linkTo(ctx, h)
+	if l == nil {
+		return wire.StoreUnavailable, "holder not reachable"
+	}
 	m, err := l.Call(ctx, func(id uint64) wire.Message { return &wire.Store{ReqID: id, Record: *rec, Replica: replica} })
 	if err != nil {
 		return wire.StoreUnavailable, err.Error()
@@ -173,14 +173,15 @@ func (s *directory) lookup(ctx context.Context, key [32]byte) *wire.LookupResult
 		if h == s.sn.ID() {
 			continue
 		}
-		l := s.sn.mem.peerLink(h)
-		if l == nil {
-			continue
-		}
 		asked++
 		go func() {
 			ctx, cancel := context.WithTimeout(ctx, holderTimeout)
 			defer cancel()
+			l := s.sn.mem.linkTo(ctx, h)
+			if l == nil {
+				answers <- answer{}
+				return
+			}
 			m, err := l.Call(ctx, func(id uint64) wire.Message { return &wire.Lookup{ReqID: id, Key: key[:], Direct: true} })
 			r, ok := m.(*wire.LookupResult)
 			if err != nil || !ok || r.Unavailable {
@@ -319,18 +320,16 @@ func (s *directory) subscribeAtHolders(keys [][32]byte) {
 			s.holderSubscribe(h, ks)
 			continue
 		}
-		l := s.sn.mem.peerLink(h)
-		if l == nil {
-			continue
-		}
-		// Paged: after a view change one holder can take thousands of
-		// keys, and a list over the wire's limit is refused whole.
-		for _, page := range wire.Pages(ks, wire.KeySize) {
-			if err := l.Send(&wire.Subscribe{Keys: page}); err != nil {
-				s.sn.log.Warn("subscriptions not sent to a holder", "holder", h.Short(), "keys", len(ks), "err", err)
-				break
+		s.sn.mem.sendTo(h, func(l *Link) {
+			// Paged: after a view change one holder can take thousands of
+			// keys, and a list over the wire's limit is refused whole.
+			for _, page := range wire.Pages(ks, wire.KeySize) {
+				if err := l.Send(&wire.Subscribe{Keys: page}); err != nil {
+					s.sn.log.Warn("subscriptions not sent to a holder", "holder", h.Short(), "keys", len(ks), "err", err)
+					break
+				}
 			}
-		}
+		})
 	}
 }
 
@@ -370,8 +369,8 @@ func (s *directory) notifySubscribers(key [32]byte, rec *wire.Record) {
 	for _, sub := range to {
 		if sub == s.sn.ID() {
 			s.forwardNotify(msg)
-		} else if l := s.sn.mem.peerLink(sub); l != nil {
-			l.Send(msg)
+		} else {
+			s.sn.mem.sendTo(sub, func(l *Link) { l.Send(msg) })
 		}
 	}
 }

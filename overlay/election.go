@@ -176,13 +176,13 @@ func (s *election) verifyCandidate(id NodeID, addr string) []wire.Endorsement {
 				results <- s.endorse(id, addr)
 				return
 			}
-			l := s.sn.mem.peerLink(v)
+			ctx, cancel := context.WithTimeout(s.sn.ctx, 3*probeTimeout)
+			defer cancel()
+			l := s.sn.mem.linkTo(ctx, v)
 			if l == nil {
 				results <- nil
 				return
 			}
-			ctx, cancel := context.WithTimeout(s.sn.ctx, 3*probeTimeout)
-			defer cancel()
 			m, err := l.Call(ctx, func(r uint64) wire.Message { return &wire.DialBack{ReqID: r, Candidate: id[:], Addr: addr} })
 			if e, ok := m.(*wire.Endorsed); err == nil && ok && len(e.Endorsements) == 1 {
 				results <- &e.Endorsements[0]

@@ -295,12 +295,12 @@ func (s *mailboxes) deliverAt(ctx context.Context, h NodeID, mode uint8, to, fro
 		}
 		return s.deliverLocal(ctx, to, from, data)
 	}
-	l := s.sn.mem.peerLink(h)
-	if l == nil {
-		return wire.DeliverUnavailable, "supernode not linked"
-	}
 	ctx, cancel := context.WithTimeout(ctx, deliverTimeout+time.Second)
 	defer cancel()
+	l := s.sn.mem.linkTo(ctx, h)
+	if l == nil {
+		return wire.DeliverUnavailable, "supernode not reachable"
+	}
 	m, err := l.Call(ctx, func(id uint64) wire.Message {
 		return &wire.Deliver{ReqID: id, Mode: mode, To: to[:], From: from[:], Data: data, Stored: stored}
 	})
@@ -425,13 +425,13 @@ func (s *mailboxes) fetchMail(ctx context.Context, to NodeID) *wire.MailResult {
 				results <- res{mail, more, true}
 				return
 			}
-			l := s.sn.mem.peerLink(h)
+			cctx, cancel := context.WithTimeout(ctx, holderTimeout)
+			defer cancel()
+			l := s.sn.mem.linkTo(cctx, h)
 			if l == nil {
 				results <- res{}
 				return
 			}
-			cctx, cancel := context.WithTimeout(ctx, holderTimeout)
-			defer cancel()
 			m, err := l.Call(cctx, func(id uint64) wire.Message { return &wire.MailFetch{ReqID: id, For: to[:]} })
 			r, ok := m.(*wire.MailResult)
 			if err != nil || !ok || r.Unavailable {
@@ -466,8 +466,8 @@ func (s *mailboxes) ackMailAtHolders(to NodeID, ids [][]byte) {
 	for _, h := range s.sn.mem.currentRing().Holders(PresenceKey(to), Replicas) {
 		if h == s.sn.ID() {
 			s.ackMail(to, ids)
-		} else if l := s.sn.mem.peerLink(h); l != nil {
-			l.Send(&wire.MailAck{IDs: ids, For: to[:]})
+		} else {
+			s.sn.mem.sendTo(h, func(l *Link) { l.Send(&wire.MailAck{IDs: ids, For: to[:]}) })
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package overlay
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"math/rand/v2"
@@ -14,12 +15,23 @@ import (
 // Membership: every supernode signs an announcement (a KindAnnounce record:
 // its address, load and the endorsements that elected it) and gossips it
 // over the mesh; each supernode floods announcements it had not seen to its
-// other peers. A supernode trusts an announcement when it is a valid record
-// and either comes from a configured seed or carries endorsements from two
-// distinct supernodes it already trusts (see requiredEndorsements). The view — the supernodes that
-// hold directory records — is itself plus every linked peer it trusts; a
-// peer that stops answering loses its link within three heartbeats and
-// leaves the view at once, and an announcement not refreshed expires.
+// linked peers. A supernode trusts an announcement when it is a valid
+// record and either comes from a configured seed or carries endorsements
+// from two distinct supernodes it already trusts (see
+// requiredEndorsements). The view — the supernodes that hold directory
+// records — is itself plus every supernode it trusts and does not suspect:
+// one whose link failed (it stops answering: three heartbeats), or whose
+// dial failed, is suspected until a newer announcement of it comes; an
+// announcement not refreshed expires.
+//
+// The links are bounded (SupernodeConfig.MaxPeers): each supernode keeps
+// links to its ring neighbours, dials others up to a quarter of the bound,
+// and links to record holders on demand (linkTo), closing the least
+// recently used when over the bound. A small tier stays fully linked.
+// Announcements flood over the links, and recent ones are pushed to a
+// random peer every few seconds (gossipLoop) for those a flood missed. See
+// docs/MEMBERSHIP.md for where this goes next (a dissemination tree with
+// digests, signed down notices).
 
 // membership is a supernode's view of the supernode tier: its links to
 // the other supernodes (the mesh), the announcements it heard, whom it
@@ -29,13 +41,15 @@ type membership struct {
 	sn *Supernode
 
 	mu           sync.Mutex
-	peers        map[NodeID]*snPeer // guarded by mu
-	dialing      map[NodeID]bool    // guarded by mu: mesh dials in flight
-	announces    map[NodeID]*heard  // guarded by mu: announcements heard, own included
-	announceSeq  uint64             // guarded by mu
-	ring         *Ring              // guarded by mu: the view
-	endorsements []wire.Endorsement // guarded by mu: own, announced
-	rng          *rand.Rand         // guarded by mu
+	peers        map[NodeID]*snPeer         // guarded by mu
+	dialing      map[NodeID]bool            // guarded by mu: mesh dials in flight
+	suspects     map[NodeID]uint64          // guarded by mu: failed links or dials, by the announcement's seq then
+	waiters      map[NodeID][]chan struct{} // guarded by mu: linkTo's, told when a dial ends
+	announces    map[NodeID]*heard          // guarded by mu: announcements heard, own included
+	announceSeq  uint64                     // guarded by mu
+	ring         *Ring                      // guarded by mu: the view
+	endorsements []wire.Endorsement         // guarded by mu: own, announced
+	rng          *rand.Rand                 // guarded by mu
 	joinKick     chan struct{}
 }
 
@@ -45,6 +59,7 @@ type membership struct {
 // verifying every endorsement again at each view change cost more than
 // everything else the tier did.
 type heard struct {
+	at        time.Time // when it came
 	rec       *wire.Record
 	body      wire.AnnounceBody
 	endorsers []endorser // distinct verifiers whose endorsement was valid when it came
@@ -63,7 +78,7 @@ func hear(rec *wire.Record, id NodeID, now time.Time) (*heard, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &heard{rec: rec, body: body}
+	h := &heard{at: now, rec: rec, body: body}
 	for _, e := range body.Endorsements {
 		v, err := VerifyEndorsement(e, id, body.Addr, now)
 		if err != nil || slices.ContainsFunc(h.endorsers, func(x endorser) bool { return x.id == v }) {
@@ -144,8 +159,8 @@ func (s *membership) refreshViewLocked() (oldRing, newRing *Ring) {
 	now := s.sn.cfg.Clock.Now()
 	trusted := s.trustedLocked(now)
 	ids := []NodeID{s.sn.ID()}
-	for id := range s.peers {
-		if trusted[id] {
+	for id := range trusted {
+		if id != s.sn.ID() && !s.suspectedLocked(id) {
 			ids = append(ids, id)
 		}
 	}
@@ -168,6 +183,7 @@ func (s *membership) viewChanged() {
 	s.mu.Unlock()
 	if newRing != nil {
 		s.sn.log.Debug("view changed", "supernodes", newRing.Len())
+		s.linkNeighbours()
 		s.sn.dir.rereplicate(oldRing, newRing)
 		s.sn.mail.rereplicateMail(oldRing, newRing)
 		s.tellLeaves(oldRing, newRing)
@@ -184,8 +200,8 @@ func (s *membership) tellLeaves(oldRing, newRing *Ring) {
 		if oldRing.Contains(id) {
 			continue
 		}
-		if p := s.peers[id]; p != nil && p.info.Addr != "" {
-			joined = append(joined, p.info)
+		if info, ok := s.infoLocked(id); ok {
+			joined = append(joined, info)
 		}
 	}
 	s.mu.Unlock()
@@ -216,28 +232,67 @@ func (s *membership) trusted(now time.Time) map[NodeID]bool {
 	return s.trustedLocked(now)
 }
 
-// peerInView returns supernode id's address if it is linked and in the view.
+// peerInView returns supernode id's address if it is in the view.
 func (s *membership) peerInView(id NodeID) (wire.Supernode, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	p := s.peers[id]
-	if p == nil || s.ring == nil || !s.ring.Contains(id) {
+	if s.ring == nil || !s.ring.Contains(id) {
 		return wire.Supernode{}, false
 	}
-	return p.info, true
+	return s.infoLocked(id)
 }
 
-// viewPeers lists the linked supernodes in the view that others can dial.
+// viewPeers lists the supernodes in the view, other than this one, with
+// the addresses others can dial.
 func (s *membership) viewPeers() []wire.Supernode {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.ring == nil {
+		return nil
+	}
 	var out []wire.Supernode
-	for id, p := range s.peers {
-		if s.ring != nil && s.ring.Contains(id) && p.info.Addr != "" {
-			out = append(out, p.info)
+	for _, id := range s.ring.IDs() {
+		if info, ok := s.infoLocked(id); ok && id != s.sn.ID() {
+			out = append(out, info)
 		}
 	}
 	return out
+}
+
+// infoLocked returns how to reach supernode id: its link's address, or
+// its announcement's. s.mu must be held.
+func (s *membership) infoLocked(id NodeID) (wire.Supernode, bool) {
+	if p := s.peers[id]; p != nil && p.info.Addr != "" {
+		return p.info, true
+	}
+	if h := s.announces[id]; h != nil && h.body.Addr != "" {
+		return wire.Supernode{ID: bytes.Clone(id[:]), Addr: h.body.Addr, Seed: h.body.Seed}, true
+	}
+	return wire.Supernode{}, false
+}
+
+// suspectedLocked reports whether id is suspected: a link to it failed, or
+// a dial, and no newer announcement of it came since. s.mu must be held.
+func (s *membership) suspectedLocked(id NodeID) bool {
+	seq, ok := s.suspects[id]
+	if !ok {
+		return false
+	}
+	h := s.announces[id]
+	return h == nil || h.rec.Seq <= seq
+}
+
+// suspect marks id as suspected (its link or a dial to it failed) and
+// updates the view.
+func (s *membership) suspect(id NodeID) {
+	s.mu.Lock()
+	var seq uint64
+	if h := s.announces[id]; h != nil {
+		seq = h.rec.Seq
+	}
+	s.suspects[id] = seq
+	s.mu.Unlock()
+	s.viewChanged()
 }
 
 // counts returns how many supernodes are linked and how many are in the
@@ -386,6 +441,67 @@ func (s *membership) announceLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-s.sn.cfg.Clock.After(s.sn.cfg.AnnounceInterval):
+		}
+	}
+}
+
+// Gossip of recent changes: flooding reaches only the supernodes linked at
+// the moment, and with bounded links some are not (a link being replaced,
+// a supernode just joined). Every gossipEvery each supernode pushes the
+// announcements it heard in the last gossipRecent to one linked peer at
+// random, which drops those it has by their sequence numbers: a change
+// spreads like an epidemic, in a number of rounds that grows with the log
+// of the tier, and the traffic grows with the number of changes, not with
+// the tier's size.
+const (
+	gossipEvery  = 5 * time.Second
+	gossipRecent = time.Minute
+	gossipMax    = 128 // announcements in one push, the most recent first
+)
+
+// gossipLoop pushes recent announcements to a random peer every
+// gossipEvery.
+func (s *membership) gossipLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.sn.cfg.Clock.After(gossipEvery):
+		}
+		s.gossipOnce()
+	}
+}
+
+// gossipOnce pushes the announcements heard in the last gossipRecent to
+// one linked peer chosen at random.
+func (s *membership) gossipOnce() {
+	now := s.sn.cfg.Clock.Now()
+	s.mu.Lock()
+	var recent []*heard
+	for _, h := range s.announces {
+		if now.Sub(h.at) <= gossipRecent && h.rec.Expires > now.UnixMilli() {
+			recent = append(recent, h)
+		}
+	}
+	var to *Link
+	if len(s.peers) > 0 && len(recent) > 0 {
+		i, k := s.rng.IntN(len(s.peers)), 0
+		for _, p := range s.peers {
+			if k == i {
+				to = p.link
+				break
+			}
+			k++
+		}
+	}
+	s.mu.Unlock()
+	if to == nil {
+		return
+	}
+	slices.SortFunc(recent, func(a, b *heard) int { return b.at.Compare(a.at) })
+	for _, h := range recent[:min(len(recent), gossipMax)] {
+		if err := to.Send(&wire.Announce{Record: *h.rec}); err != nil {
+			return
 		}
 	}
 }

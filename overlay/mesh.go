@@ -5,15 +5,31 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"slices"
 	"time"
 
 	"github.com/parleynet/parley/overlay/wire"
 )
 
-// The supernode mesh: every supernode links to every other one it learns of,
-// so that each can hand its leaves the whole supernode set. A supernode
-// joins through cfg.Join (the seeds, then cached supernodes); each Welcome
-// and Supernodes message lists more, which it dials in turn.
+// The supernode mesh: a supernode joins through cfg.Join (the seeds, then
+// cached supernodes); each Welcome and Supernodes message lists more. It
+// keeps links to its ring neighbours and, up to a quarter of MaxPeers, to
+// the supernodes it learns of (gossip links, which carry announcements);
+// it links to any other supernode on demand (linkTo: a record's holder),
+// and closes the least recently used link when over MaxPeers. A tier of up
+// to MaxPeers/4+1 supernodes is fully linked.
+
+// ringNeighbours is how many ring neighbours on each side a supernode
+// keeps linked.
+const ringNeighbours = 2
+
+// evictReason and duplicateReason are the Byes of a link closed to stay
+// within MaxPeers, or as the loser of two links dialled at once: the other
+// end must not take either for a failure.
+const (
+	evictReason     = "supernode links over the bound"
+	duplicateReason = "duplicate supernode link"
+)
 
 // joinLoop keeps the supernode in the mesh: while it has no peer supernode
 // it retries cfg.Join with full-jitter backoff; afterwards it checks again
@@ -27,11 +43,13 @@ func (s *membership) joinLoop() {
 		s.mu.Unlock()
 		if !alone {
 			// Linked: rejoin through any Join supernode we have lost, so
-			// that its Welcome lists whatever else we lost too.
+			// that its Welcome lists whatever else we lost too; not when
+			// the links are many (bounded, they are not all-to-all: the
+			// Join supernode may have closed ours to make room).
 			attempt = 0
 			wait = 30 * time.Second
 			for _, j := range s.sn.cfg.Join {
-				if !s.linkedAddr(j.Addr) {
+				if !s.linkedAddr(j.Addr) && s.fewLinks() {
 					s.dialPeer(j.Addr, j.ID)
 				}
 			}
@@ -74,13 +92,136 @@ func (s *membership) dialPeer(addr string, expect NodeID) {
 			if !expect.IsZero() {
 				s.mu.Lock()
 				delete(s.dialing, expect)
+				s.wakeLocked(expect)
 				s.mu.Unlock()
 			}
 		}()
 		if err := s.linkPeer(addr, expect); err != nil {
 			s.sn.log.Debug("mesh dial failed", "addr", addr, "err", err)
+			if !expect.IsZero() && !s.sn.isClosed() {
+				s.suspect(expect)
+			}
 		}
 	}()
+}
+
+// wakeLocked wakes the linkTo calls waiting for a link to id. s.mu must
+// be held.
+func (s *membership) wakeLocked(id NodeID) {
+	for _, ch := range s.waiters[id] {
+		close(ch)
+	}
+	delete(s.waiters, id)
+}
+
+// linkTo returns a link to supernode id, dialling it if there is none (a
+// record's holder, which this supernode need not be linked to), or nil if
+// it cannot be reached before ctx is done. A failed dial makes id a
+// suspect (see suspect).
+func (s *membership) linkTo(ctx context.Context, id NodeID) *Link {
+	for range 2 { // a dial in flight may end in a duplicate-link tie-break
+		s.mu.Lock()
+		if p := s.peers[id]; p != nil {
+			p.used = s.sn.cfg.Clock.Now()
+			s.mu.Unlock()
+			return p.link
+		}
+		info, ok := s.infoLocked(id)
+		if !ok || s.suspectedLocked(id) {
+			s.mu.Unlock()
+			return nil
+		}
+		ch := make(chan struct{})
+		s.waiters[id] = append(s.waiters[id], ch)
+		s.mu.Unlock()
+		s.dialPeer(info.Addr, id)
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+	return s.peerLink(id)
+}
+
+// sendTo runs send with the link to supernode id: at once if linked,
+// else in the background once linkTo has made one (it is dropped if id
+// cannot be reached within holderTimeout).
+func (s *membership) sendTo(id NodeID, send func(*Link)) {
+	if l := s.peerLink(id); l != nil {
+		send(l)
+		return
+	}
+	if s.sn.isClosed() {
+		return
+	}
+	s.sn.wg.Add(1)
+	go func() {
+		defer s.sn.wg.Done()
+		ctx, cancel := context.WithTimeout(s.sn.ctx, holderTimeout)
+		defer cancel()
+		if l := s.linkTo(ctx, id); l != nil {
+			send(l)
+		}
+	}()
+}
+
+// wantLink reports whether a supernode learned of should be dialled now:
+// one of this supernode's ring neighbours, or while the links are under a
+// quarter of MaxPeers (each link counts at both ends: a quarter dialled
+// by each side keeps most supernodes near half the bound, with room for
+// the links made on demand, instead of closing and redialling links
+// without end). s.mu must be held.
+func (s *membership) wantLinkLocked(id NodeID) bool {
+	if s.peers[id] != nil || s.dialing[id] {
+		return false
+	}
+	if len(s.peers)+len(s.dialing) < s.sn.cfg.MaxPeers/4 {
+		return true
+	}
+	return s.ring != nil && slices.Contains(s.ring.Neighbours(s.sn.ID(), ringNeighbours), id)
+}
+
+// linkNeighbours dials the ring neighbours not linked yet.
+func (s *membership) linkNeighbours() {
+	s.mu.Lock()
+	var dial []wire.Supernode
+	if s.ring != nil {
+		for _, id := range s.ring.Neighbours(s.sn.ID(), ringNeighbours) {
+			if info, ok := s.infoLocked(id); ok && s.peers[id] == nil && !s.dialing[id] {
+				dial = append(dial, info)
+			}
+		}
+	}
+	s.mu.Unlock()
+	s.learn(dial)
+}
+
+// evictLocked closes the least recently used links over MaxPeers, keeping
+// the ring neighbours and keep. s.mu must be held; the links are closed by
+// the caller, after.
+func (s *membership) evictLocked(keep NodeID) []*Link {
+	over := len(s.peers) - s.sn.cfg.MaxPeers
+	if over <= 0 {
+		return nil
+	}
+	var neighbours []NodeID
+	if s.ring != nil {
+		neighbours = s.ring.Neighbours(s.sn.ID(), ringNeighbours)
+	}
+	var cands []*snPeer
+	for id, p := range s.peers {
+		if id != keep && !p.evicted && !slices.Contains(neighbours, id) {
+			cands = append(cands, p)
+		}
+	}
+	slices.SortFunc(cands, func(a, b *snPeer) int { return a.used.Compare(b.used) })
+	var out []*Link
+	for _, p := range cands[:min(over, len(cands))] {
+		p.evicted = true
+		out = append(out, p.link)
+	}
+	return out
 }
 
 func (s *membership) linkPeer(addr string, expect NodeID) error {
@@ -171,7 +312,7 @@ func (s *membership) servePeer(l *Link, hello *wire.Hello, dialed bool, list ...
 		me.info.Addr = ""
 	}
 	if !s.registerPeer(me) {
-		l.Close("duplicate supernode link")
+		l.Close(duplicateReason)
 		return
 	}
 	stopPing := make(chan struct{})
@@ -204,11 +345,19 @@ func (s *membership) servePeer(l *Link, hello *wire.Hello, dialed bool, list ...
 		return nil
 	})
 	s.mu.Lock()
+	failed := false
 	if s.peers[id] == me {
 		delete(s.peers, id)
+		// Closed to make room, or as the loser of two links dialled at
+		// once, by either end, is not a failure.
+		failed = !me.evicted && reason != "peer said bye: "+evictReason && reason != "peer said bye: "+duplicateReason
 	}
 	s.mu.Unlock()
-	s.viewChanged()
+	if failed && !s.sn.isClosed() {
+		s.suspect(id) // it stopped answering, or said Bye: out of the view
+	} else {
+		s.viewChanged()
+	}
 	s.sn.log.Info("supernode link closed", "peer", id.Short(), "reason", reason)
 }
 
@@ -249,8 +398,13 @@ func (s *membership) registerPeer(p *snPeer) bool {
 		smallerDialed := bytes.Compare(mine[:], id[:]) < 0 // we are smaller
 		keepNew = p.dialed == smallerDialed
 	}
+	var evicted []*Link
 	if keepNew {
+		p.used = s.sn.cfg.Clock.Now()
 		s.peers[id] = p
+		delete(s.suspects, id)
+		s.wakeLocked(id)
+		evicted = s.evictLocked(id)
 	}
 	others := make([]*snPeer, 0, len(s.peers))
 	for pid, q := range s.peers {
@@ -260,11 +414,15 @@ func (s *membership) registerPeer(p *snPeer) bool {
 	}
 	s.mu.Unlock()
 	if old != nil && keepNew {
-		old.link.Close("duplicate supernode link")
+		old.link.Close(duplicateReason)
 	}
-	if keepNew && p.info.Addr != "" {
-		// Tell the others, so the mesh closes even when the newcomer's
-		// own dials are slow.
+	for _, l := range evicted {
+		l.Close(evictReason)
+	}
+	if keepNew && p.info.Addr != "" && len(others) < s.sn.cfg.MaxPeers/4 {
+		// A small tier: tell the others, so the mesh closes even when the
+		// newcomer's own dials are slow. (A large one is not all-to-all:
+		// they learn of it from its announcement.)
 		for _, q := range others {
 			q.link.Send(&wire.Supernodes{Supernodes: []wire.Supernode{p.info}})
 		}
@@ -272,7 +430,8 @@ func (s *membership) registerPeer(p *snPeer) bool {
 	return keepNew
 }
 
-// learn dials the supernodes in list that are not yet linked.
+// learn dials the supernodes in list that it wants links to (see
+// wantLinkLocked); the others are reached on demand.
 func (s *membership) learn(list []wire.Supernode) {
 	for _, sn := range list {
 		var id NodeID
@@ -280,8 +439,20 @@ func (s *membership) learn(list []wire.Supernode) {
 			continue
 		}
 		copy(id[:], sn.ID)
-		s.dialPeer(sn.Addr, id)
+		s.mu.Lock()
+		want := s.wantLinkLocked(id)
+		s.mu.Unlock()
+		if want {
+			s.dialPeer(sn.Addr, id)
+		}
 	}
+}
+
+// fewLinks reports whether the links are under half of MaxPeers.
+func (s *membership) fewLinks() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.peers) < s.sn.cfg.MaxPeers/2
 }
 
 // linkedAddr reports whether a linked supernode is at addr.
@@ -344,12 +515,27 @@ func (s *membership) requestEndorsements(ctx context.Context, addr string) []wir
 	s.mu.Lock()
 	trusted := s.trustedLocked(s.sn.cfg.Clock.Now())
 	var links []*Link
-	for id, p := range s.peers {
-		if trusted[id] && len(links) < 2 {
+	var unlinked []NodeID
+	for id := range trusted {
+		if p := s.peers[id]; p != nil && len(links) < 2 {
 			links = append(links, p.link)
+		} else if p == nil && id != s.sn.ID() {
+			unlinked = append(unlinked, id)
 		}
 	}
 	s.mu.Unlock()
+	// Too few linked (the links are bounded, and a busy seed may have
+	// closed ours): link to trusted ones on demand.
+	for _, id := range unlinked {
+		if len(links) >= 2 {
+			break
+		}
+		lctx, cancel := context.WithTimeout(ctx, s.sn.cfg.HandshakeTimeout)
+		if l := s.linkTo(lctx, id); l != nil {
+			links = append(links, l)
+		}
+		cancel()
+	}
 	me := s.sn.ID()
 	var out []wire.Endorsement
 	for _, l := range links {

@@ -60,3 +60,28 @@ func (r *Ring) Holders(key [32]byte, n int) []NodeID {
 	}
 	return out
 }
+
+// Neighbours returns up to n supernodes on each side of id on the ring
+// (id itself not included, each at most once): the ones that take over
+// its records, or whose records it takes over, when the view changes.
+func (r *Ring) Neighbours(id NodeID, n int) []NodeID {
+	if r.Len() == 0 || n <= 0 {
+		return nil
+	}
+	i, found := slices.BinarySearchFunc(r.ids, id, func(a, b NodeID) int { return bytes.Compare(a[:], b[:]) })
+	var out []NodeID
+	add := func(x NodeID) {
+		if x != id && !slices.Contains(out, x) {
+			out = append(out, x)
+		}
+	}
+	next := i
+	if found {
+		next = i + 1
+	}
+	for j := range n {
+		add(r.ids[(next+j)%len(r.ids)])
+		add(r.ids[((i-1-j)%len(r.ids)+len(r.ids))%len(r.ids)])
+	}
+	return out
+}

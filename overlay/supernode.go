@@ -105,6 +105,13 @@ type SupernodeConfig struct {
 	// 5 min and 15 min.
 	AnnounceInterval time.Duration
 	AnnounceTTL      time.Duration
+	// MaxPeers bounds the links to other supernodes: the ring neighbours,
+	// the links it dials to the supernodes it learns of (up to a quarter
+	// of the bound; others dial it too) and links made on demand to the
+	// holders of records, the least recently used of which close first.
+	// A tier of up to MaxPeers/4+1 supernodes stays fully linked. Default
+	// 64.
+	MaxPeers int
 	// SweepInterval is how often expired records are dropped and their
 	// subscribers told. Default 15 s.
 	SweepInterval time.Duration
@@ -166,6 +173,9 @@ func (c *SupernodeConfig) setDefaults() {
 	}
 	if c.MinSupernodes == 0 {
 		c.MinSupernodes = 3
+	}
+	if c.MaxPeers < 8 {
+		c.MaxPeers = 64
 	}
 	def(&c.ElectionInterval, time.Minute)
 	def(&c.MinUptime, 30*time.Minute)
@@ -317,9 +327,11 @@ type snLeaf struct {
 }
 
 type snPeer struct {
-	link   *Link
-	info   wire.Supernode
-	dialed bool // we dialled it (for the duplicate-link tie-break)
+	link    *Link
+	info    wire.Supernode
+	dialed  bool      // we dialled it (for the duplicate-link tie-break)
+	used    time.Time // guarded by membership.mu: last asked for (linkTo)
+	evicted bool      // guarded by membership.mu: closed by us to make room, not failed
 }
 
 // NewSupernode listens on cfg.Listen and returns a supernode ready to Serve.
@@ -352,6 +364,8 @@ func NewSupernode(cfg SupernodeConfig) (*Supernode, error) {
 		sn:           s,
 		peers:        make(map[NodeID]*snPeer),
 		dialing:      make(map[NodeID]bool),
+		suspects:     make(map[NodeID]uint64),
+		waiters:      make(map[NodeID][]chan struct{}),
 		announces:    make(map[NodeID]*heard),
 		endorsements: cfg.Endorsements,
 		rng:          rand.New(rand.NewPCG(s.rng.Uint64(), s.rng.Uint64())),
@@ -392,6 +406,7 @@ func (s *Supernode) Serve(ctx context.Context) error {
 	loops := []func(){
 		s.mem.joinLoop,
 		func() { s.mem.announceLoop(s.ctx) },
+		func() { s.mem.gossipLoop(s.ctx) },
 		func() { s.dir.dirLoop(s.ctx) },
 		func() { s.elect.electionLoop(s.ctx) },
 		func() { s.mem.selfVerifyLoop(s.ctx) },

@@ -1,0 +1,126 @@
+package overlay
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/parleynet/parley/overlay/wire"
+)
+
+// TestBoundedMeshStaysWithinItsLinksAndFindsRecords: a tier larger than
+// its link bound (21 supernodes, MaxPeers 8) is not all-to-all, yet every
+// supernode's view holds the whole tier, records published through one
+// supernode are found through every other (the holders are linked on
+// demand), closing a link to make room is never taken for a failure, and
+// a supernode that stops leaves the views of those that had a link to it
+// while its records stay found through the other holders.
+func TestBoundedMeshStaysWithinItsLinksAndFindsRecords(t *testing.T) {
+	inSim(t, func(t *testing.T) {
+		const n, bound = 20, 8
+		seed := startSN(t, func(c *SupernodeConfig) { c.Seed = true; c.MaxPeers = bound })
+		all := []*testSN{seed}
+		for range n {
+			all = append(all, startSN(t, func(c *SupernodeConfig) {
+				c.MaxPeers = bound
+				c.Join = []SeedAddr{seed.seedAddr()}
+				c.Seeds = []SeedAddr{seed.seedAddr()}
+			}))
+		}
+		viewsWhole := func(want int) func() bool {
+			return func() bool {
+				for _, s := range all {
+					if s.Stats().View != want {
+						return false
+					}
+				}
+				return true
+			}
+		}
+		if !eventuallyVirtual(2*time.Minute, viewsWhole(n+1)) {
+			for i, s := range all {
+				st := s.Stats()
+				trusted := len(s.mem.trusted(time.Now()))
+				s.mem.mu.Lock()
+				ann, sus := len(s.mem.announces), len(s.mem.endorsements)
+				s.mem.mu.Unlock()
+				t.Logf("supernode %d: view %d, links %d, announcements %d, trusted %d, endorsements %d", i, st.View, st.Supernodes, ann, trusted, sus)
+			}
+			t.Fatal("the views never held the whole tier")
+		}
+		// Let the links settle, then count: no supernode over the bound,
+		// and the views stay whole (an eviction is not a failure).
+		time.Sleep(time.Minute)
+		maxLinks := 0
+		for i, s := range all {
+			st := s.Stats()
+			maxLinks = max(maxLinks, st.Supernodes)
+			if st.Supernodes > bound {
+				t.Errorf("supernode %d holds %d supernode links, over the bound of %d", i, st.Supernodes, bound)
+			}
+			if st.View != n+1 {
+				t.Errorf("supernode %d's view has %d of %d supernodes after the links settled", i, st.View, n+1)
+			}
+		}
+		t.Logf("most links held by a supernode: %d (bound %d, tier %d)", maxLinks, bound, n+1)
+
+		// Presence published through each of 10 supernodes, looked up through
+		// every supernode.
+		ctx := context.Background()
+		var keys [][32]byte
+		for i := 1; i <= 10; i++ {
+			leaf, id := onlineLeafAt(t, []SeedAddr{all[i].seedAddr()}, nil)
+			rec, _ := NewPresence(id, wire.PresenceBody{Status: wire.StatusOnline}, 1, time.Now(), time.Hour)
+			if err := leaf.Publish(ctx, rec); err != nil {
+				t.Fatalf("publish through supernode %d: %v", i, err)
+			}
+			keys = append(keys, PresenceKey(id.NodeID()))
+		}
+		lookAll := func(from []*testSN) (found, asked int) {
+			for _, s := range from {
+				for _, key := range keys {
+					asked++
+					if r := s.dir.lookup(ctx, key); r != nil && len(r.Records) == 1 {
+						found++
+					}
+				}
+			}
+			return found, asked
+		}
+		if found, asked := lookAll(all); found != asked {
+			t.Fatalf("lookups through every supernode: %d of %d found", found, asked)
+		}
+
+		// One stops; the others find every record still (3 replicas).
+		gone := all[n]
+		rest := all[:n]
+		linked := make([]bool, len(rest))
+		for i, s := range rest {
+			linked[i] = s.mem.peerLink(gone.ID()) != nil
+		}
+		gone.stop()
+		time.Sleep(10 * time.Second)
+		if found, asked := lookAll(rest); found != asked {
+			t.Fatalf("after a supernode stopped: %d of %d found", found, asked)
+		}
+		// Those linked to it saw the link fail; the others learn when a dial
+		// to it fails or its announcement expires.
+		for i, s := range rest {
+			if linked[i] && s.mem.inView(gone.ID()) {
+				t.Errorf("supernode %d was linked to the stopped one and still holds it in its view", i)
+			}
+		}
+
+	})
+}
+
+// eventuallyVirtual polls cond every 100 ms for up to d; it reports
+// whether cond held.
+func eventuallyVirtual(d time.Duration, cond func() bool) bool {
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		if cond() {
+			return true
+		}
+	}
+	return cond()
+}
