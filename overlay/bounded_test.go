@@ -44,7 +44,29 @@ func TestBoundedMeshStaysWithinItsLinksAndFindsRecords(t *testing.T) {
 				s.mem.mu.Lock()
 				ann, sus := len(s.mem.announces), len(s.mem.endorsements)
 				s.mem.mu.Unlock()
+				if st.View == n+1 {
+					continue
+				}
 				t.Logf("supernode %d: view %d, links %d, announcements %d, trusted %d, endorsements %d", i, st.View, st.Supernodes, ann, trusted, sus)
+				tr := s.mem.trusted(time.Now())
+				for j, o := range all {
+					if s.mem.inView(o.ID()) {
+						continue
+					}
+					s.mem.mu.Lock()
+					h := s.mem.announces[o.ID()]
+					sp, susp := s.mem.suspects[o.ID()]
+					var ends int
+					var seq uint64
+					if h != nil {
+						ends, seq = len(h.endorsers), h.rec.Seq
+					}
+					s.mem.mu.Unlock()
+					o.mem.mu.Lock()
+					oseq := o.mem.announces[o.ID()].rec.Seq
+					o.mem.mu.Unlock()
+					t.Logf("   missing %d: held %v seq %d (its own %d), endorsers %d, trusted %v, suspected %v %v", j, h != nil, seq, oseq, ends, tr[o.ID()], susp, sp)
+				}
 			}
 			t.Fatal("the views never held the whole tier")
 		}

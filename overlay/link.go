@@ -256,6 +256,11 @@ func (l *Link) Done() <-chan struct{} { return l.done }
 // closed. The peer answers with Pongs, which keep the peer's read deadline
 // (three intervals) from expiring on a healthy link.
 func keepalive(l *Link, c Clock, every time.Duration, stop <-chan struct{}) {
+	keepaliveWith(l, c, every, stop, nil)
+}
+
+// keepaliveWith is keepalive with fill, if not nil, adding to each Ping.
+func keepaliveWith(l *Link, c Clock, every time.Duration, stop <-chan struct{}, fill func(*wire.Ping)) {
 	var seq uint64
 	for {
 		select {
@@ -266,7 +271,11 @@ func keepalive(l *Link, c Clock, every time.Duration, stop <-chan struct{}) {
 		case <-c.After(every):
 		}
 		seq++
-		if err := l.Send(&wire.Ping{Seq: seq}); err != nil {
+		p := &wire.Ping{Seq: seq}
+		if fill != nil {
+			fill(p)
+		}
+		if err := l.Send(p); err != nil {
 			l.Close("")
 			return
 		}

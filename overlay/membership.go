@@ -43,7 +43,7 @@ type membership struct {
 	mu           sync.Mutex
 	peers        map[NodeID]*snPeer         // guarded by mu
 	dialing      map[NodeID]bool            // guarded by mu: mesh dials in flight
-	suspects     map[NodeID]uint64          // guarded by mu: failed links or dials, by the announcement's seq then
+	suspects     map[NodeID]suspicion       // guarded by mu: failed links or dials
 	waiters      map[NodeID][]chan struct{} // guarded by mu: linkTo's, told when a dial ends
 	announces    map[NodeID]*heard          // guarded by mu: announcements heard, own included
 	announceSeq  uint64                     // guarded by mu
@@ -274,13 +274,26 @@ func (s *membership) infoLocked(id NodeID) (wire.Supernode, bool) {
 // suspectedLocked reports whether id is suspected: a link to it failed, or
 // a dial, and no newer announcement of it came since. s.mu must be held.
 func (s *membership) suspectedLocked(id NodeID) bool {
-	seq, ok := s.suspects[id]
-	if !ok {
+	sp, ok := s.suspects[id]
+	if !ok || s.sn.cfg.Clock.Now().Sub(sp.since) > suspectFor {
 		return false
 	}
 	h := s.announces[id]
-	return h == nil || h.rec.Seq <= seq
+	return h == nil || h.rec.Seq <= sp.seq
 }
+
+// suspicion is why a supernode is suspected: since when, and the sequence
+// number of its announcement then (a newer one clears it).
+type suspicion struct {
+	since time.Time
+	seq   uint64
+}
+
+// suspectFor is how long a suspicion lasts without a newer announcement:
+// a dial can fail for a passing reason (a supernode busy with handshakes
+// as a tier starts), and one still dead fails the next dial and is
+// suspected again.
+const suspectFor = 20 * time.Second
 
 // suspect marks id as suspected (its link or a dial to it failed) and
 // updates the view.
@@ -290,7 +303,7 @@ func (s *membership) suspect(id NodeID) {
 	if h := s.announces[id]; h != nil {
 		seq = h.rec.Seq
 	}
-	s.suspects[id] = seq
+	s.suspects[id] = suspicion{since: s.sn.cfg.Clock.Now(), seq: seq}
 	s.mu.Unlock()
 	s.viewChanged()
 }
@@ -371,8 +384,9 @@ func (s *membership) peerLinksLocked() []*Link {
 	return out
 }
 
-// receiveAnnounce validates and keeps a gossiped announcement, floods it on
-// if it is new, and dials its supernode if not linked yet. One heard
+// receiveAnnounce validates and keeps a gossiped announcement, passes it
+// on if it is new, and dials its supernode if it wants a link to it (see
+// wantLinkLocked). One heard
 // before (flooding brings each from every peer) is dropped by its
 // sequence number, before any signature is checked.
 func (s *membership) receiveAnnounce(from NodeID, rec *wire.Record) {
@@ -404,12 +418,18 @@ func (s *membership) receiveAnnounce(from NodeID, rec *wire.Record) {
 			flood = append(flood, p.link)
 		}
 	}
-	_, linked := s.peers[id]
+	if len(flood) > floodFanout {
+		// Not to every link: to floodFanout of them at random, an epidemic
+		// that reaches the tier in a few hops; gossipLoop repairs misses.
+		s.rng.Shuffle(len(flood), func(i, j int) { flood[i], flood[j] = flood[j], flood[i] })
+		flood = flood[:floodFanout]
+	}
+	want := s.wantLinkLocked(id) // a ring neighbour, or links to spare
 	s.mu.Unlock()
 	for _, l := range flood {
 		l.Send(&wire.Announce{Record: *rec})
 	}
-	if !linked && h.body.Addr != "" {
+	if want && h.body.Addr != "" {
 		s.dialPeer(h.body.Addr, id)
 	}
 	s.viewChanged()
@@ -445,18 +465,21 @@ func (s *membership) announceLoop(ctx context.Context) {
 	}
 }
 
-// Gossip of recent changes: flooding reaches only the supernodes linked at
-// the moment, and with bounded links some are not (a link being replaced,
-// a supernode just joined). Every gossipEvery each supernode pushes the
-// announcements it heard in the last gossipRecent to one linked peer at
-// random, which drops those it has by their sequence numbers: a change
-// spreads like an epidemic, in a number of rounds that grows with the log
-// of the tier, and the traffic grows with the number of changes, not with
-// the tier's size.
+// Gossip of recent changes: a new announcement is passed on to
+// floodFanout links at random, which reaches nearly every supernode in a
+// few hops but not all (and not one whose link was being replaced). Every
+// gossipEvery each supernode also pushes the announcements it heard in the
+// last gossipRecent to one linked peer at random, which drops those it has
+// by their sequence numbers: a change spreads like an epidemic, in rounds
+// that grow with the log of the tier, and the traffic grows with the
+// number of changes, not with the tier's size.
 const (
 	gossipEvery  = 5 * time.Second
-	gossipRecent = time.Minute
-	gossipMax    = 128 // announcements in one push, the most recent first
+	gossipRecent = 10 * time.Second // each change is pushed about twice
+	gossipMax    = 128              // announcements in one push, the most recent first
+	// floodFanout is how many links a new announcement is passed on to;
+	// a small tier (as many links or fewer) floods to all.
+	floodFanout = 16
 )
 
 // gossipLoop pushes recent announcements to a random peer every
@@ -469,6 +492,14 @@ func (s *membership) gossipLoop(ctx context.Context) {
 		case <-s.sn.cfg.Clock.After(gossipEvery):
 		}
 		s.gossipOnce()
+		s.mu.Lock()
+		evicted := s.evictLocked(NodeID{})
+		s.mu.Unlock()
+		for _, l := range evicted {
+			l.Close(evictReason)
+		}
+		// Suspicions lapse with time, not with an event: look again.
+		s.viewChanged()
 	}
 }
 

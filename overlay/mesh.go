@@ -3,6 +3,8 @@ package overlay
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 	"net"
 	"slices"
@@ -197,9 +199,15 @@ func (s *membership) linkNeighbours() {
 	s.learn(dial)
 }
 
-// evictLocked closes the least recently used links over MaxPeers, keeping
-// the ring neighbours and keep. s.mu must be held; the links are closed by
-// the caller, after.
+// minLinkAge is how long a link should be kept after it was made or last
+// asked for: one closed sooner may have a call in flight (an endorsement,
+// a lookup). Over the bound, older links close first, least recently used
+// first; younger ones only when there are no older ones to close.
+const minLinkAge = 30 * time.Second
+
+// evictLocked closes the links over MaxPeers: not the ring neighbours nor
+// keep; those used longer than minLinkAge ago first, least recently used
+// first. s.mu must be held; the links are closed by the caller, after.
 func (s *membership) evictLocked(keep NodeID) []*Link {
 	over := len(s.peers) - s.sn.cfg.MaxPeers
 	if over <= 0 {
@@ -210,12 +218,22 @@ func (s *membership) evictLocked(keep NodeID) []*Link {
 		neighbours = s.ring.Neighbours(s.sn.ID(), ringNeighbours)
 	}
 	var cands []*snPeer
+	now := s.sn.cfg.Clock.Now()
 	for id, p := range s.peers {
 		if id != keep && !p.evicted && !slices.Contains(neighbours, id) {
 			cands = append(cands, p)
 		}
 	}
-	slices.SortFunc(cands, func(a, b *snPeer) int { return a.used.Compare(b.used) })
+	old := func(p *snPeer) bool { return now.Sub(p.used) >= minLinkAge }
+	slices.SortFunc(cands, func(a, b *snPeer) int {
+		if old(a) != old(b) {
+			if old(a) {
+				return -1
+			}
+			return 1
+		}
+		return a.used.Compare(b.used)
+	})
 	var out []*Link
 	for _, p := range cands[:min(over, len(cands))] {
 		p.evicted = true
@@ -240,7 +258,8 @@ func (s *membership) linkPeer(addr string, expect NodeID) error {
 		return ErrClosed
 	}
 	defer s.sn.untrack(l)
-	hello := &wire.Hello{Role: wire.RoleSupernode, ListenAddr: s.sn.advertised(), Seed: s.sn.cfg.Seed, Software: s.sn.cfg.Software}
+	hello := &wire.Hello{Role: wire.RoleSupernode, ListenAddr: s.sn.advertised(), Seed: s.sn.cfg.Seed, Software: s.sn.cfg.Software,
+		Announced: s.announced()}
 	if err := l.Send(hello); err != nil {
 		l.Close("")
 		return err
@@ -256,7 +275,7 @@ func (s *membership) linkPeer(addr string, expect NodeID) error {
 		return fmt.Errorf("%w: supernode answered %T", ErrProtocol, m)
 	}
 	s.learnAdvertise(w.ObservedAddr)
-	s.servePeer(l, &wire.Hello{Role: wire.RoleSupernode, ListenAddr: addr, Seed: w.SupernodeSeed}, true, w.Supernodes)
+	s.servePeer(l, &wire.Hello{Role: wire.RoleSupernode, ListenAddr: addr, Seed: w.SupernodeSeed, Announced: w.Announced}, true, w.Supernodes)
 	return nil
 }
 
@@ -298,6 +317,7 @@ func (s *membership) servePeer(l *Link, hello *wire.Hello, dialed bool, list ...
 			ObservedAddr:  l.RemoteAddr().String(),
 			HeartbeatMS:   uint32(s.sn.cfg.Heartbeat / time.Millisecond),
 			SupernodeSeed: s.sn.cfg.Seed,
+			Announced:     s.announced(),
 		}
 		all := s.sn.Supernodes()
 		if err := sendSupernodes(l.Send, w, all); err != nil {
@@ -317,16 +337,23 @@ func (s *membership) servePeer(l *Link, hello *wire.Hello, dialed bool, list ...
 	}
 	stopPing := make(chan struct{})
 	defer close(stopPing)
-	go keepalive(l, s.sn.cfg.Clock, s.sn.cfg.Heartbeat, stopPing)
+	go keepaliveWith(l, s.sn.cfg.Clock, s.sn.cfg.Heartbeat, stopPing, func(p *wire.Ping) { p.Announced, p.Digest = s.digest() })
 	s.sn.log.Info("supernode linked", "peer", id.Short(), "addr", addr, "dialed", dialed)
 	for _, sl := range list {
 		s.learn(sl)
 	}
-	s.mu.Lock()
-	own := s.announces[s.sn.ID()]
-	s.mu.Unlock()
-	if own != nil {
-		l.Send(&wire.Announce{Record: *own.rec})
+	// A supernode that holds fewer announcements than this one (new to
+	// the tier, back, or cut off while floods went by) gets all of them,
+	// the view it joins; any other gets this one's own, which it may
+	// lack. Each heartbeat's Ping says the count again (syncLink).
+	var lastSync time.Time
+	if !s.syncLink(l, hello.Announced, 0, &lastSync) {
+		s.mu.Lock()
+		own := s.announces[s.sn.ID()]
+		s.mu.Unlock()
+		if own != nil {
+			l.Send(&wire.Announce{Record: *own.rec})
+		}
 	}
 	reason := s.sn.converse(l, func(m wire.Message) error {
 		switch m := m.(type) {
@@ -337,6 +364,8 @@ func (s *membership) servePeer(l *Link, hello *wire.Hello, dialed bool, list ...
 			s.sn.elect.movePending()
 		case *wire.DialBack:
 			s.sn.elect.handleDialBack(l, m)
+		case *wire.Ping:
+			s.syncLink(l, m.Announced, m.Digest, &lastSync)
 		default:
 			if !s.sn.handleService(l, m, true) {
 				return fmt.Errorf("%w: supernode sent %T", ErrProtocol, m)
@@ -446,6 +475,69 @@ func (s *membership) learn(list []wire.Supernode) {
 			s.dialPeer(sn.Addr, id)
 		}
 	}
+}
+
+// syncEvery is how often at most one link is sent every announcement.
+const syncEvery = 2 * time.Minute
+
+// syncLink sends announcements over l, at most once per syncEvery per
+// link (last): every one held here when the supernode at its other end
+// holds fewer (theirs: new to the tier, back, or cut off), or those heard
+// in the last two syncEvery when it holds as many but others (its digest
+// differs: a change a flood missed; 0: not said). It reports whether it
+// sent any.
+func (s *membership) syncLink(l *Link, theirs uint32, digest uint64, last *time.Time) bool {
+	now := s.sn.cfg.Clock.Now()
+	s.mu.Lock()
+	mine := len(s.announces)
+	fewer := int(theirs) < mine
+	others := !fewer && digest != 0 && digest != s.digestLocked()
+	if !fewer && !others || (!last.IsZero() && now.Sub(*last) < syncEvery) {
+		s.mu.Unlock()
+		return false
+	}
+	var send []*wire.Record
+	for _, h := range s.announces {
+		if fewer || now.Sub(h.at) <= 2*syncEvery {
+			send = append(send, h.rec)
+		}
+	}
+	s.mu.Unlock()
+	*last = now
+	for _, rec := range send {
+		if l.Send(&wire.Announce{Record: *rec}) != nil {
+			break
+		}
+	}
+	return true
+}
+
+// digest returns how many announcements this supernode holds and a digest
+// of which: the sum of a hash of each owner and sequence number, the same
+// wherever the same announcements are held.
+func (s *membership) digest() (uint32, uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return uint32(len(s.announces)), s.digestLocked()
+}
+
+func (s *membership) digestLocked() uint64 {
+	var sum uint64
+	for id, h := range s.announces {
+		var b [40]byte
+		copy(b[:], id[:])
+		binary.BigEndian.PutUint64(b[32:], h.rec.Seq)
+		x := sha256.Sum256(b[:])
+		sum += binary.BigEndian.Uint64(x[:8])
+	}
+	return sum | 1 // never 0, which means "not said"
+}
+
+// announced returns how many announcements this supernode holds.
+func (s *membership) announced() uint32 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return uint32(len(s.announces))
 }
 
 // fewLinks reports whether the links are under half of MaxPeers.

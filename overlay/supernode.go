@@ -364,7 +364,7 @@ func NewSupernode(cfg SupernodeConfig) (*Supernode, error) {
 		sn:           s,
 		peers:        make(map[NodeID]*snPeer),
 		dialing:      make(map[NodeID]bool),
-		suspects:     make(map[NodeID]uint64),
+		suspects:     make(map[NodeID]suspicion),
 		waiters:      make(map[NodeID][]chan struct{}),
 		announces:    make(map[NodeID]*heard),
 		endorsements: cfg.Endorsements,
@@ -732,6 +732,9 @@ func (s *Supernode) converse(l *Link, handle func(wire.Message) error) string {
 		switch m := m.(type) {
 		case *wire.Ping:
 			err = l.Send(&wire.Pong{Seq: m.Seq})
+			if err == nil && m.Announced != 0 {
+				err = handle(m) // a supernode's count of announcements
+			}
 		case *wire.Pong:
 		case *wire.Bye:
 			l.Close("")

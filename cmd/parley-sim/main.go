@@ -2,7 +2,7 @@
 // peers over an in-memory network in virtual time, and prints what it
 // measured: one "name value" line per figure, then a summary table.
 //
-//	parley-sim [--scenario join|churn|bootstorm|all] [--nodes 10000] [--seed 1]
+//	parley-sim [--scenario join|churn|bootstorm|tier|all] [--nodes 10000] [--seed 1]
 //	           [--no-host-cache] [--churn-duration 1h] [--cpuprofile FILE]
 //	           [--gc-percent 400]
 //
@@ -14,6 +14,8 @@
 //	bootstorm  from steady state, 60% of peers and 80% of supernodes crash
 //	           and restart within 2 virtual minutes (Skype, August 2007);
 //	           with --no-host-cache they restart without their host caches
+//	tier       the supernode tier alone: N supernodes and 3 seeds; links,
+//	           membership traffic, convergence, strict lookups, a stop
 //
 // It also prints its own wall time and peak memory. Virtual time comes from
 // a testing/synctest bubble, entered through testing.Main, which the testing
@@ -40,7 +42,7 @@ import (
 
 func main() {
 	fs := flag.NewFlagSet("parley-sim", flag.ContinueOnError)
-	scenario := fs.String("scenario", "join", "join, churn, bootstorm or all")
+	scenario := fs.String("scenario", "join", "join, churn, bootstorm, tier (the supernode tier alone: --nodes supernodes) or all")
 	nodes := fs.Int("nodes", 10000, "peers besides the seeds")
 	seed := fs.Uint64("seed", 1, "random seed: the same seed, the same inputs")
 	noCache := fs.Bool("no-host-cache", false, "bootstorm: peers restart without their host caches")
@@ -59,11 +61,13 @@ func main() {
 			runs = append(runs, func(p simulation.Params) simulation.Report { return simulation.Churn(p, *churnDur) })
 		case "bootstorm":
 			runs = append(runs, simulation.Bootstorm)
+		case "tier":
+			runs = append(runs, simulation.Tier)
 		case "all":
 			runs = append(runs, simulation.Join, simulation.Bootstorm,
 				func(p simulation.Params) simulation.Report { return simulation.Churn(p, *churnDur) })
 		default:
-			fmt.Fprintf(os.Stderr, "parley-sim: unknown scenario %q (join, churn, bootstorm, all)\n", s)
+			fmt.Fprintf(os.Stderr, "parley-sim: unknown scenario %q (join, churn, bootstorm, tier, all)\n", s)
 			os.Exit(2)
 		}
 	}

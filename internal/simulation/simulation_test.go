@@ -93,3 +93,28 @@ func TestChurnSmall(t *testing.T) {
 		}
 	})
 }
+
+// TestTierSmall runs the tier-only scenario at 50 supernodes with a link
+// bound of 16, so that no supernode is linked to every other and records
+// are found over links made on demand. parley-sim --scenario tier runs it
+// larger, with the production bound (docs/BENCHMARKS.md).
+func TestTierSmall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("simulation")
+	}
+	var r Report
+	synctest.Test(t, func(t *testing.T) { r = Tier(Params{Seed: 1, Nodes: 47, MaxPeers: 16}) })
+	logReport(t, r)
+	if r.Get("tier_join_converged") != 1 {
+		t.Error("not every view held the whole tier")
+	}
+	if got := r.Get("tier_links_max"); got > 16 {
+		t.Errorf("a supernode held %v links, over the bound of 16", got)
+	}
+	if got := r.Get("tier_join_all_views_whole_s"); got > 60 {
+		t.Errorf("every view whole %v s after the first start, want within a minute", got)
+	}
+	if got := r.Get("tier_lookup_success_pct"); got < 99 {
+		t.Errorf("strict lookups: %v%% found", got)
+	}
+}

@@ -40,7 +40,10 @@ type Params struct {
 	// TargetLeaves is the primary leaves a supernode aims for; default 150.
 	// Elections start when a supernode holds 1.5× it.
 	TargetLeaves int
-	Logger       *slog.Logger
+	// MaxPeers is the supernodes' link bound (the tier scenario); default
+	// the production 64.
+	MaxPeers int
+	Logger   *slog.Logger
 }
 
 // Timings of the simulated network: the production defaults, except where

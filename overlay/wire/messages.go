@@ -67,6 +67,7 @@ type Hello struct {
 	ListenAddr string `cbor:"3,keyasint,omitempty"` // supernode: where others reach it
 	Software   string `cbor:"4,keyasint,omitempty"` // e.g. "parley/0.1.0"
 	Seed       bool   `cbor:"5,keyasint,omitempty"` // supernode: it is a seed
+	Announced  uint32 `cbor:"6,keyasint,omitempty"` // supernode: announcements it holds (the other sends its own if it holds many more)
 }
 
 // Welcome accepts a login.
@@ -75,6 +76,7 @@ type Welcome struct {
 	ObservedAddr  string      `cbor:"2,keyasint,omitempty"` // the address the supernode sees the peer at
 	HeartbeatMS   uint32      `cbor:"3,keyasint"`           // how often the peer must ping
 	SupernodeSeed bool        `cbor:"4,keyasint,omitempty"` // the accepting supernode is a seed
+	Announced     uint32      `cbor:"5,keyasint,omitempty"` // supernode link: announcements the accepting supernode holds
 }
 
 // Redirect refuses a login because the supernode is over its leaf capacity or
@@ -89,6 +91,12 @@ type Redirect struct {
 // Ping is a heartbeat; the receiver answers with a Pong of the same Seq.
 type Ping struct {
 	Seq uint64 `cbor:"1,keyasint"`
+	// Announced and Digest, between supernodes, are how many
+	// announcements the sender holds and a digest of which (their
+	// owners and sequence numbers): one that holds more, or as many but
+	// others, sends them all (anti-entropy).
+	Announced uint32 `cbor:"2,keyasint,omitempty"`
+	Digest    uint64 `cbor:"3,keyasint,omitempty"`
 }
 
 // Pong answers a Ping.
