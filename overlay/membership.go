@@ -14,8 +14,8 @@ import (
 
 // Membership: every supernode signs an announcement (a KindAnnounce record:
 // its address, load and the endorsements that elected it) and gossips it
-// over the mesh; each supernode floods announcements it had not seen to its
-// linked peers. A supernode trusts an announcement when it is a valid
+// over the mesh; each supernode passes announcements it had not seen on to
+// its linked peers (floodFanout of them at most). A supernode trusts an announcement when it is a valid
 // record and either comes from a configured seed or carries endorsements
 // from two distinct supernodes it already trusts (see
 // requiredEndorsements). The view — the supernodes that hold directory
