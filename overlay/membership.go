@@ -275,11 +275,38 @@ func (s *membership) infoLocked(id NodeID) (wire.Supernode, bool) {
 // a dial, and no newer announcement of it came since. s.mu must be held.
 func (s *membership) suspectedLocked(id NodeID) bool {
 	sp, ok := s.suspects[id]
-	if !ok || s.sn.cfg.Clock.Now().Sub(sp.since) > suspectFor {
+	if !ok {
 		return false
 	}
 	h := s.announces[id]
 	return h == nil || h.rec.Seq <= sp.seq
+}
+
+// redialSuspects dials, every suspectFor, the suspects still announced: a
+// link made clears the suspicion (registerPeer), a dial that fails renews
+// it. A dial can fail for a passing reason (a supernode busy with
+// handshakes as a tier starts); a supernode that is dead stays out of the
+// view until its announcement expires.
+func (s *membership) redialSuspects() {
+	now := s.sn.cfg.Clock.Now()
+	var dial []wire.Supernode
+	s.mu.Lock()
+	for id, sp := range s.suspects {
+		h := s.announces[id]
+		if h == nil || h.rec.Seq > sp.seq || h.rec.Expires <= now.UnixMilli() {
+			delete(s.suspects, id) // a newer announcement, or none left
+			continue
+		}
+		if now.Sub(sp.since) >= suspectFor && s.peers[id] == nil && !s.dialing[id] && h.body.Addr != "" {
+			sp.since = now
+			s.suspects[id] = sp
+			dial = append(dial, wire.Supernode{ID: bytes.Clone(id[:]), Addr: h.body.Addr})
+		}
+	}
+	s.mu.Unlock()
+	for _, sn := range dial {
+		s.dialPeer(sn.Addr, NodeID(sn.ID))
+	}
 }
 
 // suspicion is why a supernode is suspected: since when, and the sequence
@@ -289,10 +316,8 @@ type suspicion struct {
 	seq   uint64
 }
 
-// suspectFor is how long a suspicion lasts without a newer announcement:
-// a dial can fail for a passing reason (a supernode busy with handshakes
-// as a tier starts), and one still dead fails the next dial and is
-// suspected again.
+// suspectFor is how often a suspect still announced is dialled again
+// (redialSuspects).
 const suspectFor = 20 * time.Second
 
 // suspect marks id as suspected (its link or a dial to it failed) and
@@ -498,8 +523,7 @@ func (s *membership) gossipLoop(ctx context.Context) {
 		for _, l := range evicted {
 			l.Close(evictReason)
 		}
-		// Suspicions lapse with time, not with an event: look again.
-		s.viewChanged()
+		s.redialSuspects()
 	}
 }
 

@@ -331,9 +331,13 @@ func (s *membership) servePeer(l *Link, hello *wire.Hello, dialed bool, list ...
 		// to anyone; keep serving it as a link but list it nowhere.
 		me.info.Addr = ""
 	}
-	if !s.registerPeer(me) {
+	cleared, kept := s.registerPeer(me)
+	if !kept {
 		l.Close(duplicateReason)
 		return
+	}
+	if cleared {
+		s.viewChanged() // it was a suspect: alive after all
 	}
 	stopPing := make(chan struct{})
 	defer close(stopPing)
@@ -414,8 +418,9 @@ func sendSupernodes(send func(wire.Message) error, head *wire.Welcome, list []wi
 
 // registerPeer adds a peer link. When two links join the same pair of
 // supernodes (both dialled at once), both ends keep the one dialled by the
-// smaller NodeID; it reports whether p is the one kept.
-func (s *membership) registerPeer(p *snPeer) bool {
+// smaller NodeID; it reports whether p is the one kept, and whether its
+// supernode was a suspect (no longer).
+func (s *membership) registerPeer(p *snPeer) (cleared, kept bool) {
 	id := p.link.Peer()
 	mine := s.sn.ID()
 	s.mu.Lock()
@@ -431,6 +436,7 @@ func (s *membership) registerPeer(p *snPeer) bool {
 	if keepNew {
 		p.used = s.sn.cfg.Clock.Now()
 		s.peers[id] = p
+		_, cleared = s.suspects[id]
 		delete(s.suspects, id)
 		s.wakeLocked(id)
 		evicted = s.evictLocked(id)
@@ -456,7 +462,7 @@ func (s *membership) registerPeer(p *snPeer) bool {
 			q.link.Send(&wire.Supernodes{Supernodes: []wire.Supernode{p.info}})
 		}
 	}
-	return keepNew
+	return cleared, keepNew
 }
 
 // learn dials the supernodes in list that it wants links to (see
