@@ -234,7 +234,7 @@ func (s *Service) AddContact(ctx context.Context, name, message string) (store.C
 	if err != nil {
 		return store.Contact{}, err
 	}
-	if err := s.enqueue(ctx, c.ID, KindRequest, [16]byte{}, payload); err != nil {
+	if err := s.letters.Enqueue(ctx, c.ID, KindRequest, [16]byte{}, payload); err != nil {
 		return store.Contact{}, err
 	}
 	c, err = s.cfg.DB.Contact(ctx, c.ID)
@@ -270,7 +270,7 @@ func (s *Service) answer(ctx context.Context, id int64, accept bool) error {
 	if err != nil {
 		return err
 	}
-	if err := s.enqueue(ctx, id, KindResponse, [16]byte{}, payload); err != nil {
+	if err := s.letters.Enqueue(ctx, id, KindResponse, [16]byte{}, payload); err != nil {
 		return err
 	}
 	if accept {
@@ -302,7 +302,7 @@ func (s *Service) drop(ctx context.Context, id int64, state store.ContactState) 
 	}
 	s.unwatch(c)
 	if was == store.ContactAccepted || was == store.ContactOutgoing {
-		if err := s.enqueue(ctx, id, KindRemoved, [16]byte{}, nil); err != nil {
+		if err := s.letters.Enqueue(ctx, id, KindRemoved, [16]byte{}, nil); err != nil {
 			return err
 		}
 	}
@@ -388,7 +388,7 @@ func (s *Service) MarkRead(ctx context.Context, id int64) error {
 	if err != nil {
 		return err
 	}
-	return s.enqueue(ctx, id, KindReceipt, [16]byte{}, payload)
+	return s.letters.Enqueue(ctx, id, KindReceipt, [16]byte{}, payload)
 }
 
 // SetTyping tells an online contact that the user is or stopped typing.
@@ -418,10 +418,6 @@ func (s *Service) Presence(id int64) uint8 {
 		return st
 	}
 	return wire.StatusOffline
-}
-
-func (s *Service) enqueue(ctx context.Context, id int64, kind uint8, ref [16]byte, payload []byte) error {
-	return s.letters.Enqueue(ctx, id, kind, ref, payload)
 }
 
 // ClaimPublished tells the service that this peer's username claim is in

@@ -217,7 +217,7 @@ func (s *Service) newLink(c store.Contact, offerer bool, offer rtc.Signal) {
 				return
 			}
 			for _, payload := range again {
-				if err := s.enqueue(context.Background(), c.ID, KindReceipt, [16]byte{}, payload); err != nil {
+				if err := s.letters.Enqueue(context.Background(), c.ID, KindReceipt, [16]byte{}, payload); err != nil {
 					s.log.Warn("receipt not queued again", "contact", c.Username, "err", err)
 				}
 			}

@@ -168,7 +168,7 @@ func (s *Service) takeMessage(ctx context.Context, c store.Contact, payload []by
 	}
 	// A receipt even for a duplicate: the first one may have been lost.
 	receipt, _ := encode(Receipt{IDs: [][]byte{m.ID}})
-	if err := s.enqueue(ctx, c.ID, KindReceipt, [16]byte{}, receipt); err != nil {
+	if err := s.letters.Enqueue(ctx, c.ID, KindReceipt, [16]byte{}, receipt); err != nil {
 		return err
 	}
 	if !dup {
@@ -265,7 +265,7 @@ func (s *Service) takeRequest(ctx context.Context, from ed25519.PublicKey, r Req
 	case store.ContactAccepted:
 		// They lost our acceptance (a reinstall with the same key): repeat it.
 		payload, _ := encode(Response{Accepted: true, Name: s.cfg.Username()})
-		return s.enqueue(ctx, c.ID, KindResponse, [16]byte{}, payload)
+		return s.letters.Enqueue(ctx, c.ID, KindResponse, [16]byte{}, payload)
 	case store.ContactIncoming:
 		return nil
 	}

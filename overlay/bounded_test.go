@@ -37,7 +37,11 @@ func TestBoundedMeshStaysWithinItsLinksAndFindsRecords(t *testing.T) {
 				return true
 			}
 		}
-		if !eventuallyVirtual(2*time.Minute, viewsWhole(n+1)) {
+		// If the views never become whole, say what each one lacks.
+		defer func() {
+			if !t.Failed() {
+				return
+			}
 			for i, s := range all {
 				st := s.Stats()
 				trusted := len(s.mem.trusted(time.Now()))
@@ -68,8 +72,8 @@ func TestBoundedMeshStaysWithinItsLinksAndFindsRecords(t *testing.T) {
 					t.Logf("   missing %d: held %v seq %d (its own %d), endorsers %d, trusted %v, suspected %v %v", j, h != nil, seq, oseq, ends, tr[o.ID()], susp, sp)
 				}
 			}
-			t.Fatal("the views never held the whole tier")
-		}
+		}()
+		waitFor(t, 2*time.Minute, "every view holds the whole tier", viewsWhole(n+1))
 		// Let the links settle, then count: no supernode over the bound,
 		// and the views stay whole (an eviction is not a failure).
 		time.Sleep(time.Minute)
@@ -134,15 +138,4 @@ func TestBoundedMeshStaysWithinItsLinksAndFindsRecords(t *testing.T) {
 		}
 
 	})
-}
-
-// eventuallyVirtual polls cond every 100 ms for up to d; it reports
-// whether cond held.
-func eventuallyVirtual(d time.Duration, cond func() bool) bool {
-	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
-		if cond() {
-			return true
-		}
-	}
-	return cond()
 }

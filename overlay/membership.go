@@ -46,6 +46,7 @@ type membership struct {
 	suspects     map[NodeID]suspicion       // guarded by mu: failed links or dials
 	waiters      map[NodeID][]chan struct{} // guarded by mu: linkTo's, told when a dial ends
 	announces    map[NodeID]*heard          // guarded by mu: announcements heard, own included
+	sum          uint64                     // guarded by mu: digest of announces (see setAnnounceLocked)
 	announceSeq  uint64                     // guarded by mu
 	ring         *Ring                      // guarded by mu: the view
 	endorsements []wire.Endorsement         // guarded by mu: own, announced
@@ -392,7 +393,7 @@ func (s *membership) announce() {
 		return
 	}
 	s.mu.Lock()
-	s.announces[s.sn.ID()] = h
+	s.setAnnounceLocked(s.sn.ID(), h)
 	peers := s.peerLinksLocked()
 	s.mu.Unlock()
 	for _, l := range peers {
@@ -436,7 +437,7 @@ func (s *membership) receiveAnnounce(from NodeID, rec *wire.Record) {
 		s.mu.Unlock()
 		return // a newer one came meanwhile
 	}
-	s.announces[id] = h
+	s.setAnnounceLocked(id, h)
 	var flood []*Link
 	for pid, p := range s.peers {
 		if pid != from && pid != id {
@@ -477,7 +478,7 @@ func (s *membership) announceLoop(ctx context.Context) {
 		now := s.sn.cfg.Clock.Now().UnixMilli()
 		for id, h := range s.announces {
 			if h.rec.Expires <= now {
-				delete(s.announces, id)
+				s.setAnnounceLocked(id, nil)
 			}
 		}
 		s.mu.Unlock()

@@ -92,6 +92,17 @@ func TestTrustSpreadsOnlyThroughValidEndorsements(t *testing.T) {
 		}
 		sn.mem.receiveAnnounce(ids[(i+1)%10].NodeID(), rec)
 	}
+	// The digest kept as announcements come is the one worked out from
+	// scratch.
+	sn.mem.mu.Lock()
+	var sum uint64
+	for id, h := range sn.mem.announces {
+		sum += announceHash(id, h.rec.Seq)
+	}
+	if sn.mem.digestLocked() != sum|1 || len(sn.mem.announces) != 10 {
+		t.Errorf("digest %x of %d announcements, want %x of 10", sn.mem.digestLocked(), len(sn.mem.announces), sum|1)
+	}
+	sn.mem.mu.Unlock()
 	got := sn.mem.trusted(now.Add(time.Second))
 	for i, want := range []bool{true, true, true, true, true, false, false, false, false, false} {
 		if got[ids[i].NodeID()] != want {

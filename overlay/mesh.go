@@ -168,7 +168,7 @@ func (s *membership) sendTo(id NodeID, send func(*Link)) {
 	}()
 }
 
-// wantLink reports whether a supernode learned of should be dialled now:
+// wantLinkLocked reports whether a supernode learned of should be dialled now:
 // one of this supernode's ring neighbours, or while the links are under a
 // quarter of MaxPeers (each link counts at both ends: a quarter dialled
 // by each side keeps most supernodes near half the bound, with room for
@@ -527,16 +527,30 @@ func (s *membership) digest() (uint32, uint64) {
 	return uint32(len(s.announces)), s.digestLocked()
 }
 
-func (s *membership) digestLocked() uint64 {
-	var sum uint64
-	for id, h := range s.announces {
-		var b [40]byte
-		copy(b[:], id[:])
-		binary.BigEndian.PutUint64(b[32:], h.rec.Seq)
-		x := sha256.Sum256(b[:])
-		sum += binary.BigEndian.Uint64(x[:8])
+func (s *membership) digestLocked() uint64 { return s.sum | 1 } // never 0, which means "not said"
+
+// setAnnounceLocked keeps h as id's announcement (nil: forgets it) and
+// keeps the digest up to date, so that a Ping costs no pass over the
+// tier. s.mu must be held.
+func (s *membership) setAnnounceLocked(id NodeID, h *heard) {
+	if old := s.announces[id]; old != nil {
+		s.sum -= announceHash(id, old.rec.Seq)
 	}
-	return sum | 1 // never 0, which means "not said"
+	if h == nil {
+		delete(s.announces, id)
+		return
+	}
+	s.announces[id] = h
+	s.sum += announceHash(id, h.rec.Seq)
+}
+
+// announceHash is an announcement's share of the digest.
+func announceHash(id NodeID, seq uint64) uint64 {
+	var b [40]byte
+	copy(b[:], id[:])
+	binary.BigEndian.PutUint64(b[32:], seq)
+	x := sha256.Sum256(b[:])
+	return binary.BigEndian.Uint64(x[:8])
 }
 
 // announced returns how many announcements this supernode holds.

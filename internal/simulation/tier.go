@@ -91,7 +91,7 @@ func Tier(p Params) Report {
 
 	// Strict lookups: presence published through one supernode, looked up
 	// through another; only the record itself counts.
-	found, asked := tierLookups(n, all[3:], rng, func(x *tierSN) string { return x.ip + ":" + port })
+	found, asked := tierLookups(n, all[3:], rng)
 	r.add("tier_lookups", float64(asked), "")
 	r.add("tier_lookup_success_pct", pct(found, asked), "%")
 
@@ -166,7 +166,7 @@ func startTier(p Params, n *sim.Net, rng *rand.Rand) []*tierSN {
 
 // tierLookups publishes presence through 20 random supernodes and looks
 // each record up through 20 others, with leaves logged in to them.
-func tierLookups[T any](n *sim.Net, sns []T, rng *rand.Rand, addr func(T) string) (found, asked int) {
+func tierLookups(n *sim.Net, sns []*tierSN, rng *rand.Rand) (found, asked int) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var leaves []chan struct{}
@@ -181,10 +181,10 @@ func tierLookups[T any](n *sim.Net, sns []T, rng *rand.Rand, addr func(T) string
 		seq uint64
 	}
 	var pubs []pub
-	leafAt := func(i int, at T) (*overlay.Leaf, *overlay.Identity) {
+	leafAt := func(i int, at *tierSN) (*overlay.Leaf, *overlay.Identity) {
 		id, _ := overlay.NewIdentity(nil)
 		ip := fmt.Sprintf("127.250.%d.%d", i>>8, i&0xff)
-		lf, err := overlay.NewLeaf(overlay.LeafConfig{Identity: id, Network: n.Host(ip), Seeds: []overlay.SeedAddr{{Addr: addr(at)}},
+		lf, err := overlay.NewLeaf(overlay.LeafConfig{Identity: id, Network: n.Host(ip), Seeds: []overlay.SeedAddr{{Addr: at.ip + ":" + port}},
 			Cache: overlay.NewMemHostCache(), ClaimDifficulty: simDifficulty})
 		if err != nil {
 			panic(err)
