@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/parleynet/parley/chat"
-	"github.com/parleynet/parley/overlay"
+	"github.com/parleynet/parley/overlay/identity"
 	"github.com/parleynet/parley/store"
 )
 
@@ -46,7 +46,7 @@ type MessageInfo struct {
 func (p *Peer) contactInfo(c store.Contact) ContactInfo {
 	ci := ContactInfo{
 		ID: c.ID, Username: c.Username, State: string(c.State),
-		Fingerprint:  overlay.Fingerprint(c.PublicKey),
+		Fingerprint:  identity.Fingerprint(c.PublicKey),
 		SafetyNumber: chat.SafetyNumber(p.prof.Identity.PublicKey(), c.PublicKey),
 		Verified:     c.Verified, KeyChanged: c.PendingKey != nil, Request: c.RequestMessage, Updated: c.Updated,
 		Presence: "offline",

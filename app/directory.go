@@ -8,13 +8,15 @@ import (
 	"time"
 
 	"github.com/parleynet/parley/overlay"
+	"github.com/parleynet/parley/overlay/identity"
+	"github.com/parleynet/parley/overlay/record"
 	"github.com/parleynet/parley/overlay/wire"
 )
 
 // Usernames. A profile's username is a claim record in the directory: the
 // name, the key and a proof of work (about a second of one core). The first
 // valid claim for a name wins. The daemon renews its claim every
-// ClaimRenew; a claim not renewed lapses after overlay.ClaimTTL (30 days)
+// ClaimRenew; a claim not renewed lapses after record.ClaimTTL (30 days)
 // and the name is free again.
 
 // ErrNameTaken is returned when another key holds the username.
@@ -31,13 +33,13 @@ const (
 )
 
 // claimOnce publishes a claim of the profile's username through leaf.
-func claimOnce(ctx context.Context, leaf *overlay.Leaf, id *overlay.Identity, name string, seq uint64, difficulty int) error {
-	rec, err := overlay.NewClaim(id, name, seq, time.Now(), overlay.ClaimTTL, difficulty)
+func claimOnce(ctx context.Context, leaf *overlay.Leaf, id *identity.Identity, name string, seq uint64, difficulty int) error {
+	rec, err := record.NewClaim(id, name, seq, time.Now(), record.ClaimTTL, difficulty)
 	if err != nil {
 		return err
 	}
 	err = leaf.Publish(ctx, rec)
-	if errors.Is(err, overlay.ErrNameTaken) {
+	if errors.Is(err, record.ErrNameTaken) {
 		return fmt.Errorf("%w: %q belongs to another key", ErrNameTaken, name)
 	}
 	return err
@@ -108,7 +110,7 @@ func (p *Peer) difficulty() int {
 	if lc.ClaimDifficulty != 0 {
 		return lc.ClaimDifficulty
 	}
-	return overlay.DefaultClaimDifficulty
+	return record.DefaultClaimDifficulty
 }
 
 // LookupResult is what the directory says of a username.
@@ -133,7 +135,7 @@ func (p *Peer) Lookup(ctx context.Context, name string) (LookupResult, error) {
 // host cache, for when no daemon runs on the profile. A name nobody holds
 // gives an error wrapping ErrNotFound.
 func LookupOnce(ctx context.Context, prof *Profile, opts Options, name string) (LookupResult, error) {
-	if _, err := overlay.NormalizeName(name); err != nil {
+	if _, err := record.NormalizeName(name); err != nil {
 		return LookupResult{}, fmt.Errorf("%w: %v", ErrBadUsername, err)
 	}
 	var res LookupResult
@@ -148,22 +150,22 @@ func LookupOnce(ctx context.Context, prof *Profile, opts Options, name string) (
 // lookup finds a username's claim and the claimant's presence through
 // leaf. A name nobody holds gives an error wrapping ErrNotFound.
 func lookup(ctx context.Context, leaf *overlay.Leaf, name string) (LookupResult, error) {
-	norm, err := overlay.NormalizeName(name)
+	norm, err := record.NormalizeName(name)
 	if err != nil {
 		return LookupResult{}, fmt.Errorf("%w: %v", ErrBadUsername, err)
 	}
-	rec, hops, err := leaf.Lookup(ctx, overlay.ClaimKey(norm))
+	rec, hops, err := leaf.Lookup(ctx, record.ClaimKey(norm))
 	if errors.Is(err, overlay.ErrNotFound) {
 		return LookupResult{}, fmt.Errorf("%w: no one holds the name %q", ErrNotFound, norm)
 	}
 	if err != nil {
 		return LookupResult{}, err
 	}
-	id := overlay.NodeIDOf(rec.Owner)
-	res := LookupResult{Name: norm, NodeID: id.String(), Fingerprint: overlay.Fingerprint(rec.Owner), Presence: "offline", Hops: hops}
-	if pr, h, err := leaf.Lookup(ctx, overlay.PresenceKey(id)); err == nil {
+	id := identity.NodeIDOf(rec.Owner)
+	res := LookupResult{Name: norm, NodeID: id.String(), Fingerprint: identity.Fingerprint(rec.Owner), Presence: "offline", Hops: hops}
+	if pr, h, err := leaf.Lookup(ctx, record.PresenceKey(id)); err == nil {
 		res.Hops = max(res.Hops, h)
-		if b, err := overlay.DecodePresence(pr); err == nil {
+		if b, err := record.DecodePresence(pr); err == nil {
 			res.Presence = statusName(b.Status)
 			res.Since = pr.Issued
 		}

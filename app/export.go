@@ -21,7 +21,7 @@ import (
 	"filippo.io/age"
 	"github.com/gofrs/flock"
 
-	"github.com/parleynet/parley/overlay"
+	"github.com/parleynet/parley/overlay/identity"
 	"github.com/parleynet/parley/store"
 )
 
@@ -535,7 +535,7 @@ func checkImported(ctx context.Context, path string, m *exportManifest) error {
 	if err != nil {
 		return badExport("the database has no identity (%v)", err)
 	}
-	id, err := overlay.IdentityFromSeed(ident.PrivateKeySeed)
+	id, err := identity.FromSeed(ident.PrivateKeySeed)
 	if err != nil {
 		return badExport("the database's identity: %v", err)
 	}

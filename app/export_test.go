@@ -22,7 +22,7 @@ import (
 	"filippo.io/age"
 	"github.com/gofrs/flock"
 
-	"github.com/parleynet/parley/overlay"
+	"github.com/parleynet/parley/overlay/identity"
 	"github.com/parleynet/parley/store"
 )
 
@@ -39,7 +39,7 @@ func lowWork(t testing.TB) {
 // newOfflineProfile makes a profile for name with no network at all.
 func newOfflineProfile(t testing.TB, name string) *Profile {
 	t.Helper()
-	id, err := overlay.NewIdentity(nil)
+	id, err := identity.New(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +60,7 @@ func populate(t testing.TB, p *Profile) {
 	me := p.Identity.NodeID()
 	var bobID int64
 	for i, name := range []string{"bob", "carol"} {
-		id, err := overlay.NewIdentity(nil)
+		id, err := identity.New(nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -782,7 +782,7 @@ func BenchmarkExportImport(b *testing.B) {
 	now := time.Now()
 	var ids []int64
 	for i := range 500 {
-		id, err := overlay.NewIdentity(nil)
+		id, err := identity.New(nil)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/parleynet/parley/chat"
 	"github.com/parleynet/parley/letters"
 	"github.com/parleynet/parley/overlay"
+	"github.com/parleynet/parley/overlay/identity"
 	"github.com/parleynet/parley/overlay/relay"
 	"github.com/parleynet/parley/overlay/wire"
 )
@@ -186,7 +187,7 @@ func NewPeer(prof *Profile, opts Options) (*Peer, error) {
 		// The letters and chat services and the leaf need each other:
 		// envelopes go from the leaf to letters, presence to chat, and
 		// letters from both to the leaf.
-		cfg.Leaf.OnEnvelope = func(from overlay.NodeID, data []byte) error { return p.letters.HandleEnvelope(from, data) }
+		cfg.Leaf.OnEnvelope = func(from identity.NodeID, data []byte) error { return p.letters.HandleEnvelope(from, data) }
 		cfg.Leaf.OnNotify = func(key [32]byte, rec *wire.Record) { p.chat.OnPresence(key, rec) }
 	}
 	if opts.TuneLeaf != nil {

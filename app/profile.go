@@ -13,6 +13,8 @@ import (
 	"github.com/gofrs/flock"
 
 	"github.com/parleynet/parley/overlay"
+	"github.com/parleynet/parley/overlay/identity"
+	"github.com/parleynet/parley/overlay/record"
 	"github.com/parleynet/parley/store"
 )
 
@@ -23,10 +25,10 @@ const (
 )
 
 // NormalizeUsername case-folds name and checks its form (see
-// overlay.NormalizeName: 3 to 32 letters, digits, '.', '_' or '-',
+// record.NormalizeName: 3 to 32 letters, digits, '.', '_' or '-',
 // starting with a letter).
 func NormalizeUsername(name string) (string, error) {
-	n, err := overlay.NormalizeName(name)
+	n, err := record.NormalizeName(name)
 	if err != nil {
 		return "", fmt.Errorf("%w: %v", ErrBadUsername, err)
 	}
@@ -38,7 +40,7 @@ func NormalizeUsername(name string) (string, error) {
 type Profile struct {
 	Dir      string
 	DB       *store.DB
-	Identity *overlay.Identity
+	Identity *identity.Identity
 	Username string
 	// Note is a remark from Init for the user, e.g. that the network was
 	// out of reach; empty otherwise.
@@ -66,7 +68,7 @@ func Init(ctx context.Context, dir, username string, opts Options) (*Profile, er
 		return nil, fmt.Errorf("%w in %s", ErrProfileExists, dir)
 	}
 	p.Close()
-	id, err := overlay.NewIdentity(nil)
+	id, err := identity.New(nil)
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +94,7 @@ var errOffline = errors.New("app: the network could not be reached")
 // then the seeds) and runs fn with it once it is online, with the claim
 // difficulty the leaf checks. It returns errOffline if the leaf could not
 // log in within 30 s or a round of logins failed.
-func withTempLeaf(ctx context.Context, id *overlay.Identity, opts Options, cache overlay.HostCache, fn func(*overlay.Leaf, int) error) error {
+func withTempLeaf(ctx context.Context, id *identity.Identity, opts Options, cache overlay.HostCache, fn func(*overlay.Leaf, int) error) error {
 	if opts.Seeds == nil {
 		opts.Seeds = overlay.MustParseSeeds(overlay.DefaultSeeds)
 	}
@@ -138,14 +140,14 @@ func withTempLeaf(ctx context.Context, id *overlay.Identity, opts Options, cache
 	}
 	difficulty := lc.ClaimDifficulty
 	if difficulty == 0 {
-		difficulty = overlay.DefaultClaimDifficulty
+		difficulty = record.DefaultClaimDifficulty
 	}
 	return fn(leaf, difficulty)
 }
 
 // claimAtInit logs in with a throwaway leaf and claims name. It returns the
 // claim's sequence number, or 0 and a note when the network was out of reach.
-func claimAtInit(ctx context.Context, id *overlay.Identity, name string, opts Options) (uint64, string, error) {
+func claimAtInit(ctx context.Context, id *identity.Identity, name string, opts Options) (uint64, string, error) {
 	seq := uint64(time.Now().UnixMilli())
 	err := withTempLeaf(ctx, id, opts, nil, func(leaf *overlay.Leaf, difficulty int) error {
 		return claimOnce(ctx, leaf, id, name, seq, difficulty)
@@ -164,7 +166,7 @@ func claimAtInit(ctx context.Context, id *overlay.Identity, name string, opts Op
 // InitNode creates a profile with a new identity and no username, as seeds
 // use; an existing profile is opened as it is.
 func InitNode(ctx context.Context, dir string) (*Profile, error) {
-	id, err := overlay.NewIdentity(nil)
+	id, err := identity.New(nil)
 	if err != nil {
 		return nil, err
 	}
@@ -175,7 +177,7 @@ func InitNode(ctx context.Context, dir string) (*Profile, error) {
 	return p, err
 }
 
-func create(ctx context.Context, dir, name string, id *overlay.Identity) (*Profile, error) {
+func create(ctx context.Context, dir, name string, id *identity.Identity) (*Profile, error) {
 	p, err := openLocked(dir)
 	if err != nil {
 		return nil, err
@@ -214,7 +216,7 @@ func Open(ctx context.Context, dir string) (*Profile, error) {
 		p.Close()
 		return nil, err
 	}
-	id, err := overlay.IdentityFromSeed(ident.PrivateKeySeed)
+	id, err := identity.FromSeed(ident.PrivateKeySeed)
 	if err != nil {
 		p.Close()
 		return nil, fmt.Errorf("app: profile %s: %w", dir, err)

@@ -18,6 +18,7 @@ import (
 	"github.com/parleynet/parley/internal/vnetworld"
 	"github.com/parleynet/parley/letters"
 	"github.com/parleynet/parley/overlay"
+	"github.com/parleynet/parley/overlay/identity"
 	"github.com/parleynet/parley/rtc"
 	"github.com/parleynet/parley/store"
 )
@@ -59,17 +60,17 @@ func iceServers(w *world, user string) func(context.Context) ([]overlay.ICEServe
 // hostile relay first.
 type switchboard struct {
 	mu      sync.Mutex
-	users   map[overlay.NodeID]*user
+	users   map[identity.NodeID]*user
 	held    bool
 	pending []func()
-	cut     map[overlay.NodeID]bool
+	cut     map[identity.NodeID]bool
 	// tap, if set, sees every letter and may rewrite it (a hostile relay
 	// that can change the SDP but not forge the signed fingerprint field).
 	tap func(from, to *user, kind uint8, l Letter) Letter
 }
 
 func newSwitchboard() *switchboard {
-	return &switchboard{users: make(map[overlay.NodeID]*user), cut: make(map[overlay.NodeID]bool)}
+	return &switchboard{users: make(map[identity.NodeID]*user), cut: make(map[identity.NodeID]bool)}
 }
 
 // hold holds letters back until release.
@@ -113,7 +114,7 @@ func (p port) Send(ctx context.Context, contactID int64, kind uint8, payload []b
 	}
 	sb := p.sb
 	sb.mu.Lock()
-	to := sb.users[overlay.NodeID(c.NodeID)]
+	to := sb.users[identity.NodeID(c.NodeID)]
 	lost := sb.cut[p.me.id.NodeID()] || to == nil || sb.cut[to.id.NodeID()]
 	tap := sb.tap
 	sb.mu.Unlock()
@@ -149,7 +150,7 @@ func (p port) Send(ctx context.Context, contactID int64, kind uint8, payload []b
 type user struct {
 	t     testing.TB
 	name  string
-	id    *overlay.Identity
+	id    *identity.Identity
 	db    *store.DB
 	m     *Manager
 	media *fakeMedia
@@ -188,7 +189,7 @@ func newUser(t testing.TB, sb *switchboard, w *world, i int, name string, opts .
 // newUserOn makes a user on vnet network net (nil: the system's).
 func newUserOn(t testing.TB, sb *switchboard, net *vnet.Net, name string, opts ...userOpts) *user {
 	t.Helper()
-	id, err := overlay.NewIdentity(nil)
+	id, err := identity.New(nil)
 	if err != nil {
 		t.Fatal(err)
 	}

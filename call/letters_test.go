@@ -9,6 +9,7 @@ import (
 
 	"github.com/parleynet/parley/letters"
 	"github.com/parleynet/parley/overlay"
+	"github.com/parleynet/parley/overlay/identity"
 	"github.com/parleynet/parley/store"
 )
 
@@ -17,16 +18,16 @@ import (
 // through an optional hostile supernode.
 type lettersNet struct {
 	mu   sync.Mutex
-	svcs map[overlay.NodeID]*letters.Service
+	svcs map[identity.NodeID]*letters.Service
 	tap  func(data []byte) []byte
 }
 
 type lettersPort struct {
 	n  *lettersNet
-	me overlay.NodeID
+	me identity.NodeID
 }
 
-func (p lettersPort) Deliver(_ context.Context, to overlay.NodeID, data []byte) (overlay.Delivery, error) {
+func (p lettersPort) Deliver(_ context.Context, to identity.NodeID, data []byte) (overlay.Delivery, error) {
 	p.n.mu.Lock()
 	s, tap := p.n.svcs[to], p.n.tap
 	p.n.mu.Unlock()
@@ -48,7 +49,7 @@ func TestCallOverLetters(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, natNone, natNone)
 	sb := newSwitchboard() // unused for letters: the letters services carry them
-	n := &lettersNet{svcs: make(map[overlay.NodeID]*letters.Service)}
+	n := &lettersNet{svcs: make(map[identity.NodeID]*letters.Service)}
 	var users []*user
 	for i, name := range []string{"alice", "bob"} {
 		u := newUser(t, sb, w, i, name, func(c *Config) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/parleynet/parley/letters"
 	"github.com/parleynet/parley/overlay"
+	"github.com/parleynet/parley/overlay/identity"
 	"github.com/parleynet/parley/rtc"
 	"github.com/parleynet/parley/store"
 )
@@ -63,7 +64,7 @@ type Config struct {
 	// DB holds the contacts and the call log; required.
 	DB *store.DB
 	// Identity is this peer's; it only names it in the log.
-	Identity *overlay.Identity
+	Identity *identity.Identity
 	// ICEServers returns the STUN and TURN servers for a call (the leaf's
 	// supernodes, with fresh credentials); nil: host candidates only.
 	ICEServers func(ctx context.Context) ([]overlay.ICEServer, error)

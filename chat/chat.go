@@ -17,6 +17,8 @@ import (
 
 	"github.com/parleynet/parley/letters"
 	"github.com/parleynet/parley/overlay"
+	"github.com/parleynet/parley/overlay/identity"
+	"github.com/parleynet/parley/overlay/record"
 	"github.com/parleynet/parley/overlay/wire"
 	"github.com/parleynet/parley/store"
 )
@@ -76,7 +78,7 @@ type TypingChange struct {
 type Service struct {
 	cfg     Config
 	log     *slog.Logger
-	me      overlay.NodeID
+	me      identity.NodeID
 	letters *letters.Service
 
 	mu       sync.Mutex
@@ -170,11 +172,11 @@ func SafetyNumber(a, b ed25519.PublicKey) string {
 
 // lookupName returns the key that holds name's claim in the directory.
 func (s *Service) lookupName(ctx context.Context, name string) (ed25519.PublicKey, error) {
-	n, err := overlay.NormalizeName(name)
+	n, err := record.NormalizeName(name)
 	if err != nil {
 		return nil, err
 	}
-	rec, _, err := s.cfg.Net.Lookup(ctx, overlay.ClaimKey(n))
+	rec, _, err := s.cfg.Net.Lookup(ctx, record.ClaimKey(n))
 	if errors.Is(err, overlay.ErrNotFound) {
 		return nil, fmt.Errorf("%w: %s", ErrNameNotFound, n)
 	}
@@ -187,7 +189,7 @@ func (s *Service) lookupName(ctx context.Context, name string) (ed25519.PublicKe
 // AddContact looks name up in the directory, pins the key found and sends
 // a contact request with message. If they had asked first, this accepts.
 func (s *Service) AddContact(ctx context.Context, name, message string) (store.Contact, error) {
-	n, err := overlay.NormalizeName(name)
+	n, err := record.NormalizeName(name)
 	if err != nil {
 		return store.Contact{}, err
 	}
@@ -198,7 +200,7 @@ func (s *Service) AddContact(ctx context.Context, name, message string) (store.C
 	if err != nil {
 		return store.Contact{}, err
 	}
-	if overlay.NodeIDOf(key) == s.me {
+	if identity.NodeIDOf(key) == s.me {
 		return store.Contact{}, ErrSelf
 	}
 	now := s.cfg.Now()

@@ -14,6 +14,8 @@ import (
 	"github.com/parleynet/parley/letters"
 	"github.com/parleynet/parley/overlay"
 	"github.com/parleynet/parley/overlay/envelope"
+	"github.com/parleynet/parley/overlay/identity"
+	"github.com/parleynet/parley/overlay/record"
 	"github.com/parleynet/parley/overlay/wire"
 	"github.com/parleynet/parley/store"
 )
@@ -26,23 +28,23 @@ import (
 type switchboard struct {
 	mu      sync.Mutex
 	claims  map[[32]byte]ed25519.PublicKey
-	peers   map[overlay.NodeID]*letters.Service
-	offline map[overlay.NodeID]bool
-	held    map[overlay.NodeID][][]byte
-	tap     func(to overlay.NodeID, data []byte) []byte // a hostile supernode
+	peers   map[identity.NodeID]*letters.Service
+	offline map[identity.NodeID]bool
+	held    map[identity.NodeID][][]byte
+	tap     func(to identity.NodeID, data []byte) []byte // a hostile supernode
 }
 
 func newSwitchboard() *switchboard {
-	return &switchboard{claims: map[[32]byte]ed25519.PublicKey{}, peers: map[overlay.NodeID]*letters.Service{},
-		offline: map[overlay.NodeID]bool{}, held: map[overlay.NodeID][][]byte{}}
+	return &switchboard{claims: map[[32]byte]ed25519.PublicKey{}, peers: map[identity.NodeID]*letters.Service{},
+		offline: map[identity.NodeID]bool{}, held: map[identity.NodeID][][]byte{}}
 }
 
 type port struct {
 	sb *switchboard
-	me overlay.NodeID
+	me identity.NodeID
 }
 
-func (p port) Deliver(_ context.Context, to overlay.NodeID, data []byte) (overlay.Delivery, error) {
+func (p port) Deliver(_ context.Context, to identity.NodeID, data []byte) (overlay.Delivery, error) {
 	p.sb.mu.Lock()
 	if p.sb.tap != nil {
 		data = p.sb.tap(to, data)
@@ -78,7 +80,7 @@ type opt func(*Config, *letters.Config)
 // user is one Service with its own database.
 type user struct {
 	t    *testing.T
-	id   *overlay.Identity
+	id   *identity.Identity
 	name string
 	db   *store.DB
 	s    *Service
@@ -88,14 +90,14 @@ type user struct {
 
 func newUser(t *testing.T, sb *switchboard, name string, opts ...opt) *user {
 	t.Helper()
-	id, err := overlay.NewIdentity(nil)
+	id, err := identity.New(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return newUserWith(t, sb, name, id, opts...)
 }
 
-func newUserWith(t *testing.T, sb *switchboard, name string, id *overlay.Identity, opts ...opt) *user {
+func newUserWith(t *testing.T, sb *switchboard, name string, id *identity.Identity, opts ...opt) *user {
 	t.Helper()
 	db, err := store.Open(filepath.Join(t.TempDir(), "p.db"))
 	if err != nil {
@@ -117,7 +119,7 @@ func newUserWith(t *testing.T, sb *switchboard, name string, id *overlay.Identit
 		t.Fatal(err)
 	}
 	sb.mu.Lock()
-	sb.claims[overlay.ClaimKey(name)] = id.PublicKey()
+	sb.claims[record.ClaimKey(name)] = id.PublicKey()
 	sb.peers[id.NodeID()] = u.l
 	sb.mu.Unlock()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -196,7 +198,7 @@ func TestRequestBeforeTheSendersClaimArrivesOnceClaimed(t *testing.T) {
 		bob := newUser(t, sb, "bob")
 		alice := newUser(t, sb, "alice")
 		sb.mu.Lock()
-		delete(sb.claims, overlay.ClaimKey("alice"))
+		delete(sb.claims, record.ClaimKey("alice"))
 		sb.mu.Unlock()
 		if _, err := alice.s.AddContact(context.Background(), "bob", "hi"); err != nil {
 			t.Fatal(err)
@@ -206,7 +208,7 @@ func TestRequestBeforeTheSendersClaimArrivesOnceClaimed(t *testing.T) {
 			t.Fatal("bob took a request from a name nobody holds")
 		}
 		sb.mu.Lock()
-		sb.claims[overlay.ClaimKey("alice")] = alice.id.PublicKey()
+		sb.claims[record.ClaimKey("alice")] = alice.id.PublicKey()
 		sb.mu.Unlock()
 		eventually(t, "the request once alice's claim is there", func() bool {
 			return bob.contact("alice").State == store.ContactIncoming
@@ -226,7 +228,7 @@ func TestClaimPublishedSendsTheRequestAtOnce(t *testing.T) {
 			l.Retry = overlay.Backoff{Base: 10 * time.Hour, Cap: 10 * time.Hour}
 		})
 		sb.mu.Lock()
-		delete(sb.claims, overlay.ClaimKey("alice"))
+		delete(sb.claims, record.ClaimKey("alice"))
 		sb.mu.Unlock()
 		ctx := context.Background()
 		if _, err := alice.s.AddContact(ctx, "bob", "hi"); err != nil {
@@ -237,7 +239,7 @@ func TestClaimPublishedSendsTheRequestAtOnce(t *testing.T) {
 			return len(items) == 1 && items[0].Attempts > 0
 		})
 		sb.mu.Lock()
-		sb.claims[overlay.ClaimKey("alice")] = alice.id.PublicKey()
+		sb.claims[record.ClaimKey("alice")] = alice.id.PublicKey()
 		sb.mu.Unlock()
 		alice.s.ClaimPublished(ctx)
 		eventually(t, "the request right after the claim", func() bool {
@@ -297,7 +299,7 @@ func TestReplayedAndTamperedEnvelopesAreDropped(t *testing.T) {
 		// Record what the network carries to bob.
 		var carried [][]byte
 		sb.mu.Lock()
-		sb.tap = func(to overlay.NodeID, data []byte) []byte {
+		sb.tap = func(to identity.NodeID, data []byte) []byte {
 			if to == bob.id.NodeID() {
 				carried = append(carried, data)
 			}
@@ -313,7 +315,7 @@ func TestReplayedAndTamperedEnvelopesAreDropped(t *testing.T) {
 		// what it carries from now on.
 		sb.mu.Lock()
 		replay := append([][]byte(nil), carried...)
-		sb.tap = func(_ overlay.NodeID, data []byte) []byte {
+		sb.tap = func(_ identity.NodeID, data []byte) []byte {
 			b := append([]byte(nil), data...)
 			b[len(b)-1] ^= 1 // a supernode tampering
 			return b

@@ -15,6 +15,7 @@ import (
 	"github.com/parleynet/parley/internal/vnetworld"
 	"github.com/parleynet/parley/letters"
 	"github.com/parleynet/parley/overlay"
+	"github.com/parleynet/parley/overlay/record"
 	"github.com/parleynet/parley/overlay/wire"
 	"github.com/parleynet/parley/rtc"
 	"github.com/parleynet/parley/store"
@@ -23,11 +24,11 @@ import (
 // sees makes u see other's presence as online, as the overlay would tell it.
 func sees(t *testing.T, u, other *user) {
 	t.Helper()
-	rec, err := overlay.NewPresence(other.id, wire.PresenceBody{Status: wire.StatusOnline}, 1, time.Now(), time.Minute)
+	rec, err := record.NewPresence(other.id, wire.PresenceBody{Status: wire.StatusOnline}, 1, time.Now(), time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
-	u.s.OnPresence(overlay.PresenceKey(other.id.NodeID()), rec)
+	u.s.OnPresence(record.PresenceKey(other.id.NodeID()), rec)
 }
 
 // TestDirectLinkTakesCandidatesThatOvertakeTheOffer: the offerer trickles

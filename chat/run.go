@@ -10,6 +10,8 @@ import (
 
 	"github.com/parleynet/parley/letters"
 	"github.com/parleynet/parley/overlay"
+	"github.com/parleynet/parley/overlay/identity"
+	"github.com/parleynet/parley/overlay/record"
 	"github.com/parleynet/parley/overlay/wire"
 	"github.com/parleynet/parley/store"
 )
@@ -212,7 +214,7 @@ func (s *Service) takeReceipt(ctx context.Context, c store.Contact, payload []by
 // the name it gives; a known username with a new key is a key change that
 // the user must accept.
 func (s *Service) takeRequest(ctx context.Context, from ed25519.PublicKey, r Request, c store.Contact, known bool) error {
-	name, err := overlay.NormalizeName(r.Name)
+	name, err := record.NormalizeName(r.Name)
 	if err != nil || len(r.Message) > MaxRequestMessage {
 		return ErrMalformed
 	}
@@ -279,7 +281,7 @@ func (s *Service) takeRequest(ctx context.Context, from ed25519.PublicKey, r Req
 
 // watch subscribes to an accepted contact's presence and reads it once.
 func (s *Service) watch(c store.Contact) {
-	key := overlay.PresenceKey(c.NodeID)
+	key := record.PresenceKey(c.NodeID)
 	s.cfg.Net.Subscribe(key)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -293,7 +295,7 @@ func (s *Service) watch(c store.Contact) {
 }
 
 func (s *Service) unwatch(c store.Contact) {
-	s.cfg.Net.Unsubscribe(overlay.PresenceKey(c.NodeID))
+	s.cfg.Net.Unsubscribe(record.PresenceKey(c.NodeID))
 	s.mu.Lock()
 	delete(s.presence, c.ID)
 	l := s.links[c.ID]
@@ -310,15 +312,15 @@ func (s *Service) unwatch(c store.Contact) {
 func (s *Service) OnPresence(key [32]byte, rec *wire.Record) {
 	ctx := context.Background()
 	status := wire.StatusOffline
-	var owner overlay.NodeID
+	var owner identity.NodeID
 	if rec != nil {
-		body, err := overlay.DecodePresence(rec)
+		body, err := record.DecodePresence(rec)
 		if err != nil {
 			return
 		}
 		status = body.Status
-		owner = overlay.NodeIDOf(rec.Owner)
-		if overlay.PresenceKey(owner) != key {
+		owner = identity.NodeIDOf(rec.Owner)
+		if record.PresenceKey(owner) != key {
 			return
 		}
 	}
@@ -326,7 +328,7 @@ func (s *Service) OnPresence(key [32]byte, rec *wire.Record) {
 	if err != nil {
 		return
 	}
-	i := slices.IndexFunc(cs, func(c store.Contact) bool { return overlay.PresenceKey(c.NodeID) == key })
+	i := slices.IndexFunc(cs, func(c store.Contact) bool { return record.PresenceKey(c.NodeID) == key })
 	if i < 0 || cs[i].State != store.ContactAccepted {
 		return
 	}

@@ -11,12 +11,13 @@ import (
 
 	"github.com/parleynet/parley/overlay"
 	"github.com/parleynet/parley/overlay/envelope"
+	"github.com/parleynet/parley/overlay/identity"
 	"github.com/parleynet/parley/store"
 )
 
 // Network delivers sealed envelopes; *overlay.Leaf is one.
 type Network interface {
-	Deliver(ctx context.Context, to overlay.NodeID, data []byte) (overlay.Delivery, error)
+	Deliver(ctx context.Context, to identity.NodeID, data []byte) (overlay.Delivery, error)
 }
 
 // Gate says from whom a letter of a kind is taken, and to whom the outbox
@@ -65,7 +66,7 @@ func callable(c store.Contact) bool {
 // stranger).
 type Letter struct {
 	From    ed25519.PublicKey
-	FromID  overlay.NodeID
+	FromID  identity.NodeID
 	Contact store.Contact // the sender; zero (ID 0) for a stranger
 	Known   bool          // the sender is one of the user's contacts
 	Kind    uint8
@@ -120,7 +121,7 @@ type DirectLink interface {
 
 // Config configures a Service.
 type Config struct {
-	Identity *overlay.Identity
+	Identity *identity.Identity
 	DB       *store.DB
 	Net      Network
 	// Now is the clock; default time.Now.
@@ -141,7 +142,7 @@ type Config struct {
 type Service struct {
 	cfg  Config
 	log  *slog.Logger
-	me   overlay.NodeID
+	me   identity.NodeID
 	kick chan struct{}
 	in   sync.Mutex // one letter taken at a time
 
@@ -183,10 +184,10 @@ func New(cfg Config) (*Service, error) {
 }
 
 // Me returns this peer's node ID.
-func (s *Service) Me() overlay.NodeID { return s.me }
+func (s *Service) Me() identity.NodeID { return s.me }
 
 // Identity returns this peer's identity.
-func (s *Service) Identity() *overlay.Identity { return s.cfg.Identity }
+func (s *Service) Identity() *identity.Identity { return s.cfg.Identity }
 
 // Register registers kinds that a service owns. A kind registered before
 // is refused (ErrKindTaken) and none of kinds is registered.
@@ -237,7 +238,7 @@ func (s *Service) sendDirect(id int64, k *Kind, payload []byte) bool {
 // replayed, of a kind no service owns, or from someone their kind's gate
 // keeps out are dropped (nil: the mailbox may delete them). An error
 // means the letter could not be taken now and should come again.
-func (s *Service) HandleEnvelope(_ overlay.NodeID, data []byte) error {
+func (s *Service) HandleEnvelope(_ identity.NodeID, data []byte) error {
 	ctx := context.Background()
 	now := s.cfg.Now()
 	l, err := envelope.Open(s.cfg.Identity, data, now, envelope.Policy{})
@@ -340,5 +341,5 @@ func (s *Service) deliver(ctx context.Context, c store.Contact, kind uint8, payl
 	if err != nil {
 		return overlay.Delivery{}, err
 	}
-	return s.cfg.Net.Deliver(ctx, overlay.NodeID(c.NodeID), data)
+	return s.cfg.Net.Deliver(ctx, identity.NodeID(c.NodeID), data)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/parleynet/parley/internal/testutil"
 	"github.com/parleynet/parley/overlay"
 	"github.com/parleynet/parley/overlay/envelope"
+	"github.com/parleynet/parley/overlay/identity"
 	"github.com/parleynet/parley/store"
 )
 
@@ -21,7 +22,7 @@ import (
 // recipient's Service, or fails while down.
 type net struct {
 	mu    sync.Mutex
-	svcs  map[overlay.NodeID]*Service
+	svcs  map[identity.NodeID]*Service
 	down  bool
 	sent  int // envelopes handed over
 	calls int // Deliver calls
@@ -29,10 +30,10 @@ type net struct {
 
 type port struct {
 	n  *net
-	me overlay.NodeID
+	me identity.NodeID
 }
 
-func (p port) Deliver(_ context.Context, to overlay.NodeID, data []byte) (overlay.Delivery, error) {
+func (p port) Deliver(_ context.Context, to identity.NodeID, data []byte) (overlay.Delivery, error) {
 	p.n.mu.Lock()
 	p.n.calls++
 	s, down := p.n.svcs[to], p.n.down
@@ -48,7 +49,7 @@ func (p port) Deliver(_ context.Context, to overlay.NodeID, data []byte) (overla
 
 // peer is one Service with its database and what its handlers saw.
 type peer struct {
-	id  *overlay.Identity
+	id  *identity.Identity
 	db  *store.DB
 	s   *Service
 	mu  sync.Mutex
@@ -57,7 +58,7 @@ type peer struct {
 
 func newPeer(t *testing.T, n *net, tune ...func(*Config)) *peer {
 	t.Helper()
-	id, err := overlay.NewIdentity(nil)
+	id, err := identity.New(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +78,7 @@ func newPeer(t *testing.T, n *net, tune ...func(*Config)) *peer {
 	}
 	n.mu.Lock()
 	if n.svcs == nil {
-		n.svcs = make(map[overlay.NodeID]*Service)
+		n.svcs = make(map[identity.NodeID]*Service)
 	}
 	n.svcs[id.NodeID()] = s
 	n.mu.Unlock()
@@ -193,7 +194,7 @@ func TestGateKeepsOutWhomItShould(t *testing.T) {
 			if sd.state != "" {
 				c := to.knows(t, from, sd.state)
 				if sd.newKy {
-					other, _ := overlay.NewIdentity(nil)
+					other, _ := identity.New(nil)
 					if err := to.db.SetPendingKey(context.Background(), c.ID, other.PublicKey(), time.Now()); err != nil {
 						t.Fatal(err)
 					}

@@ -6,10 +6,12 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/parleynet/parley/overlay/identity"
 )
 
 // loginOnce starts a leaf and returns how long it took to have a primary.
-func loginOnce(b *testing.B, id *Identity, seeds []SeedAddr, cache HostCache) time.Duration {
+func loginOnce(b *testing.B, id *identity.Identity, seeds []SeedAddr, cache HostCache) time.Duration {
 	b.Helper()
 	up := make(chan struct{}, 1)
 	var lf *Leaf

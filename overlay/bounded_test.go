@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parleynet/parley/overlay/record"
 	"github.com/parleynet/parley/overlay/wire"
 )
 
@@ -96,11 +97,11 @@ func TestBoundedMeshStaysWithinItsLinksAndFindsRecords(t *testing.T) {
 		var keys [][32]byte
 		for i := 1; i <= 10; i++ {
 			leaf, id := onlineLeafAt(t, []SeedAddr{all[i].seedAddr()}, nil)
-			rec, _ := NewPresence(id, wire.PresenceBody{Status: wire.StatusOnline}, 1, time.Now(), time.Hour)
+			rec, _ := record.NewPresence(id, wire.PresenceBody{Status: wire.StatusOnline}, 1, time.Now(), time.Hour)
 			if err := leaf.Publish(ctx, rec); err != nil {
 				t.Fatalf("publish through supernode %d: %v", i, err)
 			}
-			keys = append(keys, PresenceKey(id.NodeID()))
+			keys = append(keys, record.PresenceKey(id.NodeID()))
 		}
 		lookAll := func(from []*testSN) (found, asked int) {
 			for _, s := range from {

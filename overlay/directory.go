@@ -6,6 +6,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/parleynet/parley/overlay/identity"
+	"github.com/parleynet/parley/overlay/record"
 	"github.com/parleynet/parley/overlay/wire"
 )
 
@@ -45,18 +47,18 @@ type directory struct {
 	sn *Supernode
 
 	mu           sync.Mutex
-	records      map[[32]byte]*wire.Record         // guarded by mu: records held here
-	holderSubs   map[[32]byte]map[NodeID]time.Time // guarded by mu: supernodes subscribed here
-	leafSubs     map[[32]byte]map[NodeID]struct{}  // guarded by mu: own leaves' subscriptions
-	lastNotified map[[32]byte]uint64               // guarded by mu: last seq passed to leaves
+	records      map[[32]byte]*wire.Record                  // guarded by mu: records held here
+	holderSubs   map[[32]byte]map[identity.NodeID]time.Time // guarded by mu: supernodes subscribed here
+	leafSubs     map[[32]byte]map[identity.NodeID]struct{}  // guarded by mu: own leaves' subscriptions
+	lastNotified map[[32]byte]uint64                        // guarded by mu: last seq passed to leaves
 }
 
 func newDirectory(sn *Supernode) *directory {
 	return &directory{
 		sn:           sn,
 		records:      make(map[[32]byte]*wire.Record),
-		holderSubs:   make(map[[32]byte]map[NodeID]time.Time),
-		leafSubs:     make(map[[32]byte]map[NodeID]struct{}),
+		holderSubs:   make(map[[32]byte]map[identity.NodeID]time.Time),
+		leafSubs:     make(map[[32]byte]map[identity.NodeID]struct{}),
 		lastNotified: make(map[[32]byte]uint64),
 	}
 }
@@ -66,9 +68,9 @@ func storeCode(err error) (uint8, string) {
 	switch {
 	case err == nil:
 		return wire.StoreOK, ""
-	case errors.Is(err, ErrNameTaken):
+	case errors.Is(err, record.ErrNameTaken):
 		return wire.StoreNameTaken, err.Error()
-	case errors.Is(err, ErrStale):
+	case errors.Is(err, record.ErrStale):
 		return wire.StoreStale, err.Error()
 	}
 	return wire.StoreBadRecord, err.Error()
@@ -83,11 +85,11 @@ func (s *directory) holderStore(rec *wire.Record) (uint8, string) {
 	now := s.sn.cfg.Clock.Now()
 	s.mu.Lock()
 	if old := s.records[key]; old != nil {
-		if SameRecord(old, rec) {
+		if record.Same(old, rec) {
 			s.mu.Unlock()
 			return wire.StoreOK, ""
 		}
-		if err := Supersedes(rec, old, now); err != nil {
+		if err := record.Supersedes(rec, old, now); err != nil {
 			s.mu.Unlock()
 			return storeCode(err)
 		}
@@ -121,7 +123,7 @@ func (s *directory) route(ctx context.Context, rec *wire.Record) (uint8, string)
 }
 
 // storeAt stores rec at holder h: here, or over the mesh link to h.
-func (s *directory) storeAt(ctx context.Context, h NodeID, rec *wire.Record, replica bool) (uint8, string) {
+func (s *directory) storeAt(ctx context.Context, h identity.NodeID, rec *wire.Record, replica bool) (uint8, string) {
 	if h == s.sn.ID() {
 		return s.holderStore(rec)
 	}
@@ -206,7 +208,7 @@ func (s *directory) lookup(ctx context.Context, key [32]byte) *wire.LookupResult
 			if err != nil || k != key {
 				continue
 			}
-			if best == nil || Supersedes(r, best, s.sn.cfg.Clock.Now()) == nil {
+			if best == nil || record.Supersedes(r, best, s.sn.cfg.Clock.Now()) == nil {
 				best = r
 			}
 		}
@@ -221,11 +223,11 @@ func (s *directory) lookup(ctx context.Context, key [32]byte) *wire.LookupResult
 // rereplicate pushes the records held here to holders that the view change
 // added, and forgets records this supernode no longer holds. It also
 // renews subscriptions at new holders.
-func (s *directory) rereplicate(oldRing, newRing *Ring) {
+func (s *directory) rereplicate(oldRing, newRing *record.Ring) {
 	me := s.sn.ID()
 	s.mu.Lock()
 	type push struct {
-		to  NodeID
+		to  identity.NodeID
 		rec *wire.Record
 	}
 	var pushes []push
@@ -254,7 +256,7 @@ func (s *directory) rereplicate(oldRing, newRing *Ring) {
 	}
 }
 
-func containsID(ids []NodeID, id NodeID) bool {
+func containsID(ids []identity.NodeID, id identity.NodeID) bool {
 	for _, x := range ids {
 		if x == id {
 			return true
@@ -264,7 +266,7 @@ func containsID(ids []NodeID, id NodeID) bool {
 }
 
 // leafSubscribe records a leaf's subscriptions and subscribes at holders.
-func (s *directory) leafSubscribe(leaf NodeID, keys [][]byte, unsub bool) {
+func (s *directory) leafSubscribe(leaf identity.NodeID, keys [][]byte, unsub bool) {
 	var fresh [][32]byte
 	s.mu.Lock()
 	for _, kb := range keys {
@@ -282,7 +284,7 @@ func (s *directory) leafSubscribe(leaf NodeID, keys [][]byte, unsub bool) {
 			continue
 		}
 		if subs == nil {
-			subs = make(map[NodeID]struct{})
+			subs = make(map[identity.NodeID]struct{})
 			s.leafSubs[key] = subs
 		}
 		subs[leaf] = struct{}{}
@@ -295,7 +297,7 @@ func (s *directory) leafSubscribe(leaf NodeID, keys [][]byte, unsub bool) {
 }
 
 // leafGone drops a departed leaf's subscriptions.
-func (s *directory) leafGone(leaf NodeID) {
+func (s *directory) leafGone(leaf identity.NodeID) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for key, subs := range s.leafSubs {
@@ -309,7 +311,7 @@ func (s *directory) leafGone(leaf NodeID) {
 // subscribeAtHolders subscribes this supernode at the holders of keys.
 func (s *directory) subscribeAtHolders(keys [][32]byte) {
 	ring := s.sn.mem.currentRing()
-	byHolder := make(map[NodeID][][]byte)
+	byHolder := make(map[identity.NodeID][][]byte)
 	for _, key := range keys {
 		for _, h := range ring.Holders(key, Replicas) {
 			byHolder[h] = append(byHolder[h], append([]byte(nil), key[:]...))
@@ -334,7 +336,7 @@ func (s *directory) subscribeAtHolders(keys [][32]byte) {
 }
 
 // holderSubscribe records supernode sub's subscription to keys held here.
-func (s *directory) holderSubscribe(sub NodeID, keys [][]byte) {
+func (s *directory) holderSubscribe(sub identity.NodeID, keys [][]byte) {
 	until := s.sn.cfg.Clock.Now().Add(holderSubTTL)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -346,7 +348,7 @@ func (s *directory) holderSubscribe(sub NodeID, keys [][]byte) {
 		copy(key[:], kb)
 		m := s.holderSubs[key]
 		if m == nil {
-			m = make(map[NodeID]time.Time)
+			m = make(map[identity.NodeID]time.Time)
 			s.holderSubs[key] = m
 		}
 		m[sub] = until
@@ -358,7 +360,7 @@ func (s *directory) holderSubscribe(sub NodeID, keys [][]byte) {
 func (s *directory) notifySubscribers(key [32]byte, rec *wire.Record) {
 	now := s.sn.cfg.Clock.Now()
 	s.mu.Lock()
-	var to []NodeID
+	var to []identity.NodeID
 	for sub, until := range s.holderSubs[key] {
 		if until.After(now) {
 			to = append(to, sub)
@@ -402,7 +404,7 @@ func (s *directory) forwardNotify(n *wire.Notify) {
 		return
 	}
 	s.lastNotified[key] = seq
-	var leaves []NodeID
+	var leaves []identity.NodeID
 	for id := range s.leafSubs[key] {
 		leaves = append(leaves, id)
 	}
@@ -518,8 +520,8 @@ func (s *directory) handleDirectory(l *Link, m wire.Message, isPeer bool) (handl
 }
 
 // policy returns the record validation policy of this supernode.
-func (c *SupernodeConfig) policy() RecordPolicy {
-	return RecordPolicy{Difficulty: c.ClaimDifficulty, Now: c.Clock.Now}
+func (c *SupernodeConfig) policy() record.Policy {
+	return record.Policy{Difficulty: c.ClaimDifficulty, Now: c.Clock.Now}
 }
 
 // HasRecord reports whether this supernode holds an unexpired record under key.

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parleynet/parley/overlay/identity"
+	"github.com/parleynet/parley/overlay/record"
 	"github.com/parleynet/parley/overlay/wire"
 )
 
@@ -36,12 +38,12 @@ func dirNetwork(t *testing.T) (seed *testSN, sns []*testSN) {
 	return seed, sns
 }
 
-func onlineLeaf(t *testing.T, seed *testSN, mod func(*LeafConfig)) (*testLeaf, *Identity) {
+func onlineLeaf(t *testing.T, seed *testSN, mod func(*LeafConfig)) (*testLeaf, *identity.Identity) {
 	t.Helper()
 	return onlineLeafAt(t, []SeedAddr{seed.seedAddr()}, mod)
 }
 
-func onlineLeafAt(t *testing.T, seeds []SeedAddr, mod func(*LeafConfig)) (*testLeaf, *Identity) {
+func onlineLeafAt(t *testing.T, seeds []SeedAddr, mod func(*LeafConfig)) (*testLeaf, *identity.Identity) {
 	t.Helper()
 	id := mustIdentity(t)
 	cfg := LeafConfig{Identity: id, Seeds: seeds, Cache: NewMemHostCache()}
@@ -61,23 +63,23 @@ func TestUsernameFirstClaimWinsAndLapses(t *testing.T) {
 		ctx := context.Background()
 		now := time.Now()
 
-		claim, err := NewClaim(aliceID, "Alice", 1, now, 3*time.Second, testDifficulty)
+		claim, err := record.NewClaim(aliceID, "Alice", 1, now, 3*time.Second, testDifficulty)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if err := alice.Publish(ctx, claim); err != nil {
 			t.Fatalf("first claim: %v", err)
 		}
-		steal, _ := NewClaim(malloryID, "alice", 1, now, ClaimTTL, testDifficulty)
-		if err := mallory.Publish(ctx, steal); !errors.Is(err, ErrNameTaken) {
+		steal, _ := record.NewClaim(malloryID, "alice", 1, now, record.ClaimTTL, testDifficulty)
+		if err := mallory.Publish(ctx, steal); !errors.Is(err, record.ErrNameTaken) {
 			t.Fatalf("claim of a taken name by another key: %v, want ErrNameTaken", err)
 		}
-		renew, _ := NewClaim(aliceID, "alice", 2, time.Now(), 3*time.Second, testDifficulty)
+		renew, _ := record.NewClaim(aliceID, "alice", 2, time.Now(), 3*time.Second, testDifficulty)
 		if err := alice.Publish(ctx, renew); err != nil {
 			t.Fatalf("renewal: %v", err)
 		}
-		rec, hops, err := mallory.Lookup(ctx, ClaimKey("alice"))
-		if err != nil || NodeIDOf(rec.Owner) != aliceID.NodeID() || rec.Seq != 2 {
+		rec, hops, err := mallory.Lookup(ctx, record.ClaimKey("alice"))
+		if err != nil || identity.NodeIDOf(rec.Owner) != aliceID.NodeID() || rec.Seq != 2 {
 			t.Fatalf("lookup: %v %v", rec, err)
 		}
 		if hops < 1 || hops > 2 {
@@ -85,12 +87,12 @@ func TestUsernameFirstClaimWinsAndLapses(t *testing.T) {
 		}
 		// Unrenewed, the claim lapses and the name is free.
 		time.Sleep(time.Until(time.UnixMilli(renew.Expires)) + 50*time.Millisecond)
-		steal, _ = NewClaim(malloryID, "alice", 1, time.Now(), ClaimTTL, testDifficulty)
+		steal, _ = record.NewClaim(malloryID, "alice", 1, time.Now(), record.ClaimTTL, testDifficulty)
 		if err := mallory.Publish(ctx, steal); err != nil {
 			t.Fatalf("claim of a lapsed name: %v", err)
 		}
-		rec, _, err = alice.Lookup(ctx, ClaimKey("alice"))
-		if err != nil || NodeIDOf(rec.Owner) != malloryID.NodeID() {
+		rec, _, err = alice.Lookup(ctx, record.ClaimKey("alice"))
+		if err != nil || identity.NodeIDOf(rec.Owner) != malloryID.NodeID() {
 			t.Fatalf("after lapse, lookup: %v %v", rec, err)
 		}
 	})
@@ -104,7 +106,7 @@ func TestBadRecordsRefusedBySupernodes(t *testing.T) {
 		now := time.Now()
 		body := wire.PresenceBody{Status: wire.StatusOnline}
 
-		good, _ := NewPresence(id, body, 10, now, time.Minute)
+		good, _ := record.NewPresence(id, body, 10, now, time.Minute)
 		if err := leaf.Publish(ctx, good); err != nil {
 			t.Fatal(err)
 		}
@@ -121,9 +123,9 @@ func TestBadRecordsRefusedBySupernodes(t *testing.T) {
 		forged := *good
 		forged.Body = append([]byte(nil), good.Body...)
 		forged.Seq = 11 // changed after signing
-		stale, _ := NewPresence(id, body, 9, now, time.Minute)
-		replay, _ := NewPresence(id, wire.PresenceBody{Status: wire.StatusAway}, 10, now, time.Minute)
-		expired, _ := NewPresence(id, body, 12, now.Add(-2*time.Minute), time.Minute)
+		stale, _ := record.NewPresence(id, body, 9, now, time.Minute)
+		replay, _ := record.NewPresence(id, wire.PresenceBody{Status: wire.StatusAway}, 10, now, time.Minute)
+		expired, _ := record.NewPresence(id, body, 12, now.Add(-2*time.Minute), time.Minute)
 		other := mustIdentity(t)
 		aboutOther := *good
 		aboutOther.Owner = other.PublicKey() // signature no longer matches
@@ -142,7 +144,7 @@ func TestBadRecordsRefusedBySupernodes(t *testing.T) {
 				t.Errorf("%s: supernode answered %d, want %d", tc.name, got, tc.want)
 			}
 		}
-		rec, _, err := leaf.Lookup(ctx, PresenceKey(id.NodeID()))
+		rec, _, err := leaf.Lookup(ctx, record.PresenceKey(id.NodeID()))
 		if err != nil || rec.Seq != 10 {
 			t.Fatalf("after the refusals the stored record is %v, %v; want seq 10", rec, err)
 		}
@@ -153,7 +155,7 @@ func TestBadRecordsRefusedBySupernodes(t *testing.T) {
 func forgingSupernode(t *testing.T, records ...wire.Record) string {
 	t.Helper()
 	id := mustIdentity(t)
-	cert, _ := certificate(id)
+	cert, _ := id.Certificate()
 	ln := testListen(t)
 	go func() {
 		for {
@@ -162,7 +164,7 @@ func forgingSupernode(t *testing.T, records ...wire.Record) string {
 				return
 			}
 			go func() {
-				l, err := acceptLink(context.Background(), conn, tlsConfig(cert, true, NodeID{}))
+				l, err := acceptLink(context.Background(), conn, tlsConfig(cert, true, identity.NodeID{}))
 				if err != nil {
 					return
 				}
@@ -193,13 +195,13 @@ func TestReaderRefusesForgedRecords(t *testing.T) {
 	victim := mustIdentity(t)
 	mallory := mustIdentity(t)
 	now := time.Now()
-	genuine, _ := NewClaim(victim, "victim", 1, now, time.Hour, testDifficulty)
+	genuine, _ := record.NewClaim(victim, "victim", 1, now, time.Hour, testDifficulty)
 	// Mallory's claim to the name, re-labelled as the victim's key.
-	forged, _ := NewClaim(mallory, "victim", 1, now, time.Hour, testDifficulty)
+	forged, _ := record.NewClaim(mallory, "victim", 1, now, time.Hour, testDifficulty)
 	forged.Owner = victim.PublicKey()
 	// A record about another name served under the victim's name key.
-	wrongKey, _ := NewClaim(mallory, "mallory", 1, now, time.Hour, testDifficulty)
-	expired, _ := NewClaim(victim, "victim", 2, now.Add(-2*time.Hour), time.Hour, testDifficulty)
+	wrongKey, _ := record.NewClaim(mallory, "mallory", 1, now, time.Hour, testDifficulty)
+	expired, _ := record.NewClaim(victim, "victim", 2, now.Add(-2*time.Hour), time.Hour, testDifficulty)
 
 	for _, tc := range []struct {
 		name string
@@ -214,11 +216,11 @@ func TestReaderRefusesForgedRecords(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			addr := forgingSupernode(t, tc.recs...)
 			leaf, _ := onlineLeafAt(t, []SeedAddr{{Addr: addr}}, nil)
-			rec, _, err := leaf.Lookup(context.Background(), ClaimKey("victim"))
+			rec, _, err := leaf.Lookup(context.Background(), record.ClaimKey("victim"))
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("Lookup = %v, %v; want %v", rec, err, tc.want)
 			}
-			if tc.want == nil && !SameRecord(rec, genuine) {
+			if tc.want == nil && !record.Same(rec, genuine) {
 				t.Fatal("the genuine record was not the one accepted")
 			}
 		})
@@ -243,11 +245,11 @@ func TestLookupSurvivesHolderDeathAndReReplicates(t *testing.T) {
 		writer, id := onlineLeaf(t, seed, nil)
 		reader, _ := onlineLeaf(t, seed, nil)
 		ctx := context.Background()
-		rec, _ := NewPresence(id, wire.PresenceBody{Status: wire.StatusOnline}, 1, time.Now(), time.Minute)
+		rec, _ := record.NewPresence(id, wire.PresenceBody{Status: wire.StatusOnline}, 1, time.Now(), time.Minute)
 		if err := writer.Publish(ctx, rec); err != nil {
 			t.Fatal(err)
 		}
-		key := PresenceKey(id.NodeID())
+		key := record.PresenceKey(id.NodeID())
 		waitFor(t, 2*time.Second, "three replicas", func() bool { return len(holdersOf(all, key)) == Replicas })
 
 		// Kill a holder that is neither leaf's primary.
@@ -262,7 +264,7 @@ func TestLookupSurvivesHolderDeathAndReReplicates(t *testing.T) {
 		}
 		victim.stop()
 		got, hops, err := reader.Lookup(ctx, key)
-		if err != nil || !SameRecord(got, rec) {
+		if err != nil || !record.Same(got, rec) {
 			t.Fatalf("lookup after a holder died: %v, %v", got, err)
 		}
 		if hops > 2 {
@@ -293,7 +295,7 @@ func TestPresenceReachesSubscriberAndSilentDeathShowsOffline(t *testing.T) {
 					seen = append(seen, 0)
 					return
 				}
-				b, _ := DecodePresence(rec)
+				b, _ := record.DecodePresence(rec)
 				seen = append(seen, b.Status)
 			}
 		})
@@ -307,7 +309,7 @@ func TestPresenceReachesSubscriberAndSilentDeathShowsOffline(t *testing.T) {
 		}
 		ttl := 800 * time.Millisecond
 		contact, cid := onlineLeaf(t, seed, func(c *LeafConfig) { c.PresenceTTL = ttl })
-		watcher.Subscribe(PresenceKey(cid.NodeID()))
+		watcher.Subscribe(record.PresenceKey(cid.NodeID()))
 		time.Sleep(100 * time.Millisecond) // the subscription reaches the holders
 
 		ctx := context.Background()

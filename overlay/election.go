@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/parleynet/parley/overlay/identity"
+	"github.com/parleynet/parley/overlay/record"
 	"github.com/parleynet/parley/overlay/wire"
 )
 
@@ -34,9 +36,9 @@ type election struct {
 	sn *Supernode
 
 	mu          sync.Mutex
-	candidates  map[NodeID]*candidacy // guarded by mu
-	pendingMove map[NodeID]int        // guarded by mu: leaves to move to a promoted node
-	rng         *rand.Rand            // guarded by mu
+	candidates  map[identity.NodeID]*candidacy // guarded by mu
+	pendingMove map[identity.NodeID]int        // guarded by mu: leaves to move to a promoted node
+	rng         *rand.Rand                     // guarded by mu
 	promotions  atomic.Uint64
 	demotions   atomic.Uint64
 }
@@ -46,8 +48,8 @@ type election struct {
 func newElection(sn *Supernode) *election {
 	return &election{
 		sn:          sn,
-		candidates:  make(map[NodeID]*candidacy),
-		pendingMove: make(map[NodeID]int),
+		candidates:  make(map[identity.NodeID]*candidacy),
+		pendingMove: make(map[identity.NodeID]int),
 		rng:         rand.New(rand.NewPCG(sn.rng.Uint64(), sn.rng.Uint64())),
 	}
 }
@@ -90,7 +92,7 @@ func candidateAddr(l *Link, offered string) string {
 }
 
 // leafGone forgets the offer of a leaf that logged out.
-func (s *election) leafGone(id NodeID) {
+func (s *election) leafGone(id identity.NodeID) {
 	s.mu.Lock()
 	delete(s.candidates, id)
 	s.mu.Unlock()
@@ -145,16 +147,16 @@ func (s *election) handleCandidacy(l *Link, m *wire.Candidacy) {
 // freshEndorsementsLocked counts a candidate's valid endorsements from
 // distinct trusted supernodes. s.mu must be held (membership's lock is
 // taken inside).
-func (s *election) freshEndorsementsLocked(id NodeID, c *candidacy, now time.Time) int {
+func (s *election) freshEndorsementsLocked(id identity.NodeID, c *candidacy, now time.Time) int {
 	trusted := s.sn.mem.trusted(now)
-	return CountEndorsements(wire.AnnounceBody{Addr: c.addr, Endorsements: c.endorsements}, id, now, func(v NodeID) bool { return trusted[v] })
+	return record.CountEndorsements(wire.AnnounceBody{Addr: c.addr, Endorsements: c.endorsements}, id, now, func(v identity.NodeID) bool { return trusted[v] })
 }
 
 // verifyCandidate has two supernodes of this one's choosing dial the
 // candidate back, and returns the endorsements they made.
-func (s *election) verifyCandidate(id NodeID, addr string) []wire.Endorsement {
+func (s *election) verifyCandidate(id identity.NodeID, addr string) []wire.Endorsement {
 	ring := s.sn.mem.currentRing()
-	var verifiers []NodeID
+	var verifiers []identity.NodeID
 	for _, v := range ring.IDs() {
 		if v != s.sn.ID() && v != id {
 			verifiers = append(verifiers, v)
@@ -194,7 +196,7 @@ func (s *election) verifyCandidate(id NodeID, addr string) []wire.Endorsement {
 	var out []wire.Endorsement
 	for range verifiers {
 		if e := <-results; e != nil {
-			if _, err := VerifyEndorsement(*e, id, addr, s.sn.cfg.Clock.Now()); err == nil {
+			if _, err := record.VerifyEndorsement(*e, id, addr, s.sn.cfg.Clock.Now()); err == nil {
 				out = append(out, *e)
 			}
 		}
@@ -204,19 +206,19 @@ func (s *election) verifyCandidate(id NodeID, addr string) []wire.Endorsement {
 
 // endorse dials a candidate back itself and signs an endorsement if it
 // answered over TCP and UDP.
-func (s *election) endorse(id NodeID, addr string) *wire.Endorsement {
+func (s *election) endorse(id identity.NodeID, addr string) *wire.Endorsement {
 	host, _, _ := net.SplitHostPort(s.sn.Addr())
 	if err := checkReachable(s.sn.ctx, s.sn.cfg.Network, s.sn.cfg.Identity, id, addr, host); err != nil {
 		s.sn.log.Debug("dial-back failed", "candidate", id.Short(), "addr", addr, "err", err)
 		return nil
 	}
-	e := NewEndorsement(s.sn.cfg.Identity, id, addr, s.sn.cfg.Clock.Now(), endorsementTTL)
+	e := record.NewEndorsement(s.sn.cfg.Identity, id, addr, s.sn.cfg.Clock.Now(), endorsementTTL)
 	return &e
 }
 
 // handleDialBack answers a peer supernode's request to verify a candidate.
 func (s *election) handleDialBack(l *Link, m *wire.DialBack) {
-	var id NodeID
+	var id identity.NodeID
 	if len(m.Candidate) != len(id) {
 		l.Send(&wire.Endorsed{ReqID: m.ReqID, Reason: "bad candidate"})
 		return
@@ -232,7 +234,7 @@ func (s *election) handleDialBack(l *Link, m *wire.DialBack) {
 }
 
 // eligibleLocked reports whether a candidate may be promoted now.
-func (s *election) eligibleLocked(id NodeID, c *candidacy, now time.Time) bool {
+func (s *election) eligibleLocked(id identity.NodeID, c *candidacy, now time.Time) bool {
 	up := c.uptime + now.Sub(c.seen)
 	cooled := c.demotedAgo == 0 || c.demotedAgo+now.Sub(c.seen) >= s.sn.cfg.Cooldown
 	return !c.optOut && c.spare && cooled && up >= s.sn.cfg.MinUptime && s.freshEndorsementsLocked(id, c, now) >= s.sn.mem.requiredEndorsements()
@@ -252,7 +254,7 @@ func (s *election) electionLoop(ctx context.Context) {
 		high, low := s.watermarks()
 		load, viewSize := s.sn.load()
 		s.mu.Lock()
-		var best NodeID
+		var best identity.NodeID
 		var bestUp time.Duration
 		var bestLink *Link
 		// One promotion at a time: the next waits until the last one's

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/parleynet/parley/internal/testutil"
+	"github.com/parleynet/parley/overlay/identity"
 	"github.com/parleynet/parley/overlay/sim"
 	"github.com/parleynet/parley/store"
 )
@@ -20,9 +21,9 @@ import (
 // testLogger logs through t.Log when PARLEY_TEST_LOG is set.
 var testLogger = testutil.Logger
 
-func mustIdentity(t testing.TB) *Identity {
+func mustIdentity(t testing.TB) *identity.Identity {
 	t.Helper()
-	id, err := NewIdentity(nil)
+	id, err := identity.New(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +98,7 @@ func (l *testLeaf) stop() {
 	<-l.done
 }
 
-func startLeaf(t testing.TB, id *Identity, seeds []SeedAddr, cache HostCache) *testLeaf {
+func startLeaf(t testing.TB, id *identity.Identity, seeds []SeedAddr, cache HostCache) *testLeaf {
 	t.Helper()
 	return startLeafWith(t, LeafConfig{Identity: id, Seeds: seeds, Cache: cache})
 }

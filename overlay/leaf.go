@@ -10,15 +10,17 @@ import (
 	"sync"
 	"time"
 
+	"github.com/parleynet/parley/overlay/identity"
+	"github.com/parleynet/parley/overlay/record"
 	"github.com/parleynet/parley/overlay/wire"
 	"github.com/parleynet/parley/store"
 )
 
 // LeafConfig configures a Leaf. Zero fields take the documented defaults.
 type LeafConfig struct {
-	Identity *Identity // required
-	Network  Network   // default TCP{}
-	Clock    Clock     // default SystemClock{}
+	Identity *identity.Identity // required
+	Network  Network            // default TCP{}
+	Clock    Clock              // default SystemClock{}
 	Rand     *rand.Rand
 	Logger   *slog.Logger
 
@@ -81,7 +83,7 @@ type LeafConfig struct {
 	// sender as its supernode saw it: a hint, not proof (the envelope's
 	// signature is). An error refuses the envelope (a mailbox keeps it).
 	// Called from a link's goroutine; an envelope may come more than once.
-	OnEnvelope func(from NodeID, data []byte) error
+	OnEnvelope func(from identity.NodeID, data []byte) error
 }
 
 func (c *LeafConfig) setDefaults() {
@@ -113,7 +115,7 @@ func (c *LeafConfig) setDefaults() {
 		c.Retry = Backoff{Base: 500 * time.Millisecond, Cap: 30 * time.Second}
 	}
 	if c.ClaimDifficulty == 0 {
-		c.ClaimDifficulty = DefaultClaimDifficulty
+		c.ClaimDifficulty = record.DefaultClaimDifficulty
 	}
 	if c.PresenceTTL == 0 {
 		c.PresenceTTL = 3 * time.Minute
@@ -128,7 +130,7 @@ func (c *LeafConfig) setDefaults() {
 
 // LinkInfo describes one of the leaf's supernode links.
 type LinkInfo struct {
-	ID    NodeID
+	ID    identity.NodeID
 	Addr  string
 	Seed  bool
 	Since time.Time
@@ -169,9 +171,9 @@ type Leaf struct {
 	// Owned by the Run goroutine.
 	primary  *leafLink
 	standbys []*leafLink
-	known    map[NodeID]wire.Supernode // supernodes heard of, in memory
-	avoid    map[NodeID]time.Time      // redirected: not before this time
-	dialing  bool                      // a standby dial is in flight
+	known    map[identity.NodeID]wire.Supernode // supernodes heard of, in memory
+	avoid    map[identity.NodeID]time.Time      // redirected: not before this time
+	dialing  bool                               // a standby dial is in flight
 	// standbyFails counts standby dials redirected in a row; no standby
 	// dial starts before nextStandby (full-jitter backoff), so that a leaf
 	// whose candidates are all full does not cycle through them.
@@ -209,7 +211,7 @@ type leafEvent struct {
 	standby  *leafLink        // a standby dial succeeded
 	learned  []wire.Supernode // a supernode pushed addresses
 	failed   bool             // a standby dial failed
-	failedID NodeID           // the supernode it was to, if known
+	failedID identity.NodeID  // the supernode it was to, if known
 	wait     time.Duration    // how long it asked us to stay away (redirect)
 }
 
@@ -235,8 +237,8 @@ func NewLeaf(cfg LeafConfig) (*Leaf, error) {
 	return &Leaf{
 		cfg:      cfg,
 		log:      cfg.Logger.With("node", cfg.Identity.NodeID().Short(), "role", "leaf"),
-		known:    make(map[NodeID]wire.Supernode),
-		avoid:    make(map[NodeID]time.Time),
+		known:    make(map[identity.NodeID]wire.Supernode),
+		avoid:    make(map[identity.NodeID]time.Time),
 		events:   make(chan leafEvent, 64),
 		status:   LeafStatus{State: StateConnecting},
 		subs:     make(map[[32]byte]bool),
@@ -474,7 +476,7 @@ func (l *Leaf) rebalance() {
 	}
 }
 
-func (l *Leaf) linkedTo(id NodeID) bool {
+func (l *Leaf) linkedTo(id identity.NodeID) bool {
 	for _, ll := range l.all() {
 		if ll.info.ID == id {
 			return true
@@ -534,7 +536,7 @@ func (l *Leaf) send(ctx context.Context, ev leafEvent) {
 
 // candidate is a supernode the leaf could dial.
 type candidate struct {
-	ID   NodeID // zero for a seed of unknown key
+	ID   identity.NodeID // zero for a seed of unknown key
 	Addr string
 	Seed bool
 	// fallback: one of the configured seeds, dialled in a round only when
@@ -548,7 +550,7 @@ type candidate struct {
 func (l *Leaf) candidates(ctx context.Context) []candidate {
 	now := l.cfg.Clock.Now()
 	var out []candidate
-	seen := make(map[NodeID]bool)
+	seen := make(map[identity.NodeID]bool)
 	add := func(c candidate) {
 		if seen[c.ID] || l.avoid[c.ID].After(now) || c.ID == l.cfg.Identity.NodeID() {
 			return
@@ -593,7 +595,7 @@ func (l *Leaf) learn(list []wire.Supernode) {
 	}
 	var hosts []store.Host
 	for _, sn := range list {
-		var id NodeID
+		var id identity.NodeID
 		if len(sn.ID) != len(id) || sn.Addr == "" {
 			continue
 		}
@@ -622,7 +624,7 @@ func (l *Leaf) isSeedAddr(addr string) bool {
 	return false
 }
 
-func (l *Leaf) failed(id NodeID) {
+func (l *Leaf) failed(id identity.NodeID) {
 	if l.cfg.Cache == nil || id.IsZero() {
 		return
 	}
@@ -805,7 +807,7 @@ func (l *Leaf) redirected(a attempt, queue []candidate) ([]candidate, time.Durat
 	l.avoid[a.c.ID] = l.cfg.Clock.Now().Add(wait)
 	l.learn(a.redirect.Supernodes)
 	for _, sn := range a.redirect.Supernodes {
-		var sid NodeID
+		var sid identity.NodeID
 		if len(sn.ID) == len(sid) {
 			copy(sid[:], sn.ID)
 			if l.avoid[sid].Before(l.cfg.Clock.Now()) && sid != l.cfg.Identity.NodeID() {

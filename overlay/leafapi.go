@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/parleynet/parley/overlay/identity"
+	"github.com/parleynet/parley/overlay/record"
 	"github.com/parleynet/parley/overlay/wire"
 )
 
@@ -24,8 +26,8 @@ func (l *Leaf) currentLinks() []*Link {
 	return append([]*Link(nil), l.links...)
 }
 
-func (l *Leaf) policy() RecordPolicy {
-	return RecordPolicy{Difficulty: l.cfg.ClaimDifficulty, Now: l.cfg.Clock.Now}
+func (l *Leaf) policy() record.Policy {
+	return record.Policy{Difficulty: l.cfg.ClaimDifficulty, Now: l.cfg.Clock.Now}
 }
 
 // Publish stores a record signed by this peer in the directory.
@@ -54,11 +56,11 @@ func (l *Leaf) Publish(ctx context.Context, rec *wire.Record) error {
 		case wire.StoreOK:
 			return nil
 		case wire.StoreNameTaken:
-			return fmt.Errorf("%w: %s", ErrNameTaken, r.Reason)
+			return fmt.Errorf("%w: %s", record.ErrNameTaken, r.Reason)
 		case wire.StoreStale:
-			return fmt.Errorf("%w: %s", ErrStale, r.Reason)
+			return fmt.Errorf("%w: %s", record.ErrStale, r.Reason)
 		case wire.StoreBadRecord:
-			return fmt.Errorf("%w: refused by supernode: %s", ErrBadRecord, r.Reason)
+			return fmt.Errorf("%w: refused by supernode: %s", record.ErrBadRecord, r.Reason)
 		}
 		last = r.Reason
 	}
@@ -91,7 +93,7 @@ func (l *Leaf) Lookup(ctx context.Context, key [32]byte) (*wire.Record, int, err
 				l.log.Warn("supernode served an invalid record", "supernode", link.Peer().Short(), "err", err)
 				continue
 			}
-			if best == nil || Supersedes(rec, best, now) == nil {
+			if best == nil || record.Supersedes(rec, best, now) == nil {
 				best = rec
 			}
 		}
@@ -218,12 +220,12 @@ func (l *Leaf) publishPresence(ctx context.Context) error {
 	if status == 0 {
 		return nil
 	}
-	rec, err := NewPresence(l.cfg.Identity, body, seq, now, l.cfg.PresenceTTL)
+	rec, err := record.NewPresence(l.cfg.Identity, body, seq, now, l.cfg.PresenceTTL)
 	if err != nil {
 		return err
 	}
 	err = l.Publish(ctx, rec)
-	if errors.Is(err, ErrStale) {
+	if errors.Is(err, record.ErrStale) {
 		l.mu.Lock()
 		newer := l.seq > seq
 		l.mu.Unlock()
@@ -323,7 +325,7 @@ func (l *Leaf) hidden() bool {
 // moveTo makes sn the primary: at once if it is a standby, else after
 // dialling it. Run goroutine only.
 func (l *Leaf) moveTo(sn wire.Supernode) {
-	var id NodeID
+	var id identity.NodeID
 	if len(sn.ID) != len(id) {
 		return
 	}

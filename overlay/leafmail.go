@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/parleynet/parley/overlay/identity"
 	"github.com/parleynet/parley/overlay/wire"
 )
 
@@ -24,7 +25,7 @@ type Delivery struct {
 // Deliver hands a sealed envelope for peer to to the network: to the
 // recipient at once if it is online, else into its mailboxes. It tries the
 // primary supernode, then the standbys.
-func (l *Leaf) Deliver(ctx context.Context, to NodeID, data []byte) (Delivery, error) {
+func (l *Leaf) Deliver(ctx context.Context, to identity.NodeID, data []byte) (Delivery, error) {
 	if len(data) == 0 || len(data) > MaxEnvelope {
 		return Delivery{}, fmt.Errorf("%w: %d bytes (limit %d)", ErrDeliveryRefused, len(data), MaxEnvelope)
 	}
@@ -74,7 +75,7 @@ func (l *Leaf) envelopeIn(link *Link, m *wire.Deliver) {
 	link.Send(r)
 }
 
-func (l *Leaf) takeEnvelope(from NodeID, data []byte) error {
+func (l *Leaf) takeEnvelope(from identity.NodeID, data []byte) error {
 	if l.cfg.OnEnvelope == nil {
 		return errors.New("this peer takes no envelopes")
 	}

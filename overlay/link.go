@@ -4,15 +4,13 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"fmt"
-	"math/big"
 	"net"
 	"sync"
 	"time"
 
+	"github.com/parleynet/parley/overlay/identity"
 	"github.com/parleynet/parley/overlay/wire"
 )
 
@@ -23,31 +21,6 @@ const alpn = "parley/1"
 // writeTimeout bounds one frame write, so a peer that stops reading cannot
 // block its writer forever.
 const writeTimeout = 10 * time.Second
-
-// certificate returns a self-signed TLS certificate whose key is id's
-// ed25519 key. Nothing in it but the key matters: peers check the key
-// against the NodeID they expect, never a CA or a name.
-// It is made once per identity: signing one costs as much as a handshake.
-func certificate(id *Identity) (tls.Certificate, error) {
-	id.certOnce.Do(func() { id.cert, id.certErr = makeCertificate(id) })
-	return id.cert, id.certErr
-}
-
-func makeCertificate(id *Identity) (tls.Certificate, error) {
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: id.NodeID().String()},
-		NotBefore:    time.Unix(0, 0),
-		NotAfter:     time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-	}
-	der, err := x509.CreateCertificate(nil, tmpl, tmpl, id.pub, id.priv)
-	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("overlay: make certificate: %w", err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: id.priv}, nil
-}
 
 // peerKey extracts the ed25519 key from the peer's certificate chain.
 // TLS 1.3's CertificateVerify has already proved the peer holds its private half.
@@ -64,7 +37,7 @@ func peerKey(cs tls.ConnectionState) (ed25519.PublicKey, error) {
 
 // tlsConfig returns the TLS configuration for one side of a link. expect, if
 // not zero, is the NodeID the peer must have.
-func tlsConfig(cert tls.Certificate, server bool, expect NodeID) *tls.Config {
+func tlsConfig(cert tls.Certificate, server bool, expect identity.NodeID) *tls.Config {
 	cfg := &tls.Config{
 		Certificates:       []tls.Certificate{cert},
 		MinVersion:         tls.VersionTLS13,
@@ -75,7 +48,7 @@ func tlsConfig(cert tls.Certificate, server bool, expect NodeID) *tls.Config {
 			if err != nil {
 				return err
 			}
-			if got := NodeIDOf(pub); !expect.IsZero() && got != expect {
+			if got := identity.NodeIDOf(pub); !expect.IsZero() && got != expect {
 				return fmt.Errorf("%w: got %s, want %s", ErrNodeIDMismatch, got.Short(), expect.Short())
 			}
 			return nil
@@ -91,7 +64,7 @@ func tlsConfig(cert tls.Certificate, server bool, expect NodeID) *tls.Config {
 // carries wire frames. Send may be called from any goroutine; Recv from one.
 type Link struct {
 	conn    net.Conn
-	peer    NodeID
+	peer    identity.NodeID
 	peerKey ed25519.PublicKey
 
 	wmu  sync.Mutex // serialises Send
@@ -110,22 +83,22 @@ func newLink(conn *tls.Conn) (*Link, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Link{conn: conn, peer: NodeIDOf(pub), peerKey: pub, done: make(chan struct{})}, nil
+	return &Link{conn: conn, peer: identity.NodeIDOf(pub), peerKey: pub, done: make(chan struct{})}, nil
 }
 
 // DialLink connects to addr over network and authenticates the peer. If
 // expect is not zero, a peer with any other NodeID is refused with
 // ErrNodeIDMismatch (a zero expect accepts any key: used for seeds whose
 // NodeID is not known in advance).
-func DialLink(ctx context.Context, network Network, id *Identity, addr string, expect NodeID) (*Link, error) {
-	cert, err := certificate(id)
+func DialLink(ctx context.Context, network Network, id *identity.Identity, addr string, expect identity.NodeID) (*Link, error) {
+	cert, err := id.Certificate()
 	if err != nil {
 		return nil, err
 	}
 	return dialLink(ctx, network, cert, addr, expect)
 }
 
-func dialLink(ctx context.Context, network Network, cert tls.Certificate, addr string, expect NodeID) (*Link, error) {
+func dialLink(ctx context.Context, network Network, cert tls.Certificate, addr string, expect identity.NodeID) (*Link, error) {
 	raw, err := network.Dial(ctx, addr)
 	if err != nil {
 		return nil, err
@@ -169,7 +142,7 @@ func handshakeError(err error) error {
 }
 
 // Peer returns the NodeID the peer proved it holds.
-func (l *Link) Peer() NodeID { return l.peer }
+func (l *Link) Peer() identity.NodeID { return l.peer }
 
 // PeerKey returns the peer's public key.
 func (l *Link) PeerKey() ed25519.PublicKey { return l.peerKey }

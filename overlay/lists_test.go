@@ -12,15 +12,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parleynet/parley/overlay/identity"
+	"github.com/parleynet/parley/overlay/record"
 	"github.com/parleynet/parley/overlay/wire"
 	"github.com/parleynet/parley/store"
 )
 
 // peerLinks returns the links a supernode holds to other supernodes.
-func peerLinks(s *testSN) map[NodeID]*Link {
+func peerLinks(s *testSN) map[identity.NodeID]*Link {
 	s.mem.mu.Lock()
 	defer s.mem.mu.Unlock()
-	out := make(map[NodeID]*Link, len(s.mem.peers))
+	out := make(map[identity.NodeID]*Link, len(s.mem.peers))
 	for id, p := range s.mem.peers {
 		out[id] = p.link
 	}
@@ -28,7 +30,7 @@ func peerLinks(s *testSN) map[NodeID]*Link {
 }
 
 // subscribers counts the keys of subs that sub is subscribed to.
-func subscribers[V any](mu *sync.Mutex, subs map[[32]byte]map[NodeID]V, sub NodeID) int {
+func subscribers[V any](mu *sync.Mutex, subs map[[32]byte]map[identity.NodeID]V, sub identity.NodeID) int {
 	mu.Lock()
 	defer mu.Unlock()
 	n := 0
@@ -41,10 +43,14 @@ func subscribers[V any](mu *sync.Mutex, subs map[[32]byte]map[NodeID]V, sub Node
 }
 
 // leafSubCount counts the keys a supernode's leaf subscribed to there.
-func leafSubCount(s *testSN, leaf NodeID) int { return subscribers(&s.dir.mu, s.dir.leafSubs, leaf) }
+func leafSubCount(s *testSN, leaf identity.NodeID) int {
+	return subscribers(&s.dir.mu, s.dir.leafSubs, leaf)
+}
 
 // holderSubCount counts the keys supernode sub subscribed to at holder s.
-func holderSubCount(s *testSN, sub NodeID) int { return subscribers(&s.dir.mu, s.dir.holderSubs, sub) }
+func holderSubCount(s *testSN, sub identity.NodeID) int {
+	return subscribers(&s.dir.mu, s.dir.holderSubs, sub)
+}
 
 // TestLeafWithFiveThousandContactsStaysLoggedIn subscribes a leaf to 5,000
 // contacts' presence. A single Subscribe of that many keys is over the
@@ -65,7 +71,7 @@ func TestLeafWithFiveThousandContactsStaysLoggedIn(t *testing.T) {
 				if rec == nil {
 					return
 				}
-				body, _ := DecodePresence(rec)
+				body, _ := record.DecodePresence(rec)
 				mu.Lock()
 				heard[key] = body.Status
 				mu.Unlock()
@@ -77,12 +83,12 @@ func TestLeafWithFiveThousandContactsStaysLoggedIn(t *testing.T) {
 		last, lastID := onlineLeaf(t, seed, nil)
 		keys := make([][32]byte, 5000)
 		for i := range keys[:len(keys)-1] {
-			keys[i] = PresenceKey(mustIdentity(t).NodeID())
+			keys[i] = record.PresenceKey(mustIdentity(t).NodeID())
 		}
-		keys[len(keys)-1] = PresenceKey(lastID.NodeID())
+		keys[len(keys)-1] = record.PresenceKey(lastID.NodeID())
 		leaf.Subscribe(keys...)
 
-		primary := map[NodeID]*testSN{seed.ID(): seed, a.ID(): a, b.ID(): b}[before.Primary.ID]
+		primary := map[identity.NodeID]*testSN{seed.ID(): seed, a.ID(): a, b.ID(): b}[before.Primary.ID]
 		me := leaf.cfg.Identity.NodeID()
 		waitFor(t, 30*time.Second, "5,000 subscriptions at the primary", func() bool { return leafSubCount(primary, me) == len(keys) })
 		for _, h := range []*testSN{seed, a, b} {
@@ -165,7 +171,7 @@ func TestHolderSubscriptionsSurviveTenViewChanges(t *testing.T) {
 		}
 		waitFor(t, 60*time.Second, "a subscribed at both holders", subscribed)
 
-		links := map[*testSN]map[NodeID]*Link{seed: peerLinks(seed), a: peerLinks(a), b: peerLinks(b)}
+		links := map[*testSN]map[identity.NodeID]*Link{seed: peerLinks(seed), a: peerLinks(a), b: peerLinks(b)}
 		for i := range 5 {
 			c := w.sn(t, seed)
 			waitFor(t, 60*time.Second, fmt.Sprintf("join %d in every view", i), func() bool { return inViewAll(seed, a, b, c) })

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/parleynet/parley/overlay/identity"
+	"github.com/parleynet/parley/overlay/record"
 	"github.com/parleynet/parley/overlay/wire"
 )
 
@@ -75,11 +77,11 @@ const (
 type mailbox struct {
 	items map[[16]byte]*mailItem
 	bytes int
-	used  map[NodeID]*quotaUse // per sender
+	used  map[identity.NodeID]*quotaUse // per sender
 }
 
 type mailItem struct {
-	from   NodeID
+	from   identity.NodeID
 	data   []byte
 	stored int64 // unix ms
 }
@@ -89,7 +91,7 @@ type quotaUse struct{ n, bytes int }
 // mailStore is a supernode's mailboxes.
 type mailStore struct {
 	mu    sync.Mutex
-	boxes map[NodeID]*mailbox
+	boxes map[identity.NodeID]*mailbox
 	bytes int
 	stats MailStats
 }
@@ -108,8 +110,8 @@ func MailID(data []byte) [16]byte {
 	return [16]byte(sum[:16])
 }
 
-func nodeIDFrom(b []byte) (NodeID, bool) {
-	var id NodeID
+func nodeIDFrom(b []byte) (identity.NodeID, bool) {
+	var id identity.NodeID
 	if len(b) != len(id) {
 		return id, false
 	}
@@ -118,7 +120,7 @@ func nodeIDFrom(b []byte) (NodeID, bool) {
 }
 
 // keep stores an envelope in to's mailbox on this holder.
-func (s *mailboxes) keepMail(to, from NodeID, data []byte, stored int64) (uint8, string) {
+func (s *mailboxes) keepMail(to, from identity.NodeID, data []byte, stored int64) (uint8, string) {
 	lim := s.sn.cfg.Mail
 	if len(data) == 0 || len(data) > MaxEnvelope {
 		return wire.DeliverRefused, "envelope empty or too big"
@@ -136,7 +138,7 @@ func (s *mailboxes) keepMail(to, from NodeID, data []byte, stored int64) (uint8,
 	defer m.mu.Unlock()
 	box := m.boxes[to]
 	if box == nil {
-		box = &mailbox{items: make(map[[16]byte]*mailItem), used: make(map[NodeID]*quotaUse)}
+		box = &mailbox{items: make(map[[16]byte]*mailItem), used: make(map[identity.NodeID]*quotaUse)}
 		m.boxes[to] = box
 	}
 	if _, dup := box.items[id]; dup {
@@ -167,7 +169,7 @@ func (s *mailboxes) keepMail(to, from NodeID, data []byte, stored int64) (uint8,
 }
 
 // dropMailLocked removes one envelope. m.mu must be held.
-func (m *mailStore) dropLocked(to NodeID, box *mailbox, id [16]byte) {
+func (m *mailStore) dropLocked(to identity.NodeID, box *mailbox, id [16]byte) {
 	it := box.items[id]
 	if it == nil {
 		return
@@ -188,7 +190,7 @@ func (m *mailStore) dropLocked(to NodeID, box *mailbox, id [16]byte) {
 }
 
 // ackMail deletes acknowledged envelopes from to's mailbox here.
-func (s *mailboxes) ackMail(to NodeID, ids [][]byte) {
+func (s *mailboxes) ackMail(to identity.NodeID, ids [][]byte) {
 	m := &s.store
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -207,7 +209,7 @@ func (s *mailboxes) ackMail(to NodeID, ids [][]byte) {
 }
 
 // localMail lists to's mail here, oldest first, up to a page.
-func (s *mailboxes) localMail(to NodeID) (out []wire.Mail, more bool) {
+func (s *mailboxes) localMail(to identity.NodeID) (out []wire.Mail, more bool) {
 	m := &s.store
 	m.mu.Lock()
 	box := m.boxes[to]
@@ -266,7 +268,7 @@ func (s *Supernode) MailStats() MailStats {
 
 // deliverLocal hands an envelope to the leaf to if it is logged in here,
 // and waits for its acknowledgement.
-func (s *mailboxes) deliverLocal(ctx context.Context, to, from NodeID, data []byte) (uint8, string) {
+func (s *mailboxes) deliverLocal(ctx context.Context, to, from identity.NodeID, data []byte) (uint8, string) {
 	leaf, _ := s.sn.leafState(to)
 	if leaf == nil {
 		return wire.DeliverOffline, "recipient not logged in here"
@@ -288,7 +290,7 @@ func (s *mailboxes) deliverLocal(ctx context.Context, to, from NodeID, data []by
 
 // deliverAt sends a Deliver of the given mode to supernode h (or handles it
 // here) and returns its result.
-func (s *mailboxes) deliverAt(ctx context.Context, h NodeID, mode uint8, to, from NodeID, data []byte, stored int64) (uint8, string) {
+func (s *mailboxes) deliverAt(ctx context.Context, h identity.NodeID, mode uint8, to, from identity.NodeID, data []byte, stored int64) (uint8, string) {
 	if h == s.sn.ID() {
 		if mode == wire.DeliverStore {
 			return s.keepMail(to, from, data, stored)
@@ -316,7 +318,7 @@ func (s *mailboxes) deliverAt(ctx context.Context, h NodeID, mode uint8, to, fro
 
 // routeEnvelope delivers a leaf's envelope: to the recipient through the
 // supernodes its presence names, else into its mailboxes.
-func (s *mailboxes) routeEnvelope(ctx context.Context, from NodeID, d *wire.Deliver) *wire.DeliverResult {
+func (s *mailboxes) routeEnvelope(ctx context.Context, from identity.NodeID, d *wire.Deliver) *wire.DeliverResult {
 	to, ok := nodeIDFrom(d.To)
 	if !ok || len(d.Data) == 0 || len(d.Data) > MaxEnvelope {
 		return &wire.DeliverResult{Code: wire.DeliverRefused, Reason: "malformed envelope or recipient"}
@@ -349,16 +351,16 @@ func (s *mailboxes) countMail(delivered bool) {
 
 // presenceSupernodes returns the supernodes to's valid presence record
 // names, or none if it is offline or unknown.
-func (s *mailboxes) presenceSupernodes(ctx context.Context, to NodeID) []NodeID {
-	key := PresenceKey(to)
+func (s *mailboxes) presenceSupernodes(ctx context.Context, to identity.NodeID) []identity.NodeID {
+	key := record.PresenceKey(to)
 	r := s.sn.dir.lookup(ctx, key)
-	var out []NodeID
+	var out []identity.NodeID
 	for i := range r.Records {
 		rec := &r.Records[i]
 		if k, err := s.sn.cfg.policy().Validate(rec); err != nil || k != key {
 			continue
 		}
-		body, err := DecodePresence(rec)
+		body, err := record.DecodePresence(rec)
 		if err != nil || body.Status == wire.StatusOffline {
 			continue
 		}
@@ -372,11 +374,11 @@ func (s *mailboxes) presenceSupernodes(ctx context.Context, to NodeID) []NodeID 
 }
 
 // storeMail puts an envelope in to's mailboxes on its holders.
-func (s *mailboxes) storeMail(ctx context.Context, to, from NodeID, data []byte, stored int64) *wire.DeliverResult {
+func (s *mailboxes) storeMail(ctx context.Context, to, from identity.NodeID, data []byte, stored int64) *wire.DeliverResult {
 	if stored == 0 {
 		stored = s.sn.cfg.Clock.Now().UnixMilli()
 	}
-	holders := s.sn.mem.currentRing().Holders(PresenceKey(to), Replicas)
+	holders := s.sn.mem.currentRing().Holders(record.PresenceKey(to), Replicas)
 	type res struct {
 		code   uint8
 		reason string
@@ -410,8 +412,8 @@ func (s *mailboxes) storeMail(ctx context.Context, to, from NodeID, data []byte,
 }
 
 // fetchMail gathers a leaf's mail from the holders of its records.
-func (s *mailboxes) fetchMail(ctx context.Context, to NodeID) *wire.MailResult {
-	holders := s.sn.mem.currentRing().Holders(PresenceKey(to), Replicas)
+func (s *mailboxes) fetchMail(ctx context.Context, to identity.NodeID) *wire.MailResult {
+	holders := s.sn.mem.currentRing().Holders(record.PresenceKey(to), Replicas)
 	type res struct {
 		mail []wire.Mail
 		more bool
@@ -462,8 +464,8 @@ func (s *mailboxes) fetchMail(ctx context.Context, to NodeID) *wire.MailResult {
 }
 
 // ackMailAtHolders passes a leaf's acknowledgement to the holders.
-func (s *mailboxes) ackMailAtHolders(to NodeID, ids [][]byte) {
-	for _, h := range s.sn.mem.currentRing().Holders(PresenceKey(to), Replicas) {
+func (s *mailboxes) ackMailAtHolders(to identity.NodeID, ids [][]byte) {
+	for _, h := range s.sn.mem.currentRing().Holders(record.PresenceKey(to), Replicas) {
 		if h == s.sn.ID() {
 			s.ackMail(to, ids)
 		} else {
@@ -474,10 +476,10 @@ func (s *mailboxes) ackMailAtHolders(to NodeID, ids [][]byte) {
 
 // rereplicateMail pushes mailboxes to holders that a view change added and
 // forgets those this supernode no longer holds.
-func (s *mailboxes) rereplicateMail(oldRing, newRing *Ring) {
+func (s *mailboxes) rereplicateMail(oldRing, newRing *record.Ring) {
 	me := s.sn.ID()
 	type push struct {
-		h, to, from NodeID
+		h, to, from identity.NodeID
 		data        []byte
 		stored      int64
 	}
@@ -485,7 +487,7 @@ func (s *mailboxes) rereplicateMail(oldRing, newRing *Ring) {
 	m := &s.store
 	m.mu.Lock()
 	for to, box := range m.boxes {
-		key := PresenceKey(to)
+		key := record.PresenceKey(to)
 		was, now := oldRing.Holders(key, Replicas), newRing.Holders(key, Replicas)
 		for _, h := range now {
 			if h == me || containsID(was, h) {

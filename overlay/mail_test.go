@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parleynet/parley/overlay/identity"
+	"github.com/parleynet/parley/overlay/record"
 	"github.com/parleynet/parley/overlay/wire"
 	"github.com/parleynet/parley/store"
 )
@@ -20,7 +22,7 @@ type inbox struct {
 	refuse bool
 }
 
-func (b *inbox) take(_ NodeID, data []byte) error {
+func (b *inbox) take(_ identity.NodeID, data []byte) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.refuse {
@@ -45,7 +47,7 @@ func (b *inbox) count(data []byte) int {
 // leafOn starts a leaf whose primary is sn: its host cache holds only sn
 // and it dials one supernode at a time. It publishes presence and takes
 // envelopes into box. opts change its configuration.
-func leafOn(t *testing.T, sn *testSN, seed *testSN, id *Identity, box *inbox, opts ...func(*LeafConfig)) *testLeaf {
+func leafOn(t *testing.T, sn *testSN, seed *testSN, id *identity.Identity, box *inbox, opts ...func(*LeafConfig)) *testLeaf {
 	t.Helper()
 	if id == nil {
 		id = mustIdentity(t)
@@ -65,7 +67,7 @@ func leafOn(t *testing.T, sn *testSN, seed *testSN, id *Identity, box *inbox, op
 		return st.Primary != nil && st.Primary.ID == sn.ID()
 	})
 	waitFor(t, 5*time.Second, "presence published", func() bool {
-		_, _, err := l.Lookup(context.Background(), PresenceKey(id.NodeID()))
+		_, _, err := l.Lookup(context.Background(), record.PresenceKey(id.NodeID()))
 		return err == nil
 	})
 	return l
@@ -167,11 +169,11 @@ func TestHiddenLeafFetchesMailSoon(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitFor(t, 5*time.Second, "bob shows offline", func() bool {
-			rec, _, err := alice.Lookup(ctx, PresenceKey(bobID.NodeID()))
+			rec, _, err := alice.Lookup(ctx, record.PresenceKey(bobID.NodeID()))
 			if err != nil {
 				return false
 			}
-			body, err := DecodePresence(rec)
+			body, err := record.DecodePresence(rec)
 			return err == nil && body.Status == wire.StatusOffline
 		})
 		for i := range 2 {
@@ -302,7 +304,7 @@ func TestHostileDeliveries(t *testing.T) {
 		seed, sns := dirNetwork(t)
 		alice := leafOn(t, sns[0], seed, nil, &inbox{})
 		ctx := context.Background()
-		if _, err := alice.Deliver(ctx, NodeID{1}, make([]byte, MaxEnvelope+1)); !errors.Is(err, ErrDeliveryRefused) {
+		if _, err := alice.Deliver(ctx, identity.NodeID{1}, make([]byte, MaxEnvelope+1)); !errors.Is(err, ErrDeliveryRefused) {
 			t.Fatalf("oversized envelope: %v", err)
 		}
 		link := alice.currentLinks()[0]

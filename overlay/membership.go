@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/parleynet/parley/overlay/identity"
+	"github.com/parleynet/parley/overlay/record"
 	"github.com/parleynet/parley/overlay/wire"
 )
 
@@ -41,16 +43,16 @@ type membership struct {
 	sn *Supernode
 
 	mu           sync.Mutex
-	peers        map[NodeID]*snPeer         // guarded by mu
-	dialing      map[NodeID]bool            // guarded by mu: mesh dials in flight
-	suspects     map[NodeID]suspicion       // guarded by mu: failed links or dials
-	waiters      map[NodeID][]chan struct{} // guarded by mu: linkTo's, told when a dial ends
-	announces    map[NodeID]*heard          // guarded by mu: announcements heard, own included
-	sum          uint64                     // guarded by mu: digest of announces (see setAnnounceLocked)
-	announceSeq  uint64                     // guarded by mu
-	ring         *Ring                      // guarded by mu: the view
-	endorsements []wire.Endorsement         // guarded by mu: own, announced
-	rng          *rand.Rand                 // guarded by mu
+	peers        map[identity.NodeID]*snPeer         // guarded by mu
+	dialing      map[identity.NodeID]bool            // guarded by mu: mesh dials in flight
+	suspects     map[identity.NodeID]suspicion       // guarded by mu: failed links or dials
+	waiters      map[identity.NodeID][]chan struct{} // guarded by mu: linkTo's, told when a dial ends
+	announces    map[identity.NodeID]*heard          // guarded by mu: announcements heard, own included
+	sum          uint64                              // guarded by mu: digest of announces (see setAnnounceLocked)
+	announceSeq  uint64                              // guarded by mu
+	ring         *record.Ring                        // guarded by mu: the view
+	endorsements []wire.Endorsement                  // guarded by mu: own, announced
+	rng          *rand.Rand                          // guarded by mu
 	joinKick     chan struct{}
 }
 
@@ -68,20 +70,20 @@ type heard struct {
 
 // endorser is a verified endorsement: who signed it and when it expires.
 type endorser struct {
-	id      NodeID
+	id      identity.NodeID
 	expires int64 // unix ms
 }
 
 // hear decodes rec (a valid announcement of supernode id) and verifies its
 // endorsements at now.
-func hear(rec *wire.Record, id NodeID, now time.Time) (*heard, error) {
-	body, err := DecodeAnnounce(rec)
+func hear(rec *wire.Record, id identity.NodeID, now time.Time) (*heard, error) {
+	body, err := record.DecodeAnnounce(rec)
 	if err != nil {
 		return nil, err
 	}
 	h := &heard{at: now, rec: rec, body: body}
 	for _, e := range body.Endorsements {
-		v, err := VerifyEndorsement(e, id, body.Addr, now)
+		v, err := record.VerifyEndorsement(e, id, body.Addr, now)
 		if err != nil || slices.ContainsFunc(h.endorsers, func(x endorser) bool { return x.id == v }) {
 			continue
 		}
@@ -92,7 +94,7 @@ func hear(rec *wire.Record, id NodeID, now time.Time) (*heard, error) {
 
 // isSeedAnnounce reports whether an announcement's seed claim matches a
 // configured seed (by NodeID when pinned, else by address).
-func (s *membership) isSeedAnnounce(id NodeID, body wire.AnnounceBody) bool {
+func (s *membership) isSeedAnnounce(id identity.NodeID, body wire.AnnounceBody) bool {
 	for _, sd := range s.sn.cfg.Seeds {
 		if (!sd.ID.IsZero() && sd.ID == id) || (sd.ID.IsZero() && sd.Addr == body.Addr) {
 			return true
@@ -115,11 +117,11 @@ func (s *membership) requiredEndorsements() int {
 // endorsements (requiredEndorsements) from trusted supernodes, spreading
 // from the trusted outwards: each announcement is looked at once per
 // endorser, and no signature is checked (see heard). s.mu must be held.
-func (s *membership) trustedLocked(now time.Time) map[NodeID]bool {
+func (s *membership) trustedLocked(now time.Time) map[identity.NodeID]bool {
 	me := s.sn.ID()
-	trusted := map[NodeID]bool{me: true}
-	queue := []NodeID{me}
-	endorsed := make(map[NodeID][]NodeID) // endorser → supernodes it endorsed
+	trusted := map[identity.NodeID]bool{me: true}
+	queue := []identity.NodeID{me}
+	endorsed := make(map[identity.NodeID][]identity.NodeID) // endorser → supernodes it endorsed
 	ms := now.UnixMilli()
 	for id, h := range s.announces {
 		if h.rec.Expires <= ms || id == me {
@@ -137,7 +139,7 @@ func (s *membership) trustedLocked(now time.Time) map[NodeID]bool {
 		}
 	}
 	need := s.requiredEndorsements()
-	count := make(map[NodeID]int)
+	count := make(map[identity.NodeID]int)
 	for len(queue) > 0 {
 		v := queue[0]
 		queue = queue[1:]
@@ -156,22 +158,22 @@ func (s *membership) trustedLocked(now time.Time) map[NodeID]bool {
 
 // refreshViewLocked recomputes the view and ring; it returns the old and
 // new rings when the view changed, else nils. s.mu must be held.
-func (s *membership) refreshViewLocked() (oldRing, newRing *Ring) {
+func (s *membership) refreshViewLocked() (oldRing, newRing *record.Ring) {
 	now := s.sn.cfg.Clock.Now()
 	trusted := s.trustedLocked(now)
-	ids := []NodeID{s.sn.ID()}
+	ids := []identity.NodeID{s.sn.ID()}
 	for id := range trusted {
 		if id != s.sn.ID() && !s.suspectedLocked(id) {
 			ids = append(ids, id)
 		}
 	}
-	r := NewRing(ids)
+	r := record.NewRing(ids)
 	if s.ring != nil && slices.Equal(s.ring.IDs(), r.IDs()) {
 		return nil, nil
 	}
 	oldRing, s.ring = s.ring, r
 	if oldRing == nil {
-		oldRing = NewRing(nil)
+		oldRing = record.NewRing(nil)
 	}
 	return oldRing, r
 }
@@ -194,7 +196,7 @@ func (s *membership) viewChanged() {
 // tellLeaves hands this supernode's leaves the supernodes that joined the
 // view, so that a leaf which logged in while the view was small finds its
 // standbys (and refreshes its host cache) without logging in again.
-func (s *membership) tellLeaves(oldRing, newRing *Ring) {
+func (s *membership) tellLeaves(oldRing, newRing *record.Ring) {
 	s.mu.Lock()
 	var joined []wire.Supernode
 	for _, id := range newRing.IDs() {
@@ -217,7 +219,7 @@ func (s *membership) tellLeaves(oldRing, newRing *Ring) {
 }
 
 // peerLink returns the link to supernode id, or nil if none is up.
-func (s *membership) peerLink(id NodeID) *Link {
+func (s *membership) peerLink(id identity.NodeID) *Link {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if p := s.peers[id]; p != nil {
@@ -227,14 +229,14 @@ func (s *membership) peerLink(id NodeID) *Link {
 }
 
 // trusted returns the supernodes this one trusts now (see trustedLocked).
-func (s *membership) trusted(now time.Time) map[NodeID]bool {
+func (s *membership) trusted(now time.Time) map[identity.NodeID]bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.trustedLocked(now)
 }
 
 // peerInView returns supernode id's address if it is in the view.
-func (s *membership) peerInView(id NodeID) (wire.Supernode, bool) {
+func (s *membership) peerInView(id identity.NodeID) (wire.Supernode, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ring == nil || !s.ring.Contains(id) {
@@ -262,7 +264,7 @@ func (s *membership) viewPeers() []wire.Supernode {
 
 // infoLocked returns how to reach supernode id: its link's address, or
 // its announcement's. s.mu must be held.
-func (s *membership) infoLocked(id NodeID) (wire.Supernode, bool) {
+func (s *membership) infoLocked(id identity.NodeID) (wire.Supernode, bool) {
 	if p := s.peers[id]; p != nil && p.info.Addr != "" {
 		return p.info, true
 	}
@@ -274,7 +276,7 @@ func (s *membership) infoLocked(id NodeID) (wire.Supernode, bool) {
 
 // suspectedLocked reports whether id is suspected: a link to it failed, or
 // a dial, and no newer announcement of it came since. s.mu must be held.
-func (s *membership) suspectedLocked(id NodeID) bool {
+func (s *membership) suspectedLocked(id identity.NodeID) bool {
 	sp, ok := s.suspects[id]
 	if !ok {
 		return false
@@ -306,7 +308,7 @@ func (s *membership) redialSuspects() {
 	}
 	s.mu.Unlock()
 	for _, sn := range dial {
-		s.dialPeer(sn.Addr, NodeID(sn.ID))
+		s.dialPeer(sn.Addr, identity.NodeID(sn.ID))
 	}
 }
 
@@ -323,7 +325,7 @@ const suspectFor = 20 * time.Second
 
 // suspect marks id as suspected (its link or a dial to it failed) and
 // updates the view.
-func (s *membership) suspect(id NodeID) {
+func (s *membership) suspect(id identity.NodeID) {
 	s.mu.Lock()
 	var seq uint64
 	if h := s.announces[id]; h != nil {
@@ -346,7 +348,7 @@ func (s *membership) counts() (linked, view int) {
 }
 
 // currentRing returns the ring of the current view.
-func (s *membership) currentRing() *Ring {
+func (s *membership) currentRing() *record.Ring {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ring == nil {
@@ -356,7 +358,7 @@ func (s *membership) currentRing() *Ring {
 }
 
 // inView reports whether id is in the current view.
-func (s *membership) inView(id NodeID) bool { return s.currentRing().Contains(id) }
+func (s *membership) inView(id identity.NodeID) bool { return s.currentRing().Contains(id) }
 
 // myAnnounce signs a fresh announcement of this supernode.
 func (s *membership) myAnnounce() (*wire.Record, error) {
@@ -375,7 +377,7 @@ func (s *membership) myAnnounce() (*wire.Record, error) {
 	if body.Addr == "" {
 		return nil, nil // not reachable yet: nothing to announce
 	}
-	return NewAnnounce(s.sn.cfg.Identity, body, seq, s.sn.cfg.Clock.Now(), s.sn.cfg.AnnounceTTL)
+	return record.NewAnnounce(s.sn.cfg.Identity, body, seq, s.sn.cfg.Clock.Now(), s.sn.cfg.AnnounceTTL)
 }
 
 // announce signs a fresh announcement, keeps it and sends it to every peer.
@@ -415,12 +417,12 @@ func (s *membership) peerLinksLocked() []*Link {
 // wantLinkLocked). One heard
 // before (flooding brings each from every peer) is dropped by its
 // sequence number, before any signature is checked.
-func (s *membership) receiveAnnounce(from NodeID, rec *wire.Record) {
+func (s *membership) receiveAnnounce(from identity.NodeID, rec *wire.Record) {
 	if rec.Kind != wire.KindAnnounce || len(rec.Owner) != ed25519.PublicKeySize {
 		s.sn.log.Debug("announcement refused", "from", from.Short(), "kind", rec.Kind)
 		return
 	}
-	id := NodeIDOf(rec.Owner)
+	id := identity.NodeIDOf(rec.Owner)
 	if id == s.sn.ID() || !s.newer(id, rec.Seq) {
 		return
 	}
@@ -462,7 +464,7 @@ func (s *membership) receiveAnnounce(from NodeID, rec *wire.Record) {
 }
 
 // newer reports whether seq is newer than the announcement of id held.
-func (s *membership) newer(id NodeID, seq uint64) bool {
+func (s *membership) newer(id identity.NodeID, seq uint64) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old := s.announces[id]
@@ -519,7 +521,7 @@ func (s *membership) gossipLoop(ctx context.Context) {
 		}
 		s.gossipOnce()
 		s.mu.Lock()
-		evicted := s.evictLocked(NodeID{})
+		evicted := s.evictLocked(identity.NodeID{})
 		s.mu.Unlock()
 		for _, l := range evicted {
 			l.Close(evictReason)

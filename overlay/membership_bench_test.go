@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parleynet/parley/overlay/identity"
+	"github.com/parleynet/parley/overlay/record"
 	"github.com/parleynet/parley/overlay/wire"
 )
 
@@ -15,14 +17,14 @@ import (
 // order of election.
 type tier struct {
 	sn   *Supernode
-	ids  []*Identity
+	ids  []*identity.Identity
 	recs []*wire.Record
 }
 
 func newTier(b *testing.B, n int) *tier {
 	b.Helper()
 	now := time.Now()
-	ids := make([]*Identity, n)
+	ids := make([]*identity.Identity, n)
 	for i := range ids {
 		ids[i] = mustIdentity(b)
 	}
@@ -41,10 +43,10 @@ func newTier(b *testing.B, n int) *tier {
 			j1 := rng.IntN(i)
 			j2 := (j1 + 1 + rng.IntN(i-1)) % i // another one
 			for _, j := range []int{j1, j2} {
-				body.Endorsements = append(body.Endorsements, NewEndorsement(ids[j], id.NodeID(), addr, now, time.Hour))
+				body.Endorsements = append(body.Endorsements, record.NewEndorsement(ids[j], id.NodeID(), addr, now, time.Hour))
 			}
 		}
-		rec, err := NewAnnounce(id, body, 1, now, time.Hour)
+		rec, err := record.NewAnnounce(id, body, 1, now, time.Hour)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parleynet/parley/overlay/identity"
+	"github.com/parleynet/parley/overlay/record"
 	"github.com/parleynet/parley/overlay/wire"
 )
 
@@ -58,7 +60,7 @@ func TestMembershipTrustsOnlyElectedSupernodesAndDropsTheDead(t *testing.T) {
 func TestTrustSpreadsOnlyThroughValidEndorsements(t *testing.T) {
 	now := time.Now()
 	const addr = "127.0.0.1:1" // refused at once: the mesh dials it makes end there
-	ids := make([]*Identity, 10)
+	ids := make([]*identity.Identity, 10)
 	for i := range ids {
 		ids[i] = mustIdentity(t)
 	}
@@ -69,7 +71,7 @@ func TestTrustSpreadsOnlyThroughValidEndorsements(t *testing.T) {
 	}
 	defer sn.Close()
 	endorse := func(by, of int, ttl time.Duration) wire.Endorsement {
-		return NewEndorsement(ids[by], ids[of].NodeID(), addr, now, ttl)
+		return record.NewEndorsement(ids[by], ids[of].NodeID(), addr, now, ttl)
 	}
 	forged := endorse(1, 8, time.Hour)
 	forged.Sig = bytes.Clone(forged.Sig)
@@ -86,7 +88,7 @@ func TestTrustSpreadsOnlyThroughValidEndorsements(t *testing.T) {
 	}
 	// Heard in an order where the chain comes backwards.
 	for i := 9; i >= 0; i-- {
-		rec, err := NewAnnounce(ids[i], wire.AnnounceBody{Addr: addr, Seed: i < 2, Endorsements: bodies[i]}, 1, now, time.Hour)
+		rec, err := record.NewAnnounce(ids[i], wire.AnnounceBody{Addr: addr, Seed: i < 2, Endorsements: bodies[i]}, 1, now, time.Hour)
 		if err != nil {
 			t.Fatal(err)
 		}

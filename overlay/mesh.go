@@ -10,6 +10,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/parleynet/parley/overlay/identity"
+	"github.com/parleynet/parley/overlay/record"
 	"github.com/parleynet/parley/overlay/wire"
 )
 
@@ -71,7 +73,7 @@ func (s *membership) joinLoop() {
 
 // dialPeer links to the supernode at addr in the background, unless it is
 // this supernode or already linked or being dialled.
-func (s *membership) dialPeer(addr string, expect NodeID) {
+func (s *membership) dialPeer(addr string, expect identity.NodeID) {
 	if expect == s.sn.ID() {
 		return
 	}
@@ -109,7 +111,7 @@ func (s *membership) dialPeer(addr string, expect NodeID) {
 
 // wakeLocked wakes the linkTo calls waiting for a link to id. s.mu must
 // be held.
-func (s *membership) wakeLocked(id NodeID) {
+func (s *membership) wakeLocked(id identity.NodeID) {
 	for _, ch := range s.waiters[id] {
 		close(ch)
 	}
@@ -120,7 +122,7 @@ func (s *membership) wakeLocked(id NodeID) {
 // record's holder, which this supernode need not be linked to), or nil if
 // it cannot be reached before ctx is done. A failed dial makes id a
 // suspect (see suspect).
-func (s *membership) linkTo(ctx context.Context, id NodeID) *Link {
+func (s *membership) linkTo(ctx context.Context, id identity.NodeID) *Link {
 	for range 2 { // a dial in flight may end in a duplicate-link tie-break
 		s.mu.Lock()
 		if p := s.peers[id]; p != nil {
@@ -149,7 +151,7 @@ func (s *membership) linkTo(ctx context.Context, id NodeID) *Link {
 // sendTo runs send with the link to supernode id: at once if linked,
 // else in the background once linkTo has made one (it is dropped if id
 // cannot be reached within holderTimeout).
-func (s *membership) sendTo(id NodeID, send func(*Link)) {
+func (s *membership) sendTo(id identity.NodeID, send func(*Link)) {
 	if l := s.peerLink(id); l != nil {
 		send(l)
 		return
@@ -174,7 +176,7 @@ func (s *membership) sendTo(id NodeID, send func(*Link)) {
 // by each side keeps most supernodes near half the bound, with room for
 // the links made on demand, instead of closing and redialling links
 // without end). s.mu must be held.
-func (s *membership) wantLinkLocked(id NodeID) bool {
+func (s *membership) wantLinkLocked(id identity.NodeID) bool {
 	if s.peers[id] != nil || s.dialing[id] {
 		return false
 	}
@@ -208,12 +210,12 @@ const minLinkAge = 30 * time.Second
 // evictLocked closes the links over MaxPeers: not the ring neighbours nor
 // keep; those used longer than minLinkAge ago first, least recently used
 // first. s.mu must be held; the links are closed by the caller, after.
-func (s *membership) evictLocked(keep NodeID) []*Link {
+func (s *membership) evictLocked(keep identity.NodeID) []*Link {
 	over := len(s.peers) - s.sn.cfg.MaxPeers
 	if over <= 0 {
 		return nil
 	}
-	var neighbours []NodeID
+	var neighbours []identity.NodeID
 	if s.ring != nil {
 		neighbours = s.ring.Neighbours(s.sn.ID(), ringNeighbours)
 	}
@@ -242,7 +244,7 @@ func (s *membership) evictLocked(keep NodeID) []*Link {
 	return out
 }
 
-func (s *membership) linkPeer(addr string, expect NodeID) error {
+func (s *membership) linkPeer(addr string, expect identity.NodeID) error {
 	ctx, cancel := context.WithTimeout(s.sn.ctx, s.sn.cfg.HandshakeTimeout)
 	defer cancel()
 	l, err := dialLink(ctx, s.sn.cfg.Network, s.sn.cert, addr, expect)
@@ -469,7 +471,7 @@ func (s *membership) registerPeer(p *snPeer) (cleared, kept bool) {
 // wantLinkLocked); the others are reached on demand.
 func (s *membership) learn(list []wire.Supernode) {
 	for _, sn := range list {
-		var id NodeID
+		var id identity.NodeID
 		if len(sn.ID) != len(id) || sn.Addr == "" || len(sn.Addr) > wire.MaxAddr {
 			continue
 		}
@@ -532,7 +534,7 @@ func (s *membership) digestLocked() uint64 { return s.sum | 1 } // never 0, whic
 // setAnnounceLocked keeps h as id's announcement (nil: forgets it) and
 // keeps the digest up to date, so that a Ping costs no pass over the
 // tier. s.mu must be held.
-func (s *membership) setAnnounceLocked(id NodeID, h *heard) {
+func (s *membership) setAnnounceLocked(id identity.NodeID, h *heard) {
 	if old := s.announces[id]; old != nil {
 		s.sum -= announceHash(id, old.rec.Seq)
 	}
@@ -545,7 +547,7 @@ func (s *membership) setAnnounceLocked(id NodeID, h *heard) {
 }
 
 // announceHash is an announcement's share of the digest.
-func announceHash(id NodeID, seq uint64) uint64 {
+func announceHash(id identity.NodeID, seq uint64) uint64 {
 	var b [40]byte
 	copy(b[:], id[:])
 	binary.BigEndian.PutUint64(b[32:], seq)
@@ -627,7 +629,7 @@ func (s *membership) requestEndorsements(ctx context.Context, addr string) []wir
 	s.mu.Lock()
 	trusted := s.trustedLocked(s.sn.cfg.Clock.Now())
 	var links []*Link
-	var unlinked []NodeID
+	var unlinked []identity.NodeID
 	for id := range trusted {
 		if p := s.peers[id]; p != nil && len(links) < 2 {
 			links = append(links, p.link)
@@ -655,7 +657,7 @@ func (s *membership) requestEndorsements(ctx context.Context, addr string) []wir
 		m, err := l.Call(cctx, func(r uint64) wire.Message { return &wire.DialBack{ReqID: r, Candidate: me[:], Addr: addr} })
 		cancel()
 		if e, ok := m.(*wire.Endorsed); err == nil && ok && len(e.Endorsements) == 1 {
-			if _, err := VerifyEndorsement(e.Endorsements[0], me, addr, s.sn.cfg.Clock.Now()); err == nil {
+			if _, err := record.VerifyEndorsement(e.Endorsements[0], me, addr, s.sn.cfg.Clock.Now()); err == nil {
 				out = append(out, e.Endorsements[0])
 			}
 		}

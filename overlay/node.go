@@ -7,13 +7,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/parleynet/parley/overlay/identity"
 	"github.com/parleynet/parley/overlay/wire"
 )
 
 // NodeConfig configures a Node. The same Node runs in the desktop app, the
 // daemon, the seed and the simulator.
 type NodeConfig struct {
-	Identity *Identity
+	Identity *identity.Identity
 	Network  Network // default TCP{}
 	Clock    Clock   // default SystemClock{}
 	Logger   *slog.Logger

@@ -9,50 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parleynet/parley/overlay/identity"
 	"github.com/parleynet/parley/overlay/wire"
 	"github.com/parleynet/parley/store"
 )
-
-func TestNodeIDAndFingerprint(t *testing.T) {
-	seed := make([]byte, 32)
-	a, err := IdentityFromSeed(seed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := IdentityFromSeed(seed)
-	if a.NodeID() != b.NodeID() || a.Fingerprint() != b.Fingerprint() {
-		t.Fatal("same seed, different identity")
-	}
-	if NodeIDOf(a.PublicKey()) != a.NodeID() {
-		t.Fatal("NodeID is not the hash of the public key")
-	}
-	fp := a.Fingerprint()
-	if len(fp) != 12*5+11 {
-		t.Fatalf("fingerprint %q: want 12 groups of 5 digits", fp)
-	}
-	for i, r := range fp {
-		if (i+1)%6 == 0 {
-			if r != ' ' {
-				t.Fatalf("fingerprint %q: no space at %d", fp, i)
-			}
-		} else if r < '0' || r > '9' {
-			t.Fatalf("fingerprint %q: non-digit at %d", fp, i)
-		}
-	}
-	c := mustIdentity(t)
-	if c.Fingerprint() == fp || c.NodeID() == a.NodeID() {
-		t.Fatal("different keys, same fingerprint or NodeID")
-	}
-	if id, err := ParseNodeID(a.NodeID().String()); err != nil || id != a.NodeID() {
-		t.Fatalf("ParseNodeID round trip: %v %v", id, err)
-	}
-	if _, err := ParseNodeID("abc"); !errors.Is(err, ErrBadNodeID) {
-		t.Fatalf("ParseNodeID(abc) = %v", err)
-	}
-	if _, err := IdentityFromSeed([]byte{1, 2}); !errors.Is(err, ErrBadIdentity) {
-		t.Fatalf("short seed: %v", err)
-	}
-}
 
 func TestParseSeeds(t *testing.T) {
 	id := mustIdentity(t).NodeID()
@@ -182,7 +142,7 @@ func TestSeedAndThreePeersLogIn(t *testing.T) {
 			if st.State != StateOnline {
 				t.Errorf("leaf %d state %s", i, st.State)
 			}
-			ids := map[NodeID]bool{st.Primary.ID: true}
+			ids := map[identity.NodeID]bool{st.Primary.ID: true}
 			for _, s := range st.Standbys {
 				ids[s.ID] = true
 			}
@@ -475,7 +435,7 @@ func TestLeafLeavesSilentSupernode(t *testing.T) {
 		// A supernode that welcomes and then never answers again is dropped
 		// by the leaf after three heartbeats, and the leaf logs in elsewhere.
 		silentID := mustIdentity(t)
-		cert, _ := certificate(silentID)
+		cert, _ := silentID.Certificate()
 		ln := testListen(t)
 		silent := make(chan struct{}) // closed when the test is done with it
 		defer close(silent)
@@ -486,7 +446,7 @@ func TestLeafLeavesSilentSupernode(t *testing.T) {
 			if err != nil {
 				return
 			}
-			l, err := acceptLink(context.Background(), conn, tlsConfig(cert, true, NodeID{}))
+			l, err := acceptLink(context.Background(), conn, tlsConfig(cert, true, identity.NodeID{}))
 			if err != nil {
 				return
 			}

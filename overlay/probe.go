@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/parleynet/parley/overlay/identity"
 	"github.com/parleynet/parley/overlay/wire"
 )
 
@@ -69,7 +70,7 @@ func udpEcho(pc net.PacketConn) {
 // checkReachable dials candidate back at addr over TCP (a TLS link to the
 // expected key that echoes a nonce) and UDP (an echoed datagram), from
 // localHost. It returns nil if both answered.
-func checkReachable(ctx context.Context, network Network, id *Identity, candidate NodeID, addr, localHost string) error {
+func checkReachable(ctx context.Context, network Network, id *identity.Identity, candidate identity.NodeID, addr, localHost string) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*probeTimeout)
 	defer cancel()
 	nonce := rand.Uint64()
@@ -119,7 +120,7 @@ func checkReachable(ctx context.Context, network Network, id *Identity, candidat
 
 // CandidateConfig configures a Candidate.
 type CandidateConfig struct {
-	Identity *Identity
+	Identity *identity.Identity
 	Network  Network // default TCP{}
 	Logger   *slog.Logger
 	// Listen is the address (host:port) to listen on, TCP and UDP.
@@ -155,12 +156,12 @@ func ListenCandidate(cfg CandidateConfig) (*Candidate, error) {
 		return nil, fmt.Errorf("overlay: candidate listen udp: %w", err)
 	}
 	c := &Candidate{cfg: cfg, ln: ln, pc: pc}
-	cert, err := certificate(cfg.Identity)
+	cert, err := cfg.Identity.Certificate()
 	if err != nil {
 		c.Close()
 		return nil, err
 	}
-	conf := tlsConfig(cert, true, NodeID{})
+	conf := tlsConfig(cert, true, identity.NodeID{})
 	c.wg.Add(2)
 	go func() { defer c.wg.Done(); udpEcho(pc) }()
 	go func() {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net"
 	"strings"
+
+	"github.com/parleynet/parley/overlay/identity"
 )
 
 // DefaultPort is the overlay's TCP port (and, from the NAT-traversal work on,
@@ -24,7 +26,7 @@ var DefaultSeeds = []string{
 // not checked); with one, a different key is refused.
 type SeedAddr struct {
 	Addr string
-	ID   NodeID
+	ID   identity.NodeID
 }
 
 // String formats the seed the way ParseSeeds reads it.
@@ -46,7 +48,7 @@ func ParseSeeds(list string) ([]SeedAddr, error) {
 		}
 		var s SeedAddr
 		if id, addr, ok := strings.Cut(item, "@"); ok {
-			nid, err := ParseNodeID(id)
+			nid, err := identity.ParseNodeID(id)
 			if err != nil {
 				return nil, fmt.Errorf("%w %q: %v", ErrBadSeed, item, err)
 			}

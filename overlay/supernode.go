@@ -15,6 +15,8 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/parleynet/parley/overlay/identity"
+	"github.com/parleynet/parley/overlay/record"
 	"github.com/parleynet/parley/overlay/relay"
 	"github.com/parleynet/parley/overlay/wire"
 )
@@ -22,9 +24,9 @@ import (
 // SupernodeConfig configures a Supernode. Zero fields take the defaults
 // documented on each.
 type SupernodeConfig struct {
-	Identity *Identity // required
-	Network  Network   // default TCP{}
-	Clock    Clock     // default SystemClock{}
+	Identity *identity.Identity // required
+	Network  Network            // default TCP{}
+	Clock    Clock              // default SystemClock{}
 	Logger   *slog.Logger
 	// Rand drives the supernode's random choices (jitter, shuffles,
 	// verifiers); default seeded from the runtime. The simulator seeds it.
@@ -161,7 +163,7 @@ func (c *SupernodeConfig) setDefaults() {
 		c.HandshakeQueue = 2 * time.Second
 	}
 	if c.ClaimDifficulty == 0 {
-		c.ClaimDifficulty = DefaultClaimDifficulty
+		c.ClaimDifficulty = record.DefaultClaimDifficulty
 	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d == 0 {
@@ -231,12 +233,12 @@ type Supernode struct {
 	handlers []handler
 
 	mu        sync.Mutex
-	advertise string             // guarded by mu
-	leaves    map[NodeID]*snLeaf // guarded by mu
-	primaries int                // guarded by mu: leaves whose link is their primary
-	rng       *rand.Rand         // guarded by mu
-	closed    bool               // guarded by mu
-	all       map[*Link]struct{} // guarded by mu: every authenticated link, to close on shutdown
+	advertise string                      // guarded by mu
+	leaves    map[identity.NodeID]*snLeaf // guarded by mu
+	primaries int                         // guarded by mu: leaves whose link is their primary
+	rng       *rand.Rand                  // guarded by mu
+	closed    bool                        // guarded by mu
+	all       map[*Link]struct{}          // guarded by mu: every authenticated link, to close on shutdown
 	wg        sync.WaitGroup
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -269,7 +271,7 @@ func (s *Supernode) load() (primaries, view int) {
 
 // leafState returns leaf id's link here and whether it is a standby; a
 // nil link if it is not logged in here.
-func (s *Supernode) leafState(id NodeID) (*Link, bool) {
+func (s *Supernode) leafState(id identity.NodeID) (*Link, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if lf := s.leaves[id]; lf != nil {
@@ -280,7 +282,7 @@ func (s *Supernode) leafState(id NodeID) (*Link, bool) {
 
 // primaryLeafLinks returns up to n links of leaves whose primary this
 // supernode is, except leaf except.
-func (s *Supernode) primaryLeafLinks(except NodeID, n int) []*Link {
+func (s *Supernode) primaryLeafLinks(except identity.NodeID, n int) []*Link {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []*Link
@@ -340,7 +342,7 @@ func NewSupernode(cfg SupernodeConfig) (*Supernode, error) {
 	if cfg.Identity == nil {
 		return nil, errors.New("overlay: supernode needs an identity")
 	}
-	cert, err := certificate(cfg.Identity)
+	cert, err := cfg.Identity.Certificate()
 	if err != nil {
 		return nil, err
 	}
@@ -351,28 +353,28 @@ func NewSupernode(cfg SupernodeConfig) (*Supernode, error) {
 	s := &Supernode{
 		cfg:     cfg,
 		cert:    cert,
-		tlsConf: tlsConfig(cert, true, NodeID{}),
+		tlsConf: tlsConfig(cert, true, identity.NodeID{}),
 		limiter: rate.NewLimiter(rate.Limit(cfg.LoginRate), cfg.LoginBurst),
 		ln:      ln,
 		hsSem:   make(chan struct{}, cfg.MaxHandshakes),
 		log:     cfg.Logger.With("node", cfg.Identity.NodeID().Short(), "role", "supernode"),
-		leaves:  make(map[NodeID]*snLeaf),
+		leaves:  make(map[identity.NodeID]*snLeaf),
 		all:     make(map[*Link]struct{}),
 		rng:     cfg.Rand,
 	}
 	s.mem = &membership{
 		sn:           s,
-		peers:        make(map[NodeID]*snPeer),
-		dialing:      make(map[NodeID]bool),
-		suspects:     make(map[NodeID]suspicion),
-		waiters:      make(map[NodeID][]chan struct{}),
-		announces:    make(map[NodeID]*heard),
+		peers:        make(map[identity.NodeID]*snPeer),
+		dialing:      make(map[identity.NodeID]bool),
+		suspects:     make(map[identity.NodeID]suspicion),
+		waiters:      make(map[identity.NodeID][]chan struct{}),
+		announces:    make(map[identity.NodeID]*heard),
 		endorsements: cfg.Endorsements,
 		rng:          rand.New(rand.NewPCG(s.rng.Uint64(), s.rng.Uint64())),
 		joinKick:     make(chan struct{}, 1),
 	}
 	s.dir = newDirectory(s)
-	s.mail = &mailboxes{sn: s, store: mailStore{boxes: make(map[NodeID]*mailbox)}}
+	s.mail = &mailboxes{sn: s, store: mailStore{boxes: make(map[identity.NodeID]*mailbox)}}
 	s.turn = &relayService{sn: s}
 	s.elect = newElection(s)
 	s.handlers = []handler{s.mail.handleMail, s.dir.handleDirectory}
@@ -396,7 +398,7 @@ func NewSupernode(cfg SupernodeConfig) (*Supernode, error) {
 func (s *Supernode) Addr() string { return s.ln.Addr().String() }
 
 // ID returns the supernode's NodeID.
-func (s *Supernode) ID() NodeID { return s.cfg.Identity.NodeID() }
+func (s *Supernode) ID() identity.NodeID { return s.cfg.Identity.NodeID() }
 
 // Serve accepts links until ctx is done or Close is called, then closes
 // every link with a Bye and returns. It returns nil on a clean stop.
@@ -600,7 +602,7 @@ func (s *Supernode) handle(conn net.Conn) {
 
 // admit decides a leaf login: nil to accept, or the Redirect to send.
 // s.mu must be held.
-func (s *Supernode) admitLocked(id NodeID, standby bool) *wire.Redirect {
+func (s *Supernode) admitLocked(id identity.NodeID, standby bool) *wire.Redirect {
 	_, relogin := s.leaves[id]
 	full := s.primaries >= s.cfg.MaxLeaves
 	if standby {
@@ -696,7 +698,7 @@ func (s *Supernode) serveLeaf(l *Link, hello *wire.Hello) {
 
 // setLeafLocked sets (or, with nil, removes) the leaf link of id, keeping
 // the primaries count. s.mu must be held.
-func (s *Supernode) setLeafLocked(id NodeID, l *snLeaf) {
+func (s *Supernode) setLeafLocked(id identity.NodeID, l *snLeaf) {
 	if old := s.leaves[id]; old != nil {
 		if !old.standby {
 			s.primaries--

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/parleynet/parley/overlay/identity"
 	"github.com/parleynet/parley/overlay/relay"
 	"github.com/parleynet/parley/overlay/wire"
 )
@@ -169,7 +170,7 @@ func (s *relayService) relayServer() (*relay.Server, string) {
 }
 
 // iceServers answers a leaf's TurnRequest.
-func (s *relayService) iceServers(leaf NodeID) *wire.TurnResult {
+func (s *relayService) iceServers(leaf identity.NodeID) *wire.TurnResult {
 	srv, adv := s.relayServer()
 	if srv == nil {
 		return &wire.TurnResult{}

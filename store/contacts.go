@@ -84,7 +84,7 @@ type ContactSummary struct {
 }
 
 // nodeIDOf returns the node ID of a public key: its SHA-256, as
-// overlay.NodeIDOf computes it.
+// overlay/identity.NodeIDOf computes it.
 func nodeIDOf(pub ed25519.PublicKey) [32]byte { return sha256.Sum256(pub) }
 
 func init() {
@@ -107,7 +107,7 @@ func sqlSHA256(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, er
 }
 
 // foldUsername trims and case-folds a username the way
-// overlay.NormalizeName does. Checking its form is left to that function.
+// overlay/record.NormalizeName does. Checking its form is left to that function.
 func foldUsername(name string) (string, error) {
 	n := strings.ToLower(strings.TrimSpace(name))
 	if n == "" {

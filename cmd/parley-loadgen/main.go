@@ -65,6 +65,7 @@ import (
 	"time"
 
 	"github.com/parleynet/parley/overlay"
+	"github.com/parleynet/parley/overlay/identity"
 	"github.com/parleynet/parley/overlay/wire"
 )
 
@@ -148,7 +149,7 @@ type bench struct {
 	cfg config
 	log io.Writer
 
-	ids      []*overlay.Identity
+	ids      []*identity.Identity
 	links    []*overlay.Link // set when the leaf is welcomed
 	lastPong []atomic.Int64  // unix ns of the last Pong (or the Welcome)
 	loginLat []time.Duration // dial start to Welcome, of the attempt that succeeded
@@ -176,7 +177,7 @@ func newBench(cfg config, log io.Writer) *bench {
 	b := &bench{
 		cfg:      cfg,
 		log:      log,
-		ids:      make([]*overlay.Identity, n),
+		ids:      make([]*identity.Identity, n),
 		links:    make([]*overlay.Link, n),
 		lastPong: make([]atomic.Int64, n),
 		loginLat: make([]time.Duration, n),
@@ -222,7 +223,7 @@ func (b *bench) run(ctx context.Context, stdout io.Writer) int {
 	cfg := b.cfg
 	fmt.Fprintf(b.log, "generating %d identities...\n", cfg.leaves)
 	for i := range b.ids {
-		id, err := overlay.NewIdentity(nil)
+		id, err := identity.New(nil)
 		if err != nil {
 			fmt.Fprintln(b.log, "parley-loadgen:", err)
 			return 1
@@ -641,7 +642,7 @@ func (b *bench) login(ctx context.Context, i int) {
 func (b *bench) attempt(ctx context.Context, i int) (*overlay.Link, time.Duration, *wire.Redirect, error) {
 	dctx, cancel := context.WithTimeout(ctx, b.cfg.dialTimeout)
 	defer cancel()
-	link, err := overlay.DialLink(dctx, overlay.TCP{}, b.ids[i], b.cfg.target, overlay.NodeID{})
+	link, err := overlay.DialLink(dctx, overlay.TCP{}, b.ids[i], b.cfg.target, identity.NodeID{})
 	if err != nil {
 		return nil, 0, nil, err
 	}

@@ -21,7 +21,7 @@ import (
 
 	"github.com/parleynet/parley/app"
 	"github.com/parleynet/parley/internal/testutil"
-	"github.com/parleynet/parley/overlay"
+	"github.com/parleynet/parley/overlay/identity"
 	"github.com/parleynet/parley/store"
 )
 
@@ -346,7 +346,7 @@ func bigProfile(t testing.TB, seeds string, contacts, messages int) string {
 	for i := range contacts {
 		pub, _, _ := ed25519.GenerateKey(rand.Reader)
 		id, err := prof.DB.AddContact(ctx, store.Contact{
-			NodeID: overlay.NodeIDOf(pub), PublicKey: pub, Username: fmt.Sprintf("friend%04d", i),
+			NodeID: identity.NodeIDOf(pub), PublicKey: pub, Username: fmt.Sprintf("friend%04d", i),
 			State: store.ContactAccepted, Created: now, Updated: now,
 		})
 		if err != nil {

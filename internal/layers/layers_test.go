@@ -131,6 +131,16 @@ func TestLayers(t *testing.T) {
 			},
 		},
 		{
+			from:   func(p string) bool { return p == "overlay/identity" },
+			what:   "overlay/identity is pure: it imports nothing of the project",
+			banned: func(string) bool { return true },
+		},
+		{
+			from:   func(p string) bool { return p == "overlay/record" },
+			what:   "overlay/record is pure: it imports only identity and the wire codec",
+			banned: func(i string) bool { return i != "overlay/identity" && i != "overlay/wire" },
+		},
+		{
 			from:   func(p string) bool { return p == "store" },
 			what:   "store imports nothing of the project",
 			banned: func(string) bool { return true },

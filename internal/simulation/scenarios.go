@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/parleynet/parley/overlay"
+	"github.com/parleynet/parley/overlay/identity"
+	"github.com/parleynet/parley/overlay/record"
 )
 
 // Figure is one measured value of a scenario.
@@ -283,9 +285,9 @@ func Churn(p Params, dur time.Duration) Report {
 			continue
 		}
 		lctx, lcancel := context.WithTimeout(ctx, 10*time.Second)
-		rec, h, err := node.Leaf().Lookup(lctx, overlay.ClaimKey(target.name))
+		rec, h, err := node.Leaf().Lookup(lctx, record.ClaimKey(target.name))
 		lcancel()
-		if err == nil && overlay.NodeIDOf(rec.Owner) == target.id.NodeID() {
+		if err == nil && identity.NodeIDOf(rec.Owner) == target.id.NodeID() {
 			ok++
 			hops = append(hops, h)
 		} else {

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/parleynet/parley/overlay"
+	"github.com/parleynet/parley/overlay/identity"
+	"github.com/parleynet/parley/overlay/record"
 	"github.com/parleynet/parley/overlay/sim"
 	"github.com/parleynet/parley/overlay/wire"
 )
@@ -125,18 +127,18 @@ func startTier(p Params, n *sim.Net, rng *rand.Rand) []*tierSN {
 	var all []*tierSN
 	// The seeds' identities first: every supernode, the seeds included,
 	// is configured with all three (as parley-seed's --seeds lists them).
-	seedIDs := make([]*overlay.Identity, 3)
+	seedIDs := make([]*identity.Identity, 3)
 	for i := range seedIDs {
-		seedIDs[i], _ = overlay.NewIdentity(keys)
+		seedIDs[i], _ = identity.New(keys)
 		seeds = append(seeds, overlay.SeedAddr{Addr: fmt.Sprintf("127.200.0.%d:%s", i+1, port), ID: seedIDs[i].NodeID()})
 	}
 	start := func(i int, seed bool) *tierSN {
 		ip := fmt.Sprintf("127.%d.%d.%d", 50+i>>16, (i>>8)&0xff, i&0xff)
-		var id *overlay.Identity
+		var id *identity.Identity
 		if seed {
 			ip, id = fmt.Sprintf("127.200.0.%d", i+1), seedIDs[i]
 		} else {
-			id, _ = overlay.NewIdentity(keys)
+			id, _ = identity.New(keys)
 		}
 		sent := new(atomic.Int64)
 		cfg := overlay.SupernodeConfig{
@@ -181,8 +183,8 @@ func tierLookups(n *sim.Net, sns []*tierSN, rng *rand.Rand) (found, asked int) {
 		seq uint64
 	}
 	var pubs []pub
-	leafAt := func(i int, at *tierSN) (*overlay.Leaf, *overlay.Identity) {
-		id, _ := overlay.NewIdentity(nil)
+	leafAt := func(i int, at *tierSN) (*overlay.Leaf, *identity.Identity) {
+		id, _ := identity.New(nil)
 		ip := fmt.Sprintf("127.250.%d.%d", i>>8, i&0xff)
 		lf, err := overlay.NewLeaf(overlay.LeafConfig{Identity: id, Network: n.Host(ip), Seeds: []overlay.SeedAddr{{Addr: at.ip + ":" + port}},
 			Cache: overlay.NewMemHostCache(), ClaimDifficulty: simDifficulty})
@@ -202,14 +204,14 @@ func tierLookups(n *sim.Net, sns []*tierSN, rng *rand.Rand) (found, asked int) {
 	}
 	for i := range 20 {
 		lf, id := leafAt(i, sns[rng.IntN(len(sns))])
-		rec, err := overlay.NewPresence(id, wire.PresenceBody{Status: wire.StatusOnline}, 7, time.Now(), time.Hour)
+		rec, err := record.NewPresence(id, wire.PresenceBody{Status: wire.StatusOnline}, 7, time.Now(), time.Hour)
 		if err != nil {
 			panic(err)
 		}
 		if err := lf.Publish(ctx, rec); err == nil {
-			pubs = append(pubs, pub{overlay.PresenceKey(id.NodeID()), 7})
+			pubs = append(pubs, pub{record.PresenceKey(id.NodeID()), 7})
 		} else {
-			pubs = append(pubs, pub{overlay.PresenceKey(id.NodeID()), 0}) // counted as not found below
+			pubs = append(pubs, pub{record.PresenceKey(id.NodeID()), 0}) // counted as not found below
 		}
 	}
 	for i := range 20 {

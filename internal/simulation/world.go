@@ -26,6 +26,8 @@ import (
 	"time"
 
 	"github.com/parleynet/parley/overlay"
+	"github.com/parleynet/parley/overlay/identity"
+	"github.com/parleynet/parley/overlay/record"
 	"github.com/parleynet/parley/overlay/sim"
 	"github.com/parleynet/parley/overlay/wire"
 )
@@ -80,7 +82,7 @@ type peer struct {
 	name  string
 	ip    string
 	host  *sim.Host
-	id    *overlay.Identity
+	id    *identity.Identity
 	cache *overlay.MemHostCache
 	nat   bool
 	seed  bool
@@ -117,7 +119,7 @@ func NewWorld(p Params) *World {
 	w := &World{p: p, net: sim.NewNet(p.Seed), rng: rand.New(rand.NewPCG(p.Seed, 0x5eed))}
 	keys := rand.NewChaCha8([32]byte{byte(p.Seed), byte(p.Seed >> 8), byte(p.Seed >> 16), byte(p.Seed >> 24), 'p', 'a', 'r', 'l', 'e', 'y'})
 	mk := func(i int, seed bool) *peer {
-		id, err := overlay.NewIdentity(keys)
+		id, err := identity.New(keys)
 		if err != nil {
 			panic(err)
 		}
@@ -237,7 +239,7 @@ func (w *World) startPeer(pr *peer) {
 func (w *World) claim(ctx context.Context, pr *peer, node *overlay.Node) {
 	for ctx.Err() == nil {
 		if node.Leaf().Status().Primary != nil {
-			rec, err := overlay.NewClaim(pr.id, pr.name, uint64(time.Now().UnixMilli()), time.Now(), overlay.ClaimTTL, simDifficulty)
+			rec, err := record.NewClaim(pr.id, pr.name, uint64(time.Now().UnixMilli()), time.Now(), record.ClaimTTL, simDifficulty)
 			if err != nil {
 				return
 			}
@@ -358,9 +360,9 @@ func (w *World) observe() sample {
 }
 
 // liveRing returns the serving supernodes by NodeID, and their ring.
-func (w *World) liveRing() (map[overlay.NodeID]*overlay.Supernode, *overlay.Ring) {
-	m := make(map[overlay.NodeID]*overlay.Supernode)
-	var ids []overlay.NodeID
+func (w *World) liveRing() (map[identity.NodeID]*overlay.Supernode, *record.Ring) {
+	m := make(map[identity.NodeID]*overlay.Supernode)
+	var ids []identity.NodeID
 	for _, pr := range append(append([]*peer(nil), w.seeds...), w.peers...) {
 		if node, up := pr.running(); up {
 			if sn := node.Supernode(); sn != nil {
@@ -369,12 +371,12 @@ func (w *World) liveRing() (map[overlay.NodeID]*overlay.Supernode, *overlay.Ring
 			}
 		}
 	}
-	return m, overlay.NewRing(ids)
+	return m, record.NewRing(ids)
 }
 
 // findable reports whether a serving holder of pr's presence key has it.
-func findable(live map[overlay.NodeID]*overlay.Supernode, ring *overlay.Ring, pr *peer) bool {
-	key := overlay.PresenceKey(pr.id.NodeID())
+func findable(live map[identity.NodeID]*overlay.Supernode, ring *record.Ring, pr *peer) bool {
+	key := record.PresenceKey(pr.id.NodeID())
 	for _, h := range ring.Holders(key, overlay.Replicas) {
 		if live[h].HasRecord(key) {
 			return true

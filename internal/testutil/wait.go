@@ -6,7 +6,7 @@ import (
 )
 
 // ClaimDifficulty is the username proof of work tests use: a few hundred
-// hashes, where the real one (overlay.DefaultClaimDifficulty) takes about
+// hashes, where the real one (overlay/record.DefaultClaimDifficulty) takes about
 // a second.
 const ClaimDifficulty = 8
 

@@ -66,7 +66,7 @@ import (
 	"filippo.io/edwards25519"
 	"golang.org/x/crypto/chacha20poly1305"
 
-	"github.com/parleynet/parley/overlay"
+	"github.com/parleynet/parley/overlay/identity"
 	"github.com/parleynet/parley/overlay/wire"
 )
 
@@ -123,14 +123,14 @@ var (
 // Letter is an opened envelope.
 type Letter struct {
 	From    ed25519.PublicKey // the sender's key, which signed the letter
-	FromID  overlay.NodeID    // NodeIDOf(From)
+	FromID  identity.NodeID   // NodeIDOf(From)
 	ID      [16]byte          // random, chosen by the sender; de-duplicate on (FromID, ID)
 	Time    time.Time         // when the sender sealed it, by the sender's clock (ms precision)
 	Kind    uint8             // what the payload is; meaning is up to the caller
 	Payload []byte
 
-	to   overlay.NodeID // whom the sender wrote it to
-	body []byte         // the signed CBOR bytes
+	to   identity.NodeID // whom the sender wrote it to
+	body []byte          // the signed CBOR bytes
 	sig  []byte
 }
 
@@ -217,7 +217,7 @@ func primeOrder(p *edwards25519.Point) bool {
 // curvePrivate returns the X25519 private key of an identity, as libsodium's
 // crypto_sign_ed25519_sk_to_curve25519 does: the first half of
 // SHA-512(seed), clamped.
-func curvePrivate(id *overlay.Identity) (*ecdh.PrivateKey, error) {
+func curvePrivate(id *identity.Identity) (*ecdh.PrivateKey, error) {
 	h := sha512.Sum512(id.Seed())
 	defer clear(h[:])
 	h[0] &= 248
@@ -229,7 +229,7 @@ func curvePrivate(id *overlay.Identity) (*ecdh.PrivateKey, error) {
 // Seal writes a letter from from to the peer whose public key is to, and
 // returns the envelope and the letter's ID. now is the letter's time; rand
 // supplies the ID, the ephemeral key and the nonce (crypto/rand when nil).
-func Seal(from *overlay.Identity, to ed25519.PublicKey, kind uint8, payload []byte, now time.Time, rand io.Reader) (data []byte, id [16]byte, err error) {
+func Seal(from *identity.Identity, to ed25519.PublicKey, kind uint8, payload []byte, now time.Time, rand io.Reader) (data []byte, id [16]byte, err error) {
 	if from == nil {
 		return nil, id, fmt.Errorf("%w: no sender identity", ErrBadKey)
 	}
@@ -243,7 +243,7 @@ func Seal(from *overlay.Identity, to ed25519.PublicKey, kind uint8, payload []by
 	if len(to) != ed25519.PublicKeySize {
 		return nil, id, fmt.Errorf("%w: recipient key is %d bytes", ErrBadKey, len(to))
 	}
-	toID := overlay.NodeIDOf(to)
+	toID := identity.NodeIDOf(to)
 	inner, err := sign(from, body{
 		From:    from.PublicKey(),
 		To:      toID[:],
@@ -261,7 +261,7 @@ func Seal(from *overlay.Identity, to ed25519.PublicKey, kind uint8, payload []by
 
 // sign encodes b and signs it with from, returning the unpadded plaintext
 // of an envelope.
-func sign(from *overlay.Identity, b body) ([]byte, error) {
+func sign(from *identity.Identity, b body) ([]byte, error) {
 	bb, err := wire.Marshal(&b)
 	if err != nil {
 		return nil, fmt.Errorf("envelope: encode letter: %w", err)
@@ -313,7 +313,7 @@ func encrypt(to ed25519.PublicKey, inner []byte, rand io.Reader) ([]byte, error)
 	if _, err := io.ReadFull(rand, nonce); err != nil {
 		return nil, fmt.Errorf("envelope: nonce: %w", err)
 	}
-	toID := overlay.NodeIDOf(to)
+	toID := identity.NodeIDOf(to)
 	box := aead.Seal(nil, nonce, pad(inner), additionalData(toID, ephPub))
 	data, err := wire.Marshal(&sealed{Version: Version, Eph: ephPub, Nonce: nonce, Box: box})
 	if err != nil {
@@ -337,7 +337,7 @@ func newAEAD(shared, ephPub, toX []byte) (cipher.AEAD, error) {
 	return aead, nil
 }
 
-func additionalData(to overlay.NodeID, ephPub []byte) []byte {
+func additionalData(to identity.NodeID, ephPub []byte) []byte {
 	ad := make([]byte, 0, len(to)+len(ephPub))
 	return append(append(ad, to[:]...), ephPub...)
 }
@@ -376,7 +376,7 @@ func unpad(p []byte) ([]byte, error) {
 // checks that it is addressed to to and that its time is acceptable under p
 // at now. It never panics, whatever data holds. Replays are not detected
 // here: see the package comment.
-func Open(to *overlay.Identity, data []byte, now time.Time, p Policy) (*Letter, error) {
+func Open(to *identity.Identity, data []byte, now time.Time, p Policy) (*Letter, error) {
 	if to == nil {
 		return nil, fmt.Errorf("%w: no recipient identity", ErrBadKey)
 	}
@@ -396,7 +396,7 @@ func Open(to *overlay.Identity, data []byte, now time.Time, p Policy) (*Letter, 
 
 // decrypt opens the outer layer of an envelope and returns its unpadded
 // plaintext (the signed letter).
-func decrypt(to *overlay.Identity, data []byte) ([]byte, error) {
+func decrypt(to *identity.Identity, data []byte) ([]byte, error) {
 	if len(data) > MaxSealed {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrMalformed, len(data), MaxSealed)
 	}
@@ -450,7 +450,7 @@ func parse(inner []byte) (*Letter, error) {
 	switch {
 	case len(b.From) != ed25519.PublicKeySize:
 		return nil, fmt.Errorf("%w: sender key is %d bytes", ErrMalformed, len(b.From))
-	case len(b.To) != len(overlay.NodeID{}):
+	case len(b.To) != len(identity.NodeID{}):
 		return nil, fmt.Errorf("%w: recipient is %d bytes", ErrMalformed, len(b.To))
 	case len(b.ID) != 16:
 		return nil, fmt.Errorf("%w: letter ID is %d bytes", ErrMalformed, len(b.ID))
@@ -469,11 +469,11 @@ func parse(inner []byte) (*Letter, error) {
 	}
 	l := &Letter{
 		From:    ed25519.PublicKey(b.From),
-		FromID:  overlay.NodeIDOf(b.From),
+		FromID:  identity.NodeIDOf(b.From),
 		Time:    time.UnixMilli(b.Time),
 		Kind:    b.Kind,
 		Payload: b.Payload,
-		to:      overlay.NodeID(b.To),
+		to:      identity.NodeID(b.To),
 		body:    sl.Body,
 		sig:     sl.Sig,
 	}
@@ -485,7 +485,7 @@ func parse(inner []byte) (*Letter, error) {
 }
 
 // check applies the recipient and time checks to a verified letter.
-func check(l *Letter, me overlay.NodeID, now time.Time, p Policy) error {
+func check(l *Letter, me identity.NodeID, now time.Time, p Policy) error {
 	if l.to != me {
 		return fmt.Errorf("%w: written to %s", ErrNotForMe, l.to.Short())
 	}

@@ -14,7 +14,7 @@ import (
 
 	"filippo.io/edwards25519"
 
-	"github.com/parleynet/parley/overlay"
+	"github.com/parleynet/parley/overlay/identity"
 	"github.com/parleynet/parley/overlay/wire"
 )
 
@@ -22,9 +22,9 @@ import (
 var t0 = time.UnixMilli(1_760_000_000_123)
 
 // ident returns the identity whose seed is 32 copies of b.
-func ident(tb testing.TB, b byte) *overlay.Identity {
+func ident(tb testing.TB, b byte) *identity.Identity {
 	tb.Helper()
-	id, err := overlay.IdentityFromSeed(bytes.Repeat([]byte{b}, 32))
+	id, err := identity.FromSeed(bytes.Repeat([]byte{b}, 32))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -39,7 +39,7 @@ func rnd(seed uint64) io.Reader {
 	return mrand.NewChaCha8(s)
 }
 
-func mustSeal(tb testing.TB, from *overlay.Identity, to ed25519.PublicKey, kind uint8, payload []byte, now time.Time) ([]byte, [16]byte) {
+func mustSeal(tb testing.TB, from *identity.Identity, to ed25519.PublicKey, kind uint8, payload []byte, now time.Time) ([]byte, [16]byte) {
 	tb.Helper()
 	data, id, err := Seal(from, to, kind, payload, now, nil)
 	if err != nil {
@@ -188,7 +188,7 @@ func TestMaxSizes(t *testing.T) {
 func TestThirdPartyCannotOpen(t *testing.T) {
 	a, b, c := ident(t, 1), ident(t, 2), ident(t, 3)
 	data, _ := mustSeal(t, a, b.PublicKey(), 1, []byte("for B only"), t0)
-	for _, who := range []*overlay.Identity{a, c} {
+	for _, who := range []*identity.Identity{a, c} {
 		if _, err := Open(who, data, t0, Policy{}); !errors.Is(err, ErrDecrypt) {
 			t.Errorf("%s opened B's letter: %v, want ErrDecrypt", who.NodeID().Short(), err)
 		}
@@ -221,7 +221,7 @@ func TestEveryByteFlipRefused(t *testing.T) {
 }
 
 // innerOf returns the signed letter inside an envelope for b.
-func innerOf(tb testing.TB, b *overlay.Identity, data []byte) []byte {
+func innerOf(tb testing.TB, b *identity.Identity, data []byte) []byte {
 	tb.Helper()
 	inner, err := decrypt(b, data)
 	if err != nil {
@@ -515,7 +515,7 @@ func unhex(tb testing.TB, s string) []byte {
 // TestLibsodiumVector checks the conversion against libsodium's
 // test/default/ed25519_convert.{c,exp}.
 func TestLibsodiumVector(t *testing.T) {
-	id, err := overlay.IdentityFromSeed(unhex(t, "421151a459faeade3d247115f94aedae42318124095afabe4d1451a559faedee"))
+	id, err := identity.FromSeed(unhex(t, "421151a459faeade3d247115f94aedae42318124095afabe4d1451a559faedee"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -545,8 +545,8 @@ func TestConversionAgrees(t *testing.T) {
 		for i := range seedA {
 			seedA[i], seedB[i] = byte(r.Uint32()), byte(r.Uint32())
 		}
-		a, _ := overlay.IdentityFromSeed(seedA)
-		b, _ := overlay.IdentityFromSeed(seedB)
+		a, _ := identity.FromSeed(seedA)
+		b, _ := identity.FromSeed(seedB)
 		ax, err1 := ToCurve25519Public(a.PublicKey())
 		bx, err2 := ToCurve25519Public(b.PublicKey())
 		aPriv, err3 := curvePrivate(a)
@@ -650,7 +650,7 @@ func TestLetterVerifies(t *testing.T) {
 
 // verifyLetter checks, independently of parse, that an opened letter is
 // what its sender signed and is addressed to me.
-func verifyLetter(l *Letter, me overlay.NodeID) error {
+func verifyLetter(l *Letter, me identity.NodeID) error {
 	if !ed25519.Verify(l.From, signingMessage(l.body), l.sig) {
 		return errors.New("signature does not verify")
 	}
@@ -659,7 +659,7 @@ func verifyLetter(l *Letter, me overlay.NodeID) error {
 		return err
 	}
 	switch {
-	case !bytes.Equal(x.From, l.From) || l.FromID != overlay.NodeIDOf(l.From):
+	case !bytes.Equal(x.From, l.From) || l.FromID != identity.NodeIDOf(l.From):
 		return errors.New("sender differs from the signed body")
 	case !bytes.Equal(x.To, me[:]) || l.to != me:
 		return errors.New("not addressed to me")

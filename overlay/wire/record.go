@@ -12,7 +12,7 @@ const (
 
 // Record is a signed, sequence-numbered, expiring statement by its owner,
 // stored in the directory. Sig is the owner's ed25519 signature over the
-// record's signing bytes (see overlay.SignRecord). What Body holds depends
+// record's signing bytes (see overlay/record.Sign). What Body holds depends
 // on Kind; it is CBOR, like everything on the wire.
 type Record struct {
 	Kind    Kind   `cbor:"1,keyasint"`

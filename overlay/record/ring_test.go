@@ -1,4 +1,4 @@
-package overlay
+package record
 
 import (
 	"bytes"
@@ -7,11 +7,13 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+
+	"github.com/parleynet/parley/overlay/identity"
 )
 
 // ringID returns the NodeID whose first byte is b and the rest zero.
-func ringID(b byte) NodeID {
-	var id NodeID
+func ringID(b byte) identity.NodeID {
+	var id identity.NodeID
 	id[0] = b
 	return id
 }
@@ -35,11 +37,11 @@ func ringRand32(r *rand.Rand) [32]byte {
 }
 
 // ringRandIDs returns n distinct random NodeIDs.
-func ringRandIDs(r *rand.Rand, n int) []NodeID {
-	seen := make(map[NodeID]bool, n)
-	ids := make([]NodeID, 0, n)
+func ringRandIDs(r *rand.Rand, n int) []identity.NodeID {
+	seen := make(map[identity.NodeID]bool, n)
+	ids := make([]identity.NodeID, 0, n)
 	for len(ids) < n {
-		id := NodeID(ringRand32(r))
+		id := identity.NodeID(ringRand32(r))
 		if !seen[id] {
 			seen[id] = true
 			ids = append(ids, id)
@@ -50,9 +52,9 @@ func ringRandIDs(r *rand.Rand, n int) []NodeID {
 
 // ringRef is the reference model of Ring.Holders: a linear scan for the
 // first ID at or after key in sorted order, then the next n-1, wrapping.
-func ringRef(ids []NodeID, key [32]byte, n int) []NodeID {
+func ringRef(ids []identity.NodeID, key [32]byte, n int) []identity.NodeID {
 	s := slices.Clone(ids)
-	slices.SortFunc(s, func(a, b NodeID) int { return bytes.Compare(a[:], b[:]) })
+	slices.SortFunc(s, func(a, b identity.NodeID) int { return bytes.Compare(a[:], b[:]) })
 	s = slices.Compact(s)
 	if len(s) == 0 || n <= 0 {
 		return nil
@@ -64,7 +66,7 @@ func ringRef(ids []NodeID, key [32]byte, n int) []NodeID {
 			break
 		}
 	}
-	var out []NodeID
+	var out []identity.NodeID
 	for j := 0; j < n && j < len(s); j++ {
 		out = append(out, s[(start+j)%len(s)])
 	}
@@ -72,7 +74,7 @@ func ringRef(ids []NodeID, key [32]byte, n int) []NodeID {
 }
 
 // ringShort names NodeIDs in failure messages by their first two bytes.
-func ringShort(ids []NodeID) []string {
+func ringShort(ids []identity.NodeID) []string {
 	var out []string
 	for _, id := range ids {
 		out = append(out, id.String()[:4])
@@ -81,9 +83,9 @@ func ringShort(ids []NodeID) []string {
 }
 
 func TestNewRingSortsAndDropsDuplicates(t *testing.T) {
-	in := []NodeID{ringID(0x90), ringID(0x10), ringID(0xd0), ringID(0x50), ringID(0x10), ringID(0x90), ringID(0x10)}
+	in := []identity.NodeID{ringID(0x90), ringID(0x10), ringID(0xd0), ringID(0x50), ringID(0x10), ringID(0x90), ringID(0x10)}
 	r := NewRing(in)
-	want := []NodeID{ringID(0x10), ringID(0x50), ringID(0x90), ringID(0xd0)}
+	want := []identity.NodeID{ringID(0x10), ringID(0x50), ringID(0x90), ringID(0xd0)}
 	if r.Len() != 4 {
 		t.Fatalf("Len = %d; want 4", r.Len())
 	}
@@ -91,10 +93,10 @@ func TestNewRingSortsAndDropsDuplicates(t *testing.T) {
 		t.Fatalf("IDs = %v; want %v", ringShort(r.IDs()), ringShort(want))
 	}
 	// IDs that differ only in their last byte are distinct and ordered.
-	var a, b NodeID
+	var a, b identity.NodeID
 	a[31], b[31] = 2, 1
-	r2 := NewRing([]NodeID{a, b, a})
-	if !slices.Equal(r2.IDs(), []NodeID{b, a}) {
+	r2 := NewRing([]identity.NodeID{a, b, a})
+	if !slices.Equal(r2.IDs(), []identity.NodeID{b, a}) {
 		t.Fatalf("IDs = %x; want [%x %x]", r2.IDs(), b, a)
 	}
 	// The ring does not share the caller's slice.
@@ -111,7 +113,7 @@ func TestNewRingSortsAndDropsDuplicates(t *testing.T) {
 }
 
 func TestRingContains(t *testing.T) {
-	r := NewRing([]NodeID{ringID(0x10), ringID(0x50), ringID(0x90), ringID(0xd0)})
+	r := NewRing([]identity.NodeID{ringID(0x10), ringID(0x50), ringID(0x90), ringID(0xd0)})
 	for _, b := range []byte{0x10, 0x50, 0x90, 0xd0} {
 		if !r.Contains(ringID(b)) {
 			t.Errorf("Contains(%#x) = false; want true", b)
@@ -119,7 +121,7 @@ func TestRingContains(t *testing.T) {
 	}
 	near := ringID(0x50)
 	near[31] = 1
-	for _, id := range []NodeID{ringID(0), ringID(0x11), ringID(0x4f), ringID(0xff), near, {}} {
+	for _, id := range []identity.NodeID{ringID(0), ringID(0x11), ringID(0x4f), ringID(0xff), near, {}} {
 		if r.Contains(id) {
 			t.Errorf("Contains(%x) = true; want false", id)
 		}
@@ -128,7 +130,7 @@ func TestRingContains(t *testing.T) {
 
 func TestRingEmptyAndNil(t *testing.T) {
 	var nilRing *Ring
-	for name, r := range map[string]*Ring{"nil": nilRing, "NewRing(nil)": NewRing(nil), "NewRing(empty)": NewRing([]NodeID{})} {
+	for name, r := range map[string]*Ring{"nil": nilRing, "NewRing(nil)": NewRing(nil), "NewRing(empty)": NewRing([]identity.NodeID{})} {
 		if r.Len() != 0 {
 			t.Errorf("%s: Len = %d; want 0", name, r.Len())
 		}
@@ -138,7 +140,7 @@ func TestRingEmptyAndNil(t *testing.T) {
 		if h := r.Holders(ringKey(0x42, 0), 3); h != nil {
 			t.Errorf("%s: Holders = %v; want nil", name, h)
 		}
-		if r.Contains(ringID(0x42)) || r.Contains(NodeID{}) {
+		if r.Contains(ringID(0x42)) || r.Contains(identity.NodeID{}) {
 			t.Errorf("%s: Contains = true; want false", name)
 		}
 	}
@@ -148,25 +150,25 @@ func TestRingEmptyAndNil(t *testing.T) {
 }
 
 func TestRingHolders(t *testing.T) {
-	r := NewRing([]NodeID{ringID(0xd0), ringID(0x10), ringID(0x90), ringID(0x50)})
+	r := NewRing([]identity.NodeID{ringID(0xd0), ringID(0x10), ringID(0x90), ringID(0x50)})
 	id := ringID
 	for _, tc := range []struct {
 		name string
 		key  [32]byte
 		n    int
-		want []NodeID
+		want []identity.NodeID
 	}{
-		{"before the first", ringKey(0x00, 0), 3, []NodeID{id(0x10), id(0x50), id(0x90)}},
-		{"at an ID", ringKey(0x50, 0), 3, []NodeID{id(0x50), id(0x90), id(0xd0)}},
-		{"just after an ID", ringKey(0x50, 1), 3, []NodeID{id(0x90), id(0xd0), id(0x10)}},
-		{"just before an ID", ringKey(0x4f, 0xff), 3, []NodeID{id(0x50), id(0x90), id(0xd0)}},
-		{"wraps once", ringKey(0xc0, 0), 3, []NodeID{id(0xd0), id(0x10), id(0x50)}},
-		{"at the last", ringKey(0xd0, 0), 3, []NodeID{id(0xd0), id(0x10), id(0x50)}},
-		{"after the last", ringKey(0xd0, 1), 3, []NodeID{id(0x10), id(0x50), id(0x90)}},
-		{"at the top", [32]byte(bytes.Repeat([]byte{0xff}, 32)), 3, []NodeID{id(0x10), id(0x50), id(0x90)}},
-		{"one", ringKey(0x60, 0), 1, []NodeID{id(0x90)}},
-		{"all", ringKey(0x60, 0), 4, []NodeID{id(0x90), id(0xd0), id(0x10), id(0x50)}},
-		{"more than the ring", ringKey(0x60, 0), 10, []NodeID{id(0x90), id(0xd0), id(0x10), id(0x50)}},
+		{"before the first", ringKey(0x00, 0), 3, []identity.NodeID{id(0x10), id(0x50), id(0x90)}},
+		{"at an ID", ringKey(0x50, 0), 3, []identity.NodeID{id(0x50), id(0x90), id(0xd0)}},
+		{"just after an ID", ringKey(0x50, 1), 3, []identity.NodeID{id(0x90), id(0xd0), id(0x10)}},
+		{"just before an ID", ringKey(0x4f, 0xff), 3, []identity.NodeID{id(0x50), id(0x90), id(0xd0)}},
+		{"wraps once", ringKey(0xc0, 0), 3, []identity.NodeID{id(0xd0), id(0x10), id(0x50)}},
+		{"at the last", ringKey(0xd0, 0), 3, []identity.NodeID{id(0xd0), id(0x10), id(0x50)}},
+		{"after the last", ringKey(0xd0, 1), 3, []identity.NodeID{id(0x10), id(0x50), id(0x90)}},
+		{"at the top", [32]byte(bytes.Repeat([]byte{0xff}, 32)), 3, []identity.NodeID{id(0x10), id(0x50), id(0x90)}},
+		{"one", ringKey(0x60, 0), 1, []identity.NodeID{id(0x90)}},
+		{"all", ringKey(0x60, 0), 4, []identity.NodeID{id(0x90), id(0xd0), id(0x10), id(0x50)}},
+		{"more than the ring", ringKey(0x60, 0), 10, []identity.NodeID{id(0x90), id(0xd0), id(0x10), id(0x50)}},
 		{"none", ringKey(0x60, 0), 0, nil},
 		{"negative", ringKey(0x60, 0), -1, nil},
 	} {
@@ -179,17 +181,17 @@ func TestRingHolders(t *testing.T) {
 	}
 
 	t.Run("small rings", func(t *testing.T) {
-		one := NewRing([]NodeID{ringID(0x80)})
+		one := NewRing([]identity.NodeID{ringID(0x80)})
 		for _, k := range []byte{0x00, 0x80, 0xff} {
-			if got := one.Holders(ringKey(k, 0), 3); !slices.Equal(got, []NodeID{ringID(0x80)}) {
+			if got := one.Holders(ringKey(k, 0), 3); !slices.Equal(got, []identity.NodeID{ringID(0x80)}) {
 				t.Fatalf("one-ID ring: Holders(%#x, 3) = %v; want [8000]", k, ringShort(got))
 			}
 		}
-		two := NewRing([]NodeID{ringID(0x80), ringID(0x20)})
-		if got := two.Holders(ringKey(0x30, 0), 3); !slices.Equal(got, []NodeID{ringID(0x80), ringID(0x20)}) {
+		two := NewRing([]identity.NodeID{ringID(0x80), ringID(0x20)})
+		if got := two.Holders(ringKey(0x30, 0), 3); !slices.Equal(got, []identity.NodeID{ringID(0x80), ringID(0x20)}) {
 			t.Fatalf("two-ID ring: Holders(0x30, 3) = %v; want [8000 2000]", ringShort(got))
 		}
-		if got := two.Holders(ringKey(0x90, 0), 3); !slices.Equal(got, []NodeID{ringID(0x20), ringID(0x80)}) {
+		if got := two.Holders(ringKey(0x90, 0), 3); !slices.Equal(got, []identity.NodeID{ringID(0x20), ringID(0x80)}) {
 			t.Fatalf("two-ID ring: Holders(0x90, 3) = %v; want [2000 8000]", ringShort(got))
 		}
 	})
@@ -218,7 +220,7 @@ func TestRingHoldersMatchReference(t *testing.T) {
 				if !slices.Equal(got, want) {
 					t.Fatalf("ring of %d: Holders(%x, %d) = %v; want %v", size, k, n, ringShort(got), ringShort(want))
 				}
-				seen := make(map[NodeID]bool)
+				seen := make(map[identity.NodeID]bool)
 				for _, h := range got {
 					if seen[h] {
 						t.Fatalf("ring of %d: Holders(%x, %d) = %v has duplicates", size, k, n, ringShort(got))
@@ -235,7 +237,7 @@ func TestRingHoldersMatchReference(t *testing.T) {
 // key swaps exactly one holder, id for another or another for id; every
 // other key keeps its holders in the same order. It returns the number of
 // keys that changed.
-func ringChanged(t *testing.T, before, after *Ring, keys [][32]byte, n int, id NodeID, added bool) int {
+func ringChanged(t *testing.T, before, after *Ring, keys [][32]byte, n int, id identity.NodeID, added bool) int {
 	t.Helper()
 	changed := 0
 	for _, k := range keys {
@@ -254,7 +256,7 @@ func ringChanged(t *testing.T, before, after *Ring, keys [][32]byte, n int, id N
 			continue
 		}
 		changed++
-		var lost, gained []NodeID
+		var lost, gained []identity.NodeID
 		for _, h := range b {
 			if !slices.Contains(a, h) {
 				lost = append(lost, h)
@@ -330,7 +332,7 @@ func TestRingBalance(t *testing.T) {
 	ids := ringRandIDs(rnd, 100)
 	r := NewRing(ids)
 	const keys = 10000
-	first := make(map[NodeID]int)
+	first := make(map[identity.NodeID]int)
 	for range keys {
 		h := r.Holders(ringRand32(rnd), 1)
 		if len(h) != 1 {
@@ -341,7 +343,7 @@ func TestRingBalance(t *testing.T) {
 	// An ID's arc runs from its predecessor (exclusive) to it (inclusive);
 	// the top 64 bits of the IDs measure it closely enough.
 	sorted := r.IDs()
-	top := func(id NodeID) uint64 { return binary.BigEndian.Uint64(id[:8]) }
+	top := func(id identity.NodeID) uint64 { return binary.BigEndian.Uint64(id[:8]) }
 	maxCount, held := 0, 0
 	for i, id := range sorted {
 		arc := float64(top(id)-top(sorted[(i+len(sorted)-1)%len(sorted)])) / (1 << 64)

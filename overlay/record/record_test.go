@@ -1,4 +1,4 @@
-package overlay
+package record
 
 import (
 	"bytes"
@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parleynet/parley/internal/testutil"
+	"github.com/parleynet/parley/overlay/identity"
 	"github.com/parleynet/parley/overlay/wire"
 )
 
@@ -22,14 +24,14 @@ var recNow = time.UnixMilli(1_700_000_000_000)
 
 // recPolicy is the policy the record tests validate against: the test
 // difficulty and the fixed clock.
-func recPolicy() RecordPolicy {
-	return RecordPolicy{Difficulty: testDifficulty, Now: func() time.Time { return recNow }}
+func recPolicy() Policy {
+	return Policy{Difficulty: testDifficulty, Now: func() time.Time { return recNow }}
 }
 
 // recIdentity returns a deterministic identity: the seed is b repeated.
-func recIdentity(t testing.TB, b byte) *Identity {
+func recIdentity(t testing.TB, b byte) *identity.Identity {
 	t.Helper()
-	id, err := IdentityFromSeed(bytes.Repeat([]byte{b}, ed25519.SeedSize))
+	id, err := identity.FromSeed(bytes.Repeat([]byte{b}, ed25519.SeedSize))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,10 +58,10 @@ func recMarshal(t testing.TB, v any) []byte {
 }
 
 // recSigned returns the record of kind with body and times, signed by id.
-func recSigned(t testing.TB, id *Identity, kind wire.Kind, body []byte, seq uint64, issued, expires time.Time) *wire.Record {
+func recSigned(t testing.TB, id *identity.Identity, kind wire.Kind, body []byte, seq uint64, issued, expires time.Time) *wire.Record {
 	t.Helper()
 	rec := &wire.Record{Kind: kind, Seq: seq, Issued: issued.UnixMilli(), Expires: expires.UnixMilli(), Body: body}
-	if err := SignRecord(id, rec); err != nil {
+	if err := Sign(id, rec); err != nil {
 		t.Fatal(err)
 	}
 	return rec
@@ -96,7 +98,7 @@ func recBadNonce(name string, owner ed25519.PublicKey, difficulty int) uint64 {
 
 // recClaimBodyFor returns a claim body for name (taken as is, not
 // normalized) by id whose proof of work meets testDifficulty.
-func recClaimBodyFor(t testing.TB, id *Identity, name string) []byte {
+func recClaimBodyFor(t testing.TB, id *identity.Identity, name string) []byte {
 	t.Helper()
 	nonce := SolveClaimPoW(name, id.PublicKey(), testDifficulty)
 	if recPoWZeros(name, id.PublicKey(), nonce) < testDifficulty {
@@ -106,7 +108,7 @@ func recClaimBodyFor(t testing.TB, id *Identity, name string) []byte {
 }
 
 // recWantValid validates rec with p and checks that it lives under want.
-func recWantValid(t testing.TB, p RecordPolicy, rec *wire.Record, want [32]byte) {
+func recWantValid(t testing.TB, p Policy, rec *wire.Record, want [32]byte) {
 	t.Helper()
 	key, err := p.Validate(rec)
 	if err != nil {
@@ -119,7 +121,7 @@ func recWantValid(t testing.TB, p RecordPolicy, rec *wire.Record, want [32]byte)
 
 // recWantBad validates rec with p and checks that it is refused with an
 // error wrapping ErrBadRecord and no key.
-func recWantBad(t testing.TB, p RecordPolicy, rec *wire.Record) {
+func recWantBad(t testing.TB, p Policy, rec *wire.Record) {
 	t.Helper()
 	key, err := p.Validate(rec)
 	if !errors.Is(err, ErrBadRecord) {
@@ -240,7 +242,7 @@ func TestClaimValidatesUnderNormalizedNameKey(t *testing.T) {
 	// Validate must not change the record it checks.
 	before := recClone(rec)
 	recPolicy().Validate(rec)
-	if !SameRecord(rec, before) {
+	if !Same(rec, before) {
 		t.Fatal("Validate changed the record")
 	}
 }
@@ -259,7 +261,7 @@ func TestClaimProofOfWorkChecked(t *testing.T) {
 	alice := recIdentity(t, 1)
 	bob := recIdentity(t, 2)
 	p := recPolicy()
-	free := RecordPolicy{Difficulty: 0, Now: p.Now}
+	free := Policy{Difficulty: 0, Now: p.Now}
 
 	t.Run("nonce below difficulty", func(t *testing.T) {
 		nonce := recBadNonce("alice", alice.PublicKey(), testDifficulty)
@@ -282,7 +284,7 @@ func TestClaimProofOfWorkChecked(t *testing.T) {
 				break
 			}
 		}
-		recWantBad(t, RecordPolicy{Difficulty: 16, Now: p.Now}, rec)
+		recWantBad(t, Policy{Difficulty: 16, Now: p.Now}, rec)
 	})
 
 	t.Run("work is bound to the key", func(t *testing.T) {
@@ -433,7 +435,7 @@ func TestRecordLifetimeLimitNotBypassedByOverflow(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			for _, life := range []int64{wrapMillis, 2 * wrapMillis, math.MaxInt64/2 + 1} {
 				rec := &wire.Record{Kind: tc.kind, Seq: 1, Issued: recNow.UnixMilli(), Expires: recNow.UnixMilli() + life, Body: tc.body}
-				if err := SignRecord(id, rec); err != nil {
+				if err := Sign(id, rec); err != nil {
 					t.Fatal(err)
 				}
 				key, err := p.Validate(rec)
@@ -735,7 +737,7 @@ func TestAnnounceValidatesUnderOwnerKey(t *testing.T) {
 func TestSupersedes(t *testing.T) {
 	alice := recIdentity(t, 1)
 	bob := recIdentity(t, 2)
-	claim := func(id *Identity, seq uint64, issued time.Time, ttl time.Duration) *wire.Record {
+	claim := func(id *identity.Identity, seq uint64, issued time.Time, ttl time.Duration) *wire.Record {
 		t.Helper()
 		r, err := NewClaim(id, "alice", seq, issued, ttl, testDifficulty)
 		if err != nil {
@@ -743,7 +745,7 @@ func TestSupersedes(t *testing.T) {
 		}
 		return r
 	}
-	presence := func(id *Identity, seq uint64, st uint8) *wire.Record {
+	presence := func(id *identity.Identity, seq uint64, st uint8) *wire.Record {
 		t.Helper()
 		r, err := NewPresence(id, wire.PresenceBody{Status: st}, seq, recNow, time.Hour)
 		if err != nil {
@@ -832,14 +834,14 @@ func TestSameRecord(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !SameRecord(a, a) || !SameRecord(a, recClone(a)) {
-		t.Fatal("SameRecord of identical records is false")
+	if !Same(a, a) || !Same(a, recClone(a)) {
+		t.Fatal("Same of identical records is false")
 	}
-	if !SameRecord(nil, nil) {
-		t.Fatal("SameRecord(nil, nil) is false")
+	if !Same(nil, nil) {
+		t.Fatal("Same(nil, nil) is false")
 	}
-	if SameRecord(a, nil) || SameRecord(nil, a) {
-		t.Fatal("SameRecord of a record and nil is true")
+	if Same(a, nil) || Same(nil, a) {
+		t.Fatal("Same of a record and nil is true")
 	}
 	for name, change := range map[string]func(r *wire.Record){
 		"kind":    func(r *wire.Record) { r.Kind = wire.KindPresence },
@@ -854,8 +856,8 @@ func TestSameRecord(t *testing.T) {
 	} {
 		b := recClone(a)
 		change(b)
-		if SameRecord(a, b) || SameRecord(b, a) {
-			t.Errorf("SameRecord after changing the %s is true", name)
+		if Same(a, b) || Same(b, a) {
+			t.Errorf("Same after changing the %s is true", name)
 		}
 	}
 }
@@ -878,7 +880,7 @@ func TestEndorsementVerifies(t *testing.T) {
 		}
 	}
 
-	wantBad := func(t *testing.T, e wire.Endorsement, candidate NodeID, addr string, now time.Time) {
+	wantBad := func(t *testing.T, e wire.Endorsement, candidate identity.NodeID, addr string, now time.Time) {
 		t.Helper()
 		v, err := VerifyEndorsement(e, candidate, addr, now)
 		if !errors.Is(err, ErrBadRecord) {
@@ -945,10 +947,12 @@ func TestCountEndorsements(t *testing.T) {
 	v1, v2, v3, v4, v5, v6 := recIdentity(t, 11), recIdentity(t, 12), recIdentity(t, 13), recIdentity(t, 14), recIdentity(t, 15), recIdentity(t, 16)
 	const addr = "192.0.2.1:7000"
 	untrusted := v3.NodeID()
-	trusted := func(id NodeID) bool { return id != untrusted }
-	all := func(NodeID) bool { return true }
-	none := func(NodeID) bool { return false }
-	endorse := func(v *Identity) wire.Endorsement { return NewEndorsement(v, sn.NodeID(), addr, recNow, time.Hour) }
+	trusted := func(id identity.NodeID) bool { return id != untrusted }
+	all := func(identity.NodeID) bool { return true }
+	none := func(identity.NodeID) bool { return false }
+	endorse := func(v *identity.Identity) wire.Endorsement {
+		return NewEndorsement(v, sn.NodeID(), addr, recNow, time.Hour)
+	}
 	tampered := endorse(v6)
 	tampered.Sig[5] ^= 1
 
@@ -1003,7 +1007,7 @@ func TestCountEndorsements(t *testing.T) {
 // Validate: it must never panic, refuse with ErrBadRecord, and accept only
 // under the key that the record's kind and content determine.
 func FuzzValidateRecord(f *testing.F) {
-	id, err := IdentityFromSeed(bytes.Repeat([]byte{1}, ed25519.SeedSize))
+	id, err := identity.FromSeed(bytes.Repeat([]byte{1}, ed25519.SeedSize))
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -1031,7 +1035,7 @@ func FuzzValidateRecord(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte{0xa0})
 
-	p := RecordPolicy{Difficulty: testDifficulty, Now: func() time.Time { return recNow }}
+	p := Policy{Difficulty: testDifficulty, Now: func() time.Time { return recNow }}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var rec wire.Record
 		if err := wire.Unmarshal(data, &rec); err != nil {
@@ -1039,7 +1043,7 @@ func FuzzValidateRecord(f *testing.F) {
 		}
 		before := recClone(&rec)
 		key, err := p.Validate(&rec)
-		if !SameRecord(&rec, before) {
+		if !Same(&rec, before) {
 			t.Fatal("Validate changed the record")
 		}
 		if err != nil {
@@ -1051,7 +1055,7 @@ func FuzzValidateRecord(f *testing.F) {
 			}
 			return
 		}
-		owner := NodeIDOf(rec.Owner)
+		owner := identity.NodeIDOf(rec.Owner)
 		var want [32]byte
 		switch rec.Kind {
 		case wire.KindClaim:
@@ -1077,4 +1081,15 @@ func FuzzValidateRecord(f *testing.F) {
 			t.Fatalf("accepted a record out of its time or size bounds: %+v", rec)
 		}
 	})
+}
+
+const testDifficulty = testutil.ClaimDifficulty
+
+func mustIdentity(t testing.TB) *identity.Identity {
+	t.Helper()
+	id, err := identity.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
 }

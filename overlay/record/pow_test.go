@@ -1,4 +1,4 @@
-package overlay
+package record
 
 import (
 	"testing"

@@ -1,8 +1,10 @@
-package overlay
+package record
 
 import (
 	"bytes"
 	"slices"
+
+	"github.com/parleynet/parley/overlay/identity"
 )
 
 // Ring is a consistent-hash ring of supernode IDs. NodeIDs are SHA-256
@@ -10,13 +12,13 @@ import (
 // A key's holders are the first supernodes at or after it, clockwise.
 // A Ring is immutable; a nil *Ring is an empty ring.
 type Ring struct {
-	ids []NodeID // sorted, distinct
+	ids []identity.NodeID // sorted, distinct
 }
 
 // NewRing returns the ring of ids (duplicates dropped).
-func NewRing(ids []NodeID) *Ring {
+func NewRing(ids []identity.NodeID) *Ring {
 	s := slices.Clone(ids)
-	slices.SortFunc(s, func(a, b NodeID) int { return bytes.Compare(a[:], b[:]) })
+	slices.SortFunc(s, func(a, b identity.NodeID) int { return bytes.Compare(a[:], b[:]) })
 	return &Ring{ids: slices.Compact(s)}
 }
 
@@ -30,7 +32,7 @@ func (r *Ring) Len() int {
 
 // IDs returns the supernodes on the ring, in ring order. The caller must
 // not change the slice.
-func (r *Ring) IDs() []NodeID {
+func (r *Ring) IDs() []identity.NodeID {
 	if r == nil {
 		return nil
 	}
@@ -38,23 +40,23 @@ func (r *Ring) IDs() []NodeID {
 }
 
 // Contains reports whether id is on the ring.
-func (r *Ring) Contains(id NodeID) bool {
+func (r *Ring) Contains(id identity.NodeID) bool {
 	if r == nil {
 		return false
 	}
-	_, ok := slices.BinarySearchFunc(r.ids, id, func(a, b NodeID) int { return bytes.Compare(a[:], b[:]) })
+	_, ok := slices.BinarySearchFunc(r.ids, id, func(a, b identity.NodeID) int { return bytes.Compare(a[:], b[:]) })
 	return ok
 }
 
 // Holders returns the n supernodes (fewer if the ring is smaller) that
 // hold key: the first at or after key, clockwise.
-func (r *Ring) Holders(key [32]byte, n int) []NodeID {
+func (r *Ring) Holders(key [32]byte, n int) []identity.NodeID {
 	if r.Len() == 0 || n <= 0 {
 		return nil
 	}
 	n = min(n, len(r.ids))
-	i, _ := slices.BinarySearchFunc(r.ids, NodeID(key), func(a, b NodeID) int { return bytes.Compare(a[:], b[:]) })
-	out := make([]NodeID, n)
+	i, _ := slices.BinarySearchFunc(r.ids, identity.NodeID(key), func(a, b identity.NodeID) int { return bytes.Compare(a[:], b[:]) })
+	out := make([]identity.NodeID, n)
 	for j := range out {
 		out[j] = r.ids[(i+j)%len(r.ids)]
 	}
@@ -64,13 +66,13 @@ func (r *Ring) Holders(key [32]byte, n int) []NodeID {
 // Neighbours returns up to n supernodes on each side of id on the ring
 // (id itself not included, each at most once): the ones that take over
 // its records, or whose records it takes over, when the view changes.
-func (r *Ring) Neighbours(id NodeID, n int) []NodeID {
+func (r *Ring) Neighbours(id identity.NodeID, n int) []identity.NodeID {
 	if r.Len() == 0 || n <= 0 {
 		return nil
 	}
-	i, found := slices.BinarySearchFunc(r.ids, id, func(a, b NodeID) int { return bytes.Compare(a[:], b[:]) })
-	var out []NodeID
-	add := func(x NodeID) {
+	i, found := slices.BinarySearchFunc(r.ids, id, func(a, b identity.NodeID) int { return bytes.Compare(a[:], b[:]) })
+	var out []identity.NodeID
+	add := func(x identity.NodeID) {
 		if x != id && !slices.Contains(out, x) {
 			out = append(out, x)
 		}

@@ -1,4 +1,9 @@
-package overlay
+// Package record is what the directory holds and the ring that places it:
+// signed records (username claims with their proof of work, presences,
+// supernode announcements with endorsements), the rules that validate and
+// order them, and the consistent-hash ring that names each key's holders.
+// It is pure: no network, no clock but the one it is given.
+package record
 
 import (
 	"bytes"
@@ -10,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/parleynet/parley/overlay/identity"
 	"github.com/parleynet/parley/overlay/wire"
 )
 
@@ -28,7 +34,7 @@ import (
 //
 // so that a record about a name, or about one peer, always lands on the
 // same holders, and a record about one peer cannot be stored under
-// another's key. RecordPolicy.Validate checks everything a record can be
+// another's key. Policy.Validate checks everything a record can be
 // checked for on its own; Supersedes decides between two valid records
 // under one key.
 
@@ -132,10 +138,10 @@ func hashKey(domain string, b []byte) [32]byte {
 func ClaimKey(name string) [32]byte { return hashKey("parley-claim\x00", []byte(name)) }
 
 // PresenceKey returns the directory key of a peer's presence.
-func PresenceKey(id NodeID) [32]byte { return hashKey("parley-presence\x00", id[:]) }
+func PresenceKey(id identity.NodeID) [32]byte { return hashKey("parley-presence\x00", id[:]) }
 
 // AnnounceKey returns the directory key of a supernode's announcement.
-func AnnounceKey(id NodeID) [32]byte { return hashKey("parley-announce\x00", id[:]) }
+func AnnounceKey(id identity.NodeID) [32]byte { return hashKey("parley-announce\x00", id[:]) }
 
 // recordSigningBytes returns what the owner of rec signs.
 func recordSigningBytes(rec *wire.Record) ([]byte, error) {
@@ -148,8 +154,8 @@ func recordSigningBytes(rec *wire.Record) ([]byte, error) {
 	return append([]byte(recordDomain), b...), nil
 }
 
-// SignRecord fills in rec's Owner and Sig with id.
-func SignRecord(id *Identity, rec *wire.Record) error {
+// Sign fills in rec's Owner and Sig with id.
+func Sign(id *identity.Identity, rec *wire.Record) error {
 	rec.Owner = append([]byte(nil), id.PublicKey()...)
 	b, err := recordSigningBytes(rec)
 	if err != nil {
@@ -159,13 +165,13 @@ func SignRecord(id *Identity, rec *wire.Record) error {
 	return nil
 }
 
-func newRecord(id *Identity, kind wire.Kind, body any, seq uint64, now time.Time, ttl time.Duration) (*wire.Record, error) {
+func newRecord(id *identity.Identity, kind wire.Kind, body any, seq uint64, now time.Time, ttl time.Duration) (*wire.Record, error) {
 	b, err := wire.Marshal(body)
 	if err != nil {
 		return nil, fmt.Errorf("overlay: record body: %w", err)
 	}
 	rec := &wire.Record{Kind: kind, Seq: seq, Issued: now.UnixMilli(), Expires: now.Add(ttl).UnixMilli(), Body: b}
-	if err := SignRecord(id, rec); err != nil {
+	if err := Sign(id, rec); err != nil {
 		return nil, err
 	}
 	return rec, nil
@@ -174,7 +180,7 @@ func newRecord(id *Identity, kind wire.Kind, body any, seq uint64, now time.Time
 // NewClaim makes a signed claim of name by id, solving its proof of work
 // of difficulty bits (about a second of one core at the default). seq must
 // grow with every renewal.
-func NewClaim(id *Identity, name string, seq uint64, now time.Time, ttl time.Duration, difficulty int) (*wire.Record, error) {
+func NewClaim(id *identity.Identity, name string, seq uint64, now time.Time, ttl time.Duration, difficulty int) (*wire.Record, error) {
 	n, err := NormalizeName(name)
 	if err != nil {
 		return nil, err
@@ -184,12 +190,12 @@ func NewClaim(id *Identity, name string, seq uint64, now time.Time, ttl time.Dur
 }
 
 // NewPresence makes a signed presence record of id.
-func NewPresence(id *Identity, body wire.PresenceBody, seq uint64, now time.Time, ttl time.Duration) (*wire.Record, error) {
+func NewPresence(id *identity.Identity, body wire.PresenceBody, seq uint64, now time.Time, ttl time.Duration) (*wire.Record, error) {
 	return newRecord(id, wire.KindPresence, body, seq, now, ttl)
 }
 
 // NewAnnounce makes a signed announcement of the supernode id.
-func NewAnnounce(id *Identity, body wire.AnnounceBody, seq uint64, now time.Time, ttl time.Duration) (*wire.Record, error) {
+func NewAnnounce(id *identity.Identity, body wire.AnnounceBody, seq uint64, now time.Time, ttl time.Duration) (*wire.Record, error) {
 	return newRecord(id, wire.KindAnnounce, body, seq, now, ttl)
 }
 
@@ -229,8 +235,8 @@ func DecodeAnnounce(rec *wire.Record) (wire.AnnounceBody, error) {
 	return b, nil
 }
 
-// RecordPolicy is what a peer checks records against.
-type RecordPolicy struct {
+// Policy is what a peer checks records against.
+type Policy struct {
 	// Difficulty is the proof of work a claim must carry, in bits.
 	Difficulty int
 	// Now is the clock that expiry is checked against.
@@ -241,7 +247,7 @@ type RecordPolicy struct {
 // body and, for a claim, the name's form and proof of work. It returns the
 // key the record lives under, or an error wrapping ErrBadRecord that says
 // why it was refused.
-func (p RecordPolicy) Validate(rec *wire.Record) ([32]byte, error) {
+func (p Policy) Validate(rec *wire.Record) ([32]byte, error) {
 	var key [32]byte
 	if rec == nil {
 		return key, fmt.Errorf("%w: no record", ErrBadRecord)
@@ -275,7 +281,7 @@ func (p RecordPolicy) Validate(rec *wire.Record) ([32]byte, error) {
 		}
 		return nil
 	}
-	owner := NodeIDOf(rec.Owner)
+	owner := identity.NodeIDOf(rec.Owner)
 	switch rec.Kind {
 	case wire.KindClaim:
 		b, err := DecodeClaim(rec)
@@ -349,7 +355,7 @@ func Supersedes(next, old *wire.Record, now time.Time) error {
 	}
 	if !bytes.Equal(next.Owner, old.Owner) {
 		if old.Kind == wire.KindClaim {
-			return fmt.Errorf("%w: held by key %s", ErrNameTaken, NodeIDOf(old.Owner).Short())
+			return fmt.Errorf("%w: held by key %s", ErrNameTaken, identity.NodeIDOf(old.Owner).Short())
 		}
 		return fmt.Errorf("%w: another owner's record", ErrBadRecord)
 	}
@@ -359,8 +365,8 @@ func Supersedes(next, old *wire.Record, now time.Time) error {
 	return nil
 }
 
-// SameRecord reports whether a and b are the same signed record.
-func SameRecord(a, b *wire.Record) bool {
+// Same reports whether a and b are the same signed record.
+func Same(a, b *wire.Record) bool {
 	if a == nil || b == nil {
 		return a == b
 	}
@@ -380,7 +386,7 @@ func endorsementSigningBytes(e wire.Endorsement) ([]byte, error) {
 
 // NewEndorsement signs, as verifier id, that candidate was reached at addr
 // over TCP and UDP.
-func NewEndorsement(id *Identity, candidate NodeID, addr string, now time.Time, ttl time.Duration) wire.Endorsement {
+func NewEndorsement(id *identity.Identity, candidate identity.NodeID, addr string, now time.Time, ttl time.Duration) wire.Endorsement {
 	e := wire.Endorsement{
 		Candidate: append([]byte(nil), candidate[:]...),
 		Addr:      addr,
@@ -397,31 +403,31 @@ func NewEndorsement(id *Identity, candidate NodeID, addr string, now time.Time, 
 
 // VerifyEndorsement checks that e is a valid, unexpired endorsement of
 // candidate at addr, and returns the verifier's NodeID.
-func VerifyEndorsement(e wire.Endorsement, candidate NodeID, addr string, now time.Time) (NodeID, error) {
+func VerifyEndorsement(e wire.Endorsement, candidate identity.NodeID, addr string, now time.Time) (identity.NodeID, error) {
 	if len(e.Verifier) != ed25519.PublicKeySize || len(e.Sig) != ed25519.SignatureSize {
-		return NodeID{}, fmt.Errorf("%w: malformed endorsement", ErrBadRecord)
+		return identity.NodeID{}, fmt.Errorf("%w: malformed endorsement", ErrBadRecord)
 	}
 	if !bytes.Equal(e.Candidate, candidate[:]) || e.Addr != addr {
-		return NodeID{}, fmt.Errorf("%w: endorsement of another peer or address", ErrBadRecord)
+		return identity.NodeID{}, fmt.Errorf("%w: endorsement of another peer or address", ErrBadRecord)
 	}
 	if e.Expires <= now.UnixMilli() || e.Issued > now.Add(clockSkew).UnixMilli() {
-		return NodeID{}, fmt.Errorf("%w: endorsement expired or from the future", ErrBadRecord)
+		return identity.NodeID{}, fmt.Errorf("%w: endorsement expired or from the future", ErrBadRecord)
 	}
 	b, err := endorsementSigningBytes(e)
 	if err != nil || !verifySig(e.Verifier, b, e.Sig) {
-		return NodeID{}, fmt.Errorf("%w: bad endorsement signature", ErrBadRecord)
+		return identity.NodeID{}, fmt.Errorf("%w: bad endorsement signature", ErrBadRecord)
 	}
-	v := NodeIDOf(e.Verifier)
+	v := identity.NodeIDOf(e.Verifier)
 	if v == candidate {
-		return NodeID{}, fmt.Errorf("%w: self-endorsement", ErrBadRecord)
+		return identity.NodeID{}, fmt.Errorf("%w: self-endorsement", ErrBadRecord)
 	}
 	return v, nil
 }
 
 // CountEndorsements counts the distinct verifiers, trusted by the caller,
 // that validly endorsed the supernode id at the address body announces.
-func CountEndorsements(body wire.AnnounceBody, id NodeID, now time.Time, trusted func(NodeID) bool) int {
-	seen := make(map[NodeID]bool, len(body.Endorsements))
+func CountEndorsements(body wire.AnnounceBody, id identity.NodeID, now time.Time, trusted func(identity.NodeID) bool) int {
+	seen := make(map[identity.NodeID]bool, len(body.Endorsements))
 	for _, e := range body.Endorsements {
 		v, err := VerifyEndorsement(e, id, body.Addr, now)
 		if err != nil || seen[v] || !trusted(v) {

@@ -1,4 +1,7 @@
-package overlay
+// Package identity is a peer's long-term key: its ed25519 key pair, the
+// NodeID that names it on the network, its safety number and the TLS
+// certificate that carries it on overlay links.
+package identity
 
 import (
 	"crypto/ed25519"
@@ -6,12 +9,16 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"io"
+	"math/big"
 	"strings"
 	"sync"
+	"time"
 )
 
 // NodeID names a peer on the network: the SHA-256 of its ed25519 public key.
@@ -51,8 +58,8 @@ type Identity struct {
 	certErr  error
 }
 
-// NewIdentity makes a fresh identity from r (crypto/rand.Reader when nil).
-func NewIdentity(r io.Reader) (*Identity, error) {
+// New makes a fresh identity from r (crypto/rand.Reader when nil).
+func New(r io.Reader) (*Identity, error) {
 	if r == nil {
 		r = rand.Reader
 	}
@@ -60,11 +67,11 @@ func NewIdentity(r io.Reader) (*Identity, error) {
 	if _, err := io.ReadFull(r, seed); err != nil {
 		return nil, fmt.Errorf("identity: %w", err)
 	}
-	return IdentityFromSeed(seed)
+	return FromSeed(seed)
 }
 
-// IdentityFromSeed rebuilds an identity from the 32-byte seed kept in the profile.
-func IdentityFromSeed(seed []byte) (*Identity, error) {
+// FromSeed rebuilds an identity from the 32-byte seed kept in the profile.
+func FromSeed(seed []byte) (*Identity, error) {
 	if len(seed) != ed25519.SeedSize {
 		return nil, fmt.Errorf("%w: seed is %d bytes, want %d", ErrBadIdentity, len(seed), ed25519.SeedSize)
 	}
@@ -111,4 +118,29 @@ func Fingerprint(pub ed25519.PublicKey) string {
 		groups[g] = fmt.Sprintf("%05d", binary.BigEndian.Uint64(b[:])%100000)
 	}
 	return strings.Join(groups, " ")
+}
+
+// Certificate returns a self-signed TLS certificate whose key is the
+// identity's ed25519 key. Nothing in it but the key matters: peers check the key
+// against the NodeID they expect, never a CA or a name.
+// It is made once per identity: signing one costs as much as a handshake.
+func (i *Identity) Certificate() (tls.Certificate, error) {
+	i.certOnce.Do(func() { i.cert, i.certErr = makeCertificate(i) })
+	return i.cert, i.certErr
+}
+
+func makeCertificate(id *Identity) (tls.Certificate, error) {
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: id.NodeID().String()},
+		NotBefore:    time.Unix(0, 0),
+		NotAfter:     time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(nil, tmpl, tmpl, id.pub, id.priv)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("identity: make certificate: %w", err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: id.priv}, nil
 }
