@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parleynet/parley/app/profile"
 	"github.com/parleynet/parley/chat"
 	"github.com/parleynet/parley/letters"
 	"github.com/parleynet/parley/overlay"
@@ -20,7 +21,7 @@ type chatUser struct {
 	dir  string
 	seed string
 	run  *running
-	prof *Profile
+	prof *profile.Profile
 
 	mu     sync.Mutex
 	events []chat.Event
@@ -60,7 +61,7 @@ func newChatUser(t testing.TB, seed, name string) *chatUser {
 func (u *chatUser) start() {
 	t := u.t
 	if u.prof == nil {
-		prof, err := Open(context.Background(), u.dir)
+		prof, err := profile.Open(context.Background(), u.dir)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/parleynet/parley/app/profile"
 	"github.com/parleynet/parley/overlay"
 	"github.com/parleynet/parley/overlay/identity"
 	"github.com/parleynet/parley/overlay/record"
@@ -134,7 +135,7 @@ func (p *Peer) Lookup(ctx context.Context, name string) (LookupResult, error) {
 // LookupOnce looks name up through a throwaway leaf on prof's identity and
 // host cache, for when no daemon runs on the profile. A name nobody holds
 // gives an error wrapping ErrNotFound.
-func LookupOnce(ctx context.Context, prof *Profile, opts Options, name string) (LookupResult, error) {
+func LookupOnce(ctx context.Context, prof *profile.Profile, opts Options, name string) (LookupResult, error) {
 	if _, err := record.NormalizeName(name); err != nil {
 		return LookupResult{}, fmt.Errorf("%w: %v", ErrBadUsername, err)
 	}

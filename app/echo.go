@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/parleynet/parley/app/profile"
 	"github.com/parleynet/parley/call"
 	"github.com/parleynet/parley/chat"
 	"github.com/parleynet/parley/store"
@@ -92,8 +93,8 @@ func RunEcho(ctx context.Context, dir, username string, seeds Seeds, log *slog.L
 			}
 		},
 	}
-	prof, err := Open(ctx, dir)
-	for errors.Is(err, ErrNoProfile) {
+	prof, err := profile.Open(ctx, dir)
+	for errors.Is(err, profile.ErrNoProfile) {
 		prof, err = Init(ctx, dir, username, opts)
 		if err == nil || errors.Is(err, ErrNameTaken) || errors.Is(err, ErrBadUsername) {
 			break
@@ -104,7 +105,7 @@ func RunEcho(ctx context.Context, dir, username string, seeds Seeds, log *slog.L
 			return ctx.Err()
 		case <-time.After(2 * time.Second):
 		}
-		prof, err = Open(ctx, dir)
+		prof, err = profile.Open(ctx, dir)
 	}
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parleynet/parley/app/profile"
 	"github.com/parleynet/parley/internal/testutil"
 	"github.com/parleynet/parley/overlay"
 )
@@ -275,7 +276,7 @@ func TestInitRefusesTakenUsername(t *testing.T) {
 	if !errors.Is(err, ErrNameTaken) {
 		t.Fatalf("Init with a taken name: %v, want ErrNameTaken", err)
 	}
-	if _, err := Open(context.Background(), dir); !errors.Is(err, ErrNoProfile) {
+	if _, err := profile.Open(context.Background(), dir); !errors.Is(err, profile.ErrNoProfile) {
 		t.Fatalf("a refused init left a profile behind: %v", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/parleynet/parley/app/profile"
 	"github.com/parleynet/parley/call"
 	"github.com/parleynet/parley/chat"
 	"github.com/parleynet/parley/letters"
@@ -100,7 +101,7 @@ type Options struct {
 // username claim and the control socket. It is the API the UI, the CLI and
 // the seed use.
 type Peer struct {
-	prof    *Profile
+	prof    *profile.Profile
 	opts    Options
 	log     *slog.Logger
 	node    *overlay.Node
@@ -124,7 +125,7 @@ var DefaultListen = fmt.Sprintf(":%d", overlay.DefaultPort)
 
 // NewPeer prepares a peer on an open profile. A seed or pinned supernode
 // opens its listener at once, so that Addr is known before Run.
-func NewPeer(prof *Profile, opts Options) (*Peer, error) {
+func NewPeer(prof *profile.Profile, opts Options) (*Peer, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -147,7 +148,7 @@ func NewPeer(prof *Profile, opts Options) (*Peer, error) {
 	p := &Peer{prof: prof, opts: opts, log: opts.Logger, updates: newUpdates()}
 	presence := wire.StatusOnline
 	if !opts.Seed {
-		set, err := prof.Settings(context.Background())
+		set, err := LoadSettings(context.Background(), prof)
 		if err != nil {
 			return nil, err
 		}
@@ -242,7 +243,7 @@ func NewPeer(prof *Profile, opts Options) (*Peer, error) {
 }
 
 // Profile returns the peer's profile.
-func (p *Peer) Profile() *Profile { return p.prof }
+func (p *Peer) Profile() *profile.Profile { return p.prof }
 
 // Addr returns the supernode's listen address, or "" when not one.
 func (p *Peer) Addr() string {

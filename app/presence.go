@@ -26,12 +26,12 @@ func (p *Peer) SetPresence(ctx context.Context, presence string) error {
 	if !ok {
 		return fmt.Errorf("app: unknown presence %q", presence)
 	}
-	s, err := p.prof.Settings(ctx)
+	s, err := LoadSettings(ctx, p.prof)
 	if err != nil {
 		return err
 	}
 	s.Presence = presence
-	if err := p.prof.SaveSettings(ctx, s); err != nil {
+	if err := SaveSettings(ctx, p.prof, s); err != nil {
 		return err
 	}
 	if err := p.leaf.SetPresence(ctx, st); err != nil && !errors.Is(err, overlay.ErrUnavailable) {

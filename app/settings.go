@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/parleynet/parley/app/profile"
 	"github.com/parleynet/parley/overlay"
 	"github.com/parleynet/parley/store"
 )
@@ -44,10 +45,10 @@ func DefaultSettings() Settings {
 
 const settingUI = "ui_settings"
 
-// Settings returns the profile's settings; defaults for what was never
-// set. A damaged value gives the defaults, not an error: settings must
+// LoadSettings returns the profile's settings; defaults for what was
+// never set. A damaged value gives the defaults, not an error: settings must
 // never keep the app from starting.
-func (p *Profile) Settings(ctx context.Context) (Settings, error) {
+func LoadSettings(ctx context.Context, p *profile.Profile) (Settings, error) {
 	s := DefaultSettings()
 	v, err := p.DB.Setting(ctx, settingUI)
 	if errors.Is(err, store.ErrNotFound) {
@@ -66,8 +67,8 @@ func (p *Profile) Settings(ctx context.Context) (Settings, error) {
 	return s, nil
 }
 
-// SaveSettings stores s in the profile, after checking its seeds.
-func (p *Profile) SaveSettings(ctx context.Context, s Settings) error {
+// SaveSettings stores s in profile p, after checking its seeds.
+func SaveSettings(ctx context.Context, p *profile.Profile, s Settings) error {
 	if _, err := ParseSeeds(s.Seeds); err != nil {
 		return err
 	}

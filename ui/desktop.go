@@ -131,7 +131,7 @@ func (s *Session) rememberSize() {
 	s.settings.WindowWidth, s.settings.WindowHeight = sz.Width, sz.Height
 	set := s.settings
 	prof := s.prof
-	if err := prof.SaveSettings(context.Background(), set); err != nil {
+	if err := app.SaveSettings(context.Background(), prof, set); err != nil {
 		fyne.LogError("saving the window size", err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/parleynet/parley/app"
+	"github.com/parleynet/parley/app/profile"
 )
 
 // askPassword asks for a password (twice when confirm) and calls fn.
@@ -44,7 +45,7 @@ func (s *Session) exportProfile() {
 		s.askPassword("Protect the export with a password", true, func(pw string) {
 			prof := s.prof
 			go func() {
-				err := app.ExportProfile(s.ctx, prof, w, pw)
+				err := profile.Export(s.ctx, prof, w, pw, app.Version)
 				if cerr := w.Close(); err == nil {
 					err = cerr
 				}
@@ -76,7 +77,7 @@ func (s *Session) importProfile() {
 func (s *Session) ImportFrom(r io.ReadCloser, password string) {
 	go func() {
 		defer r.Close()
-		prof, err := app.ImportProfile(s.ctx, r, password, s.cfg.ProfileDir)
+		prof, err := profile.Import(s.ctx, r, password, s.cfg.ProfileDir)
 		do(func() {
 			if err != nil {
 				s.importErr = err
@@ -91,9 +92,9 @@ func (s *Session) ImportFrom(r io.ReadCloser, password string) {
 // importError says what went wrong with an import in the user's words.
 func importError(err error) error {
 	switch {
-	case errors.Is(err, app.ErrWrongPassword):
+	case errors.Is(err, profile.ErrWrongPassword):
 		return errors.New("that is not the password of this export")
-	case errors.Is(err, app.ErrBadExport):
+	case errors.Is(err, profile.ErrBadExport):
 		return fmt.Errorf("this is not a Parley profile export, or it is damaged: %v", err)
 	}
 	return err

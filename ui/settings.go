@@ -133,7 +133,7 @@ func (v *SettingsView) testAudio() {
 func (v *SettingsView) Save() error {
 	ctx := context.Background()
 	prof := v.s.prof
-	set, err := prof.Settings(ctx)
+	set, err := app.LoadSettings(ctx, prof)
 	if err != nil {
 		return err
 	}
@@ -150,7 +150,7 @@ func (v *SettingsView) Save() error {
 		}
 		set.StartAtLogin = v.StartAtLogin.Checked
 	}
-	if err := prof.SaveSettings(ctx, set); err != nil {
+	if err := app.SaveSettings(ctx, prof, set); err != nil {
 		return err
 	}
 	if err := prof.SetSupernodeRole(ctx, v.Supernode.Checked); err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/parleynet/parley/app"
 	"github.com/parleynet/parley/app/control"
+	"github.com/parleynet/parley/app/profile"
 	"github.com/parleynet/parley/assets"
 )
 
@@ -78,7 +79,7 @@ type Session struct {
 	err   error // guarded by errMu: why the peer stopped, if it failed
 
 	// On the UI thread:
-	prof         *app.Profile
+	prof         *profile.Profile
 	peer         *app.Peer
 	settings     app.Settings
 	main         *MainView
@@ -95,11 +96,11 @@ type Session struct {
 // once a profile is open, starts its peer.
 func NewSession(ctx context.Context, cfg Config, win fyne.Window) *Session {
 	s := &Session{ctx: ctx, cfg: cfg, win: win, focused: true}
-	prof, err := app.Open(ctx, cfg.ProfileDir)
+	prof, err := profile.Open(ctx, cfg.ProfileDir)
 	switch {
 	case err == nil:
 		s.start(prof)
-	case errors.Is(err, app.ErrNoProfile):
+	case errors.Is(err, profile.ErrNoProfile):
 		win.SetContent(s.firstStart())
 	default:
 		win.SetContent(errorView(err))
@@ -170,7 +171,7 @@ func (s *Session) firstStart() fyne.CanvasObject {
 }
 
 // welcome shows the new identity's fingerprint, then the main view.
-func (s *Session) welcome(prof *app.Profile) {
+func (s *Session) welcome(prof *profile.Profile) {
 	fp := widget.NewLabelWithStyle(prof.Fingerprint(), fyne.TextAlignLeading, fyne.TextStyle{Monospace: true})
 	fp.Wrapping = fyne.TextWrapWord
 	note := widget.NewLabel(prof.Note)
@@ -188,8 +189,8 @@ func (s *Session) welcome(prof *app.Profile) {
 }
 
 // start runs the profile's peer and shows the main view.
-func (s *Session) start(prof *app.Profile) {
-	set, err := prof.Settings(s.ctx)
+func (s *Session) start(prof *profile.Profile) {
+	set, err := app.LoadSettings(s.ctx, prof)
 	if err != nil {
 		prof.Close()
 		s.win.SetContent(errorView(err))

@@ -16,6 +16,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/parleynet/parley/app"
+	"github.com/parleynet/parley/app/profile"
 	"github.com/parleynet/parley/call"
 	"github.com/parleynet/parley/call/audio"
 	"github.com/parleynet/parley/internal/testutil"
@@ -378,12 +379,12 @@ func TestSettingsSaved(t *testing.T) {
 	cancel()
 	s.Wait()
 
-	prof, err := app.Open(context.Background(), dir)
+	prof, err := profile.Open(context.Background(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer prof.Close()
-	set, err := prof.Settings(context.Background())
+	set, err := app.LoadSettings(context.Background(), prof)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -402,7 +403,7 @@ func TestSettingsSaved(t *testing.T) {
 		t.Error("no autostart entry")
 	}
 	// A bad seed is refused with a clear error, nothing stored.
-	if err := prof.SaveSettings(context.Background(), app.Settings{Seeds: []string{"no port here"}}); err == nil {
+	if err := app.SaveSettings(context.Background(), prof, app.Settings{Seeds: []string{"no port here"}}); err == nil {
 		t.Error("a bad seed was stored")
 	}
 }
@@ -430,7 +431,7 @@ func TestImportProfileOnFirstStart(t *testing.T) {
 	}
 	fp := prof.Fingerprint()
 	file := filepath.Join(t.TempDir(), "dora.parley")
-	if err := app.ExportProfileFile(ctx, prof, file, "correct horse battery"); err != nil {
+	if err := profile.ExportFile(ctx, prof, file, "correct horse battery", app.Version); err != nil {
 		t.Fatal(err)
 	}
 	prof.Close()
@@ -449,7 +450,7 @@ func TestImportProfileOnFirstStart(t *testing.T) {
 	}
 	onUI(func() { s.ImportFrom(open(), "wrong password") })
 	waitUntil(t, "wrong password refused", func() bool { return s.importErr != nil })
-	if !errors.Is(s.importErr, app.ErrWrongPassword) || s.Main() != nil {
+	if !errors.Is(s.importErr, profile.ErrWrongPassword) || s.Main() != nil {
 		t.Fatalf("import with a wrong password: %v", s.importErr)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "parley.db")); err == nil {

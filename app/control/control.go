@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/parleynet/parley/app"
+	"github.com/parleynet/parley/app/profile"
 )
 
 type controlRequest struct {
@@ -163,7 +164,7 @@ func (c *Server) Serve(ctx context.Context) {
 						err = fmt.Errorf("export: the path %q is not absolute", req.Path)
 						break
 					}
-					err = app.ExportProfileFile(ctx, c.peer.Profile(), req.Path, req.Password)
+					err = profile.ExportFile(ctx, c.peer.Profile(), req.Path, req.Password, app.Version)
 				default:
 					resp.Error = fmt.Sprintf("unknown command %q", req.Cmd)
 				}
@@ -304,11 +305,11 @@ func (c *Client) CallFor(name, play, record string, d time.Duration) (app.CallIn
 // exportTimeout bounds an export through the control socket.
 const exportTimeout = 10 * time.Minute
 
-// Export asks the daemon to export its profile (see ExportProfileFile) to
+// Export asks the daemon to export its profile (see profile.ExportFile) to
 // a new file at path, sealed with password. It works while the daemon
 // runs, which holds the profile's lock.
 func (c *Client) Export(path, password string) error {
-	if err := app.CheckPassword(password); err != nil {
+	if err := profile.CheckPassword(password); err != nil {
 		return err
 	}
 	abs, err := filepath.Abs(path)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/parleynet/parley/app"
+	"github.com/parleynet/parley/app/profile"
 	"github.com/parleynet/parley/internal/testutil"
 )
 
@@ -87,8 +88,8 @@ func TestStatusOverControlSocket(t *testing.T) {
 		st, err = c.Status()
 		return err == nil && st.Primary != nil
 	})
-	if st.Role != app.RoleLeaf || st.Username != "alice" || st.NodeID != prof.Identity.NodeID().String() ||
-		st.Fingerprint != prof.Fingerprint() || st.Primary.ID != snProf.Identity.NodeID().String() {
+	if st.Role != app.RoleLeaf || st.Username != "alice" || st.NodeID != prof.NodeID() ||
+		st.Fingerprint != prof.Fingerprint() || st.Primary.ID != snProf.NodeID() {
 		t.Fatalf("status over the socket: %+v", st)
 	}
 	if _, err := c.Lookup("nobody"); !errors.Is(err, app.ErrNotFound) {
@@ -96,7 +97,7 @@ func TestStatusOverControlSocket(t *testing.T) {
 	}
 	testutil.Eventually(t, time.Minute, "alice's claim found over the socket, once her daemon published it", func() bool {
 		r, err := c.Lookup("ALICE")
-		return err == nil && r.NodeID == prof.Identity.NodeID().String()
+		return err == nil && r.NodeID == prof.NodeID()
 	})
 	sst, err := dial(t, snProf.Dir).Status()
 	if err != nil {
@@ -127,7 +128,7 @@ func TestExportOverControlSocket(t *testing.T) {
 	}
 	running(t, peer, dir)
 	c := dial(t, dir)
-	if err := c.Export(filepath.Join(t.TempDir(), "x"), "short"); !errors.Is(err, app.ErrWeakPassword) {
+	if err := c.Export(filepath.Join(t.TempDir(), "x"), "short"); !errors.Is(err, profile.ErrWeakPassword) {
 		t.Fatalf("Export with a short password: %v", err)
 	}
 	const password = "correct horse battery"
@@ -143,12 +144,12 @@ func TestExportOverControlSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	p, err := app.ImportProfile(ctx, f, password, filepath.Join(t.TempDir(), "moved"))
+	p, err := profile.Import(ctx, f, password, filepath.Join(t.TempDir(), "moved"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	if p.Identity.NodeID() != prof.Identity.NodeID() || p.Username != "alice" {
+	if p.NodeID() != prof.NodeID() || p.Username != "alice" {
 		t.Fatal("the import has another identity")
 	}
 }

@@ -105,7 +105,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log.Info("seed up", "version", app.VersionString(), "node", prof.Identity.NodeID().String(), "listen", peer.Addr())
+	log.Info("seed up", "version", app.VersionString(), "node", prof.NodeID(), "listen", peer.Addr())
 	if *httpAddr != "" {
 		ln, err := net.Listen("tcp", *httpAddr)
 		if err != nil {

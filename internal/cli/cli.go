@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/parleynet/parley/app"
+	"github.com/parleynet/parley/app/profile"
 	"github.com/parleynet/parley/store"
 )
 
@@ -44,19 +45,19 @@ func ExitCode(err error) int {
 		return ExitOK
 	case errors.As(err, &ue), errors.Is(err, flag.ErrHelp), errors.Is(err, app.ErrBadUsername):
 		return ExitUsage
-	case errors.Is(err, app.ErrWeakPassword):
+	case errors.Is(err, profile.ErrWeakPassword):
 		return ExitUsage
-	case errors.Is(err, app.ErrWrongPassword):
+	case errors.Is(err, profile.ErrWrongPassword):
 		return ExitWrongPassword
-	case errors.Is(err, app.ErrBadExport): // before ErrCorrupt, which it may wrap
+	case errors.Is(err, profile.ErrBadExport): // before ErrCorrupt, which it may wrap
 		return ExitBadExport
-	case errors.Is(err, app.ErrProfileLocked):
+	case errors.Is(err, profile.ErrProfileLocked):
 		return ExitProfileLocked
 	case errors.Is(err, store.ErrCorrupt):
 		return ExitCorrupt
 	case errors.Is(err, store.ErrNewerSchema):
 		return ExitNewerSchema
-	case errors.Is(err, app.ErrNoProfile):
+	case errors.Is(err, profile.ErrNoProfile):
 		return ExitNoProfile
 	case errors.Is(err, app.ErrNotRunning):
 		return ExitNotRunning

@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/parleynet/parley/app"
+	"github.com/parleynet/parley/app/profile"
 	"github.com/parleynet/parley/internal/testutil"
 	"github.com/parleynet/parley/overlay/identity"
 	"github.com/parleynet/parley/store"
@@ -335,7 +335,7 @@ func bigProfile(t testing.TB, seeds string, contacts, messages int) string {
 	t.Helper()
 	dir := initProfile(t, "heavy", seeds)
 	ctx := context.Background()
-	prof, err := app.Open(ctx, dir)
+	prof, err := profile.Open(ctx, dir)
 	if err != nil {
 		t.Fatal(err)
 	}

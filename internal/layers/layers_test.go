@@ -131,6 +131,11 @@ func TestLayers(t *testing.T) {
 			},
 		},
 		{
+			from:   func(p string) bool { return p == "app/profile" },
+			what:   "app/profile is the profile on disk: it imports only store and overlay/identity",
+			banned: func(i string) bool { return i != "store" && i != "overlay/identity" },
+		},
+		{
 			from:   func(p string) bool { return p == "overlay/identity" },
 			what:   "overlay/identity is pure: it imports nothing of the project",
 			banned: func(string) bool { return true },

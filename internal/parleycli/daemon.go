@@ -12,6 +12,7 @@ import (
 
 	"github.com/parleynet/parley/app"
 	"github.com/parleynet/parley/app/control"
+	"github.com/parleynet/parley/app/profile"
 	"github.com/parleynet/parley/call/audio/device"
 	"github.com/parleynet/parley/internal/cli"
 )
@@ -57,7 +58,7 @@ func daemon(ctx context.Context, e *env, opts app.Options, r *device.Router) err
 	if opts.Logger, err = cli.Logger(e.stderr, e.logLevel); err != nil {
 		return err
 	}
-	prof, err := app.Open(ctx, dir)
+	prof, err := profile.Open(ctx, dir)
 	if err != nil {
 		return err
 	}
@@ -70,7 +71,7 @@ func daemon(ctx context.Context, e *env, opts app.Options, r *device.Router) err
 	if err != nil {
 		return err
 	}
-	opts.Logger.Info("daemon up", "version", app.VersionString(), "profile", dir, "node", prof.Identity.NodeID().Short(), "supernode", opts.Supernode, "listen", peer.Addr())
+	opts.Logger.Info("daemon up", "version", app.VersionString(), "profile", dir, "node", prof.NodeID()[:12], "supernode", opts.Supernode, "listen", peer.Addr())
 	return control.Run(ctx, dir, peer)
 }
 
@@ -112,7 +113,7 @@ func lookup(ctx context.Context, e *env, name string) (app.LookupResult, error) 
 	if err != nil {
 		return app.LookupResult{}, err
 	}
-	prof, err := app.Open(ctx, dir)
+	prof, err := profile.Open(ctx, dir)
 	if err != nil {
 		return app.LookupResult{}, err
 	}

@@ -38,6 +38,7 @@ import (
 
 	"github.com/parleynet/parley/app"
 	"github.com/parleynet/parley/app/control"
+	"github.com/parleynet/parley/app/profile"
 	"github.com/parleynet/parley/internal/cli"
 )
 
@@ -57,7 +58,7 @@ func (e *env) profileDir() (string, error) {
 	if e.profile != "" {
 		return e.profile, nil
 	}
-	return app.DefaultProfileDir()
+	return profile.DefaultDir()
 }
 
 // seedList parses --seeds; none gives the defaults.

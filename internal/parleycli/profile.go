@@ -13,6 +13,7 @@ import (
 
 	"github.com/parleynet/parley/app"
 	"github.com/parleynet/parley/app/control"
+	"github.com/parleynet/parley/app/profile"
 	"github.com/parleynet/parley/internal/cli"
 )
 
@@ -48,9 +49,9 @@ func initCmd(e *env) *ffcli.Command {
 }
 
 // printProfile prints who a profile made or imported is.
-func printProfile(w io.Writer, dir string, prof *app.Profile) {
+func printProfile(w io.Writer, dir string, prof *profile.Profile) {
 	fmt.Fprintf(w, "profile:     %s\nusername:    %s\nnode id:     %s\nfingerprint: %s\n",
-		dir, prof.Username, prof.Identity.NodeID(), prof.Fingerprint())
+		dir, prof.Username, prof.NodeID(), prof.Fingerprint())
 }
 
 // supernodeCmd is 'parley supernode [on|off]': may this peer serve when
@@ -68,7 +69,7 @@ func supernodeCmd(e *env) *ffcli.Command {
 			if err != nil {
 				return err
 			}
-			prof, err := app.Open(ctx, dir)
+			prof, err := profile.Open(ctx, dir)
 			if err != nil {
 				return err
 			}
@@ -93,7 +94,7 @@ func supernodeCmd(e *env) *ffcli.Command {
 }
 
 // exportCmd is 'parley export FILE': the profile moved to another computer
-// as a password-sealed file (app.ExportProfile). The password is typed
+// as a password-sealed file (profile.Export). The password is typed
 // without echo when stdin is a terminal, or read from --password-file; it
 // is never a flag's value, which other users can see in the process list.
 func exportCmd(e *env) *ffcli.Command {
@@ -146,15 +147,15 @@ func export(ctx context.Context, dir, file, pw string) (who string, err error) {
 	if !errors.Is(err, app.ErrNotRunning) {
 		return "", err
 	}
-	prof, err := app.Open(ctx, dir)
+	prof, err := profile.Open(ctx, dir)
 	if err != nil {
 		return "", err
 	}
 	defer prof.Close()
-	if err := app.ExportProfileFile(ctx, prof, file, pw); err != nil {
+	if err := profile.ExportFile(ctx, prof, file, pw, app.Version); err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("%s (%s)", prof.Username, prof.Identity.NodeID()), nil
+	return fmt.Sprintf("%s (%s)", prof.Username, prof.NodeID()), nil
 }
 
 // importCmd is 'parley import FILE': the profile made from an export.
@@ -184,7 +185,7 @@ func importCmd(e *env) *ffcli.Command {
 			if err != nil {
 				return err
 			}
-			prof, err := app.ImportProfile(ctx, f, pw, dir)
+			prof, err := profile.Import(ctx, f, pw, dir)
 			if err != nil {
 				return err
 			}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/parleynet/parley/app"
 	"github.com/parleynet/parley/app/control"
+	"github.com/parleynet/parley/app/profile"
 	"github.com/parleynet/parley/internal/cli"
 )
 
@@ -34,7 +35,7 @@ func TestExportImportCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	node := prof.Identity.NodeID().String()
+	node := prof.NodeID()
 	prof.Close()
 	pw := filepath.Join(tmp, "pw")
 	os.WriteFile(pw, []byte("correct horse battery\r\nignored second line\n"), 0o600)
@@ -49,7 +50,7 @@ func TestExportImportCommands(t *testing.T) {
 	}
 	short := filepath.Join(tmp, "short")
 	os.WriteFile(short, []byte("abc\n"), 0o600)
-	if _, err := runCLI(t, "--profile", dir, "export", filepath.Join(tmp, "x"), "--password-file", short); !errors.Is(err, app.ErrWeakPassword) || cli.ExitCode(err) != cli.ExitUsage {
+	if _, err := runCLI(t, "--profile", dir, "export", filepath.Join(tmp, "x"), "--password-file", short); !errors.Is(err, profile.ErrWeakPassword) || cli.ExitCode(err) != cli.ExitUsage {
 		t.Fatalf("export with a short password: %v", err)
 	}
 
@@ -61,12 +62,12 @@ func TestExportImportCommands(t *testing.T) {
 	if !strings.Contains(out, node) || !strings.Contains(out, "alice") {
 		t.Fatalf("import printed %q, want alice's node id %s", out, node)
 	}
-	if _, err := runCLI(t, "--profile", moved, "import", file, "--password-file", pw); !errors.Is(err, app.ErrProfileExists) {
+	if _, err := runCLI(t, "--profile", moved, "import", file, "--password-file", pw); !errors.Is(err, profile.ErrProfileExists) {
 		t.Fatalf("a second import: %v, want ErrProfileExists", err)
 	}
 	wrong := filepath.Join(tmp, "wrong")
 	os.WriteFile(wrong, []byte("correct horse battery staple"), 0o600)
-	if _, err := runCLI(t, "--profile", filepath.Join(tmp, "w"), "import", file, "--password-file", wrong); !errors.Is(err, app.ErrWrongPassword) || cli.ExitCode(err) != cli.ExitWrongPassword {
+	if _, err := runCLI(t, "--profile", filepath.Join(tmp, "w"), "import", file, "--password-file", wrong); !errors.Is(err, profile.ErrWrongPassword) || cli.ExitCode(err) != cli.ExitWrongPassword {
 		t.Fatalf("import with a wrong password: %v (exit %d)", err, cli.ExitCode(err))
 	}
 	garbage := filepath.Join(tmp, "garbage")
@@ -79,7 +80,7 @@ func TestExportImportCommands(t *testing.T) {
 	}
 
 	// A daemon holds the profile: the export goes through its socket.
-	prof, err = app.Open(ctx, moved)
+	prof, err = profile.Open(ctx, moved)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package app
+package profile
 
 import (
 	"errors"
@@ -10,7 +10,7 @@ import (
 	"github.com/gofrs/flock"
 )
 
-// DefaultProfileDir returns the platform's per-user data directory for the
+// DefaultDir returns the platform's per-user data directory for the
 // profile: $XDG_DATA_HOME/parley (usually ~/.local/share/parley) on Linux
 // and other Unix systems, %AppData%\parley on Windows and
 // ~/Library/Application Support/parley on macOS. Every user of a machine
@@ -19,10 +19,10 @@ import (
 // Parley 0.1.0-dev kept profiles in the user config directory
 // ($XDG_CONFIG_HOME/parley, usually ~/.config/parley). When the data
 // directory holds no profile and the config directory does,
-// DefaultProfileDir moves it over and leaves a symlink at the old place. If
+// DefaultDir moves it over and leaves a symlink at the old place. If
 // it cannot move it (the old profile is in use, or the move fails), it
 // returns the old place, so the profile keeps working.
-func DefaultProfileDir() (string, error) {
+func DefaultDir() (string, error) {
 	data, err := userDataDir()
 	if err != nil {
 		return "", err
@@ -43,19 +43,19 @@ func userDataDir() (string, error) {
 	case "windows", "darwin", "ios", "plan9":
 		dir, err := os.UserConfigDir()
 		if err != nil {
-			return "", fmt.Errorf("app: no user data directory: %w", err)
+			return "", fmt.Errorf("profile: no user data directory: %w", err)
 		}
 		return dir, nil
 	}
 	if dir := os.Getenv("XDG_DATA_HOME"); dir != "" {
 		if !filepath.IsAbs(dir) {
-			return "", fmt.Errorf("app: no user data directory: $XDG_DATA_HOME is relative: %q", dir)
+			return "", fmt.Errorf("profile: no user data directory: $XDG_DATA_HOME is relative: %q", dir)
 		}
 		return dir, nil
 	}
 	home, err := os.UserHomeDir()
 	if err != nil {
-		return "", fmt.Errorf("app: no user data directory: %w", err)
+		return "", fmt.Errorf("profile: no user data directory: %w", err)
 	}
 	return filepath.Join(home, ".local", "share"), nil
 }
@@ -65,7 +65,7 @@ func userDataDir() (string, error) {
 // profile from old to it if only old has one; old if that profile is in use
 // or cannot be moved.
 func adoptProfile(old, dir string) string {
-	if old == dir || hasFile(filepath.Join(dir, dbFile)) || !hasFile(filepath.Join(old, dbFile)) {
+	if old == dir || hasFile(filepath.Join(dir, DBFile)) || !hasFile(filepath.Join(old, DBFile)) {
 		return dir
 	}
 	if fi, err := os.Lstat(old); err != nil || !fi.IsDir() {

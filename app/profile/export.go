@@ -1,4 +1,4 @@
-package app
+package profile
 
 import (
 	"archive/tar"
@@ -96,39 +96,40 @@ func CheckPassword(password string) error {
 	return nil
 }
 
-// ExportProfile writes the whole profile (identity, contacts, message
+// Export writes the whole profile (identity, contacts, message
 // history, call log, host cache and settings) to w as a file sealed with
 // password; see the comment at the top of export.go for the format. It
 // works while a peer runs on the profile: the database is snapshotted
 // consistently (store.Snapshot) into a temporary file in the profile
 // directory, which only the user can read, and removed afterwards. It
 // refuses a password shorter than MinPasswordLen with ErrWeakPassword.
-func ExportProfile(ctx context.Context, prof *Profile, w io.Writer, password string) error {
+// version is the Parley version the manifest records (app.Version).
+func Export(ctx context.Context, prof *Profile, w io.Writer, password, version string) error {
 	if err := CheckPassword(password); err != nil {
 		return err
 	}
 	removeStaleSnapshots(prof.Dir)
 	tmp, err := os.MkdirTemp(prof.Dir, snapshotPrefix)
 	if err != nil {
-		return fmt.Errorf("app: export: %w", err)
+		return fmt.Errorf("profile: export: %w", err)
 	}
 	defer os.RemoveAll(tmp)
-	snap := filepath.Join(tmp, dbFile)
+	snap := filepath.Join(tmp, DBFile)
 	if err := prof.DB.Snapshot(ctx, snap); err != nil {
-		return fmt.Errorf("app: export: %w", err)
+		return fmt.Errorf("profile: export: %w", err)
 	}
 	f, err := os.Open(snap)
 	if err != nil {
-		return fmt.Errorf("app: export: %w", err)
+		return fmt.Errorf("profile: export: %w", err)
 	}
 	defer f.Close()
 	h := sha256.New()
 	size, err := io.Copy(h, f)
 	if err != nil {
-		return fmt.Errorf("app: export: %w", err)
+		return fmt.Errorf("profile: export: %w", err)
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return fmt.Errorf("app: export: %w", err)
+		return fmt.Errorf("profile: export: %w", err)
 	}
 	now := time.Now().UTC().Truncate(time.Second)
 	m := exportManifest{
@@ -138,22 +139,22 @@ func ExportProfile(ctx context.Context, prof *Profile, w io.Writer, password str
 		Username:      prof.Username,
 		Fingerprint:   prof.Fingerprint(),
 		Exported:      now,
-		ParleyVersion: Version,
+		ParleyVersion: version,
 		DBSize:        size,
 		DBSHA256:      hex.EncodeToString(h.Sum(nil)),
 	}
 	mb, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
-		return fmt.Errorf("app: export: %w", err)
+		return fmt.Errorf("profile: export: %w", err)
 	}
 	err = sealArchive(w, password, exportWorkFactor, func(tw *tar.Writer) error {
 		if err := addFile(tw, manifestName, int64(len(mb)), now, bytes.NewReader(mb)); err != nil {
 			return err
 		}
-		return addFile(tw, dbFile, size, now, ctxReader{ctx, f})
+		return addFile(tw, DBFile, size, now, ctxReader{ctx, f})
 	})
 	if err != nil {
-		return fmt.Errorf("app: export: %w", err)
+		return fmt.Errorf("profile: export: %w", err)
 	}
 	return nil
 }
@@ -228,20 +229,20 @@ func addFile(tw *tar.Writer, name string, size int64, mod time.Time, r io.Reader
 	return err
 }
 
-// ExportProfileFile writes the export (see ExportProfile) to a new file
+// ExportFile writes the export (see Export) to a new file
 // at path, mode 0600. It refuses to replace an existing file. The export
 // is written under a temporary name in path's directory, synced and then
 // renamed, so path never holds half an export.
-func ExportProfileFile(ctx context.Context, prof *Profile, path, password string) error {
+func ExportFile(ctx context.Context, prof *Profile, path, password, version string) error {
 	if err := CheckPassword(password); err != nil {
 		return err
 	}
 	if _, err := os.Lstat(path); err == nil {
-		return fmt.Errorf("app: export: %s already exists", path)
+		return fmt.Errorf("profile: export: %s already exists", path)
 	}
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
 	if err != nil {
-		return fmt.Errorf("app: export: %w", err)
+		return fmt.Errorf("profile: export: %w", err)
 	}
 	tmp := f.Name()
 	ok := false
@@ -252,28 +253,28 @@ func ExportProfileFile(ctx context.Context, prof *Profile, path, password string
 		}
 	}()
 	if err := f.Chmod(exportFileMode); err != nil {
-		return fmt.Errorf("app: export: %w", err)
+		return fmt.Errorf("profile: export: %w", err)
 	}
-	if err := ExportProfile(ctx, prof, f, password); err != nil {
+	if err := Export(ctx, prof, f, password, version); err != nil {
 		return err
 	}
 	if err := f.Sync(); err != nil {
-		return fmt.Errorf("app: export: %w", err)
+		return fmt.Errorf("profile: export: %w", err)
 	}
 	if err := f.Close(); err != nil {
-		return fmt.Errorf("app: export: %w", err)
+		return fmt.Errorf("profile: export: %w", err)
 	}
 	if _, err := os.Lstat(path); err == nil {
-		return fmt.Errorf("app: export: %s already exists", path)
+		return fmt.Errorf("profile: export: %s already exists", path)
 	}
 	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("app: export: %w", err)
+		return fmt.Errorf("profile: export: %w", err)
 	}
 	ok = true
 	return nil
 }
 
-// ImportProfile reads an export (see ExportProfile) from r, sealed with
+// Import reads an export (see Export) from r, sealed with
 // password, and makes it the profile in dir, which it then opens: the
 // imported profile has the same identity (NodeID, fingerprint, username),
 // contacts, history and settings as the one exported.
@@ -288,28 +289,28 @@ func ExportProfileFile(ctx context.Context, prof *Profile, path, password string
 //
 // Run only one copy of an identity at a time: stop Parley on the old
 // computer before starting the imported profile.
-func ImportProfile(ctx context.Context, r io.Reader, password, dir string) (*Profile, error) {
+func Import(ctx context.Context, r io.Reader, password, dir string) (*Profile, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
-		return nil, fmt.Errorf("app: import: %w", err)
+		return nil, fmt.Errorf("profile: import: %w", err)
 	}
-	if exists(filepath.Join(abs, dbFile)) {
+	if exists(filepath.Join(abs, DBFile)) {
 		return nil, fmt.Errorf("%w in %s: import into a new directory, or remove it first", ErrProfileExists, dir)
 	}
 	parent := filepath.Dir(abs)
 	if err := os.MkdirAll(parent, 0o700); err != nil {
-		return nil, fmt.Errorf("app: import: %w", err)
+		return nil, fmt.Errorf("profile: import: %w", err)
 	}
 	tmp, err := os.MkdirTemp(parent, ".parley-import-")
 	if err != nil {
-		return nil, fmt.Errorf("app: import: %w", err)
+		return nil, fmt.Errorf("profile: import: %w", err)
 	}
 	defer os.RemoveAll(tmp)
 	m, err := readExport(ctx, r, password, tmp)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkImported(ctx, filepath.Join(tmp, dbFile), m); err != nil {
+	if err := checkImported(ctx, filepath.Join(tmp, DBFile), m); err != nil {
 		return nil, err
 	}
 	if err := install(tmp, abs); err != nil {
@@ -333,31 +334,31 @@ func install(tmp, dir string) error {
 			return nil
 		}
 		if !exists(dir) {
-			return fmt.Errorf("app: import: %w", err)
+			return fmt.Errorf("profile: import: %w", err)
 		}
 		// Made meanwhile: go on as for an existing directory.
 	}
 	lk := flock.New(filepath.Join(dir, lockFile))
 	ok, err := lk.TryLock()
 	if err != nil {
-		return fmt.Errorf("app: import: lock %s: %w", dir, err)
+		return fmt.Errorf("profile: import: lock %s: %w", dir, err)
 	}
 	if !ok {
 		return fmt.Errorf("%w: %s", ErrProfileLocked, dir)
 	}
 	defer lk.Unlock()
-	target := filepath.Join(dir, dbFile)
+	target := filepath.Join(dir, DBFile)
 	if exists(target) {
 		return fmt.Errorf("%w in %s", ErrProfileExists, dir)
 	}
 	// Journal files left without their database would be applied to ours.
 	for _, suffix := range []string{"-wal", "-shm", "-journal"} {
 		if err := os.Remove(target + suffix); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("app: import: %w", err)
+			return fmt.Errorf("profile: import: %w", err)
 		}
 	}
-	if err := os.Rename(filepath.Join(tmp, dbFile), target); err != nil {
-		return fmt.Errorf("app: import: %w", err)
+	if err := os.Rename(filepath.Join(tmp, DBFile), target); err != nil {
+		return fmt.Errorf("profile: import: %w", err)
 	}
 	return nil
 }
@@ -469,16 +470,16 @@ func readArchive(ctx context.Context, plain io.Reader, dir string) (*exportManif
 		return nil, badExport("bad export format version %d", m.Version)
 	}
 
-	h, err := next(dbFile, maxImportDB)
+	h, err := next(DBFile, maxImportDB)
 	if err != nil {
 		return nil, err
 	}
 	if h.Size != m.DBSize {
 		return nil, badExport("the database is %d bytes, the manifest says %d", h.Size, m.DBSize)
 	}
-	f, err := os.OpenFile(filepath.Join(dir, dbFile), os.O_WRONLY|os.O_CREATE|os.O_EXCL, exportFileMode)
+	f, err := os.OpenFile(filepath.Join(dir, DBFile), os.O_WRONLY|os.O_CREATE|os.O_EXCL, exportFileMode)
 	if err != nil {
-		return nil, fmt.Errorf("app: import: %w", err)
+		return nil, fmt.Errorf("profile: import: %w", err)
 	}
 	sum := sha256.New()
 	_, err = io.CopyN(io.MultiWriter(f, sum), tr, h.Size)
@@ -488,10 +489,10 @@ func readArchive(ctx context.Context, plain io.Reader, dir string) (*exportManif
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("app: import: %w", err)
+		return nil, fmt.Errorf("profile: import: %w", err)
 	}
 	if err := f.Close(); err != nil {
-		return nil, fmt.Errorf("app: import: %w", err)
+		return nil, fmt.Errorf("profile: import: %w", err)
 	}
 	if got := hex.EncodeToString(sum.Sum(nil)); got != m.DBSHA256 {
 		return nil, badExport("the database's checksum is not the manifest's")

@@ -1,4 +1,4 @@
-package app
+package profile
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"testing"
+
+	"github.com/parleynet/parley/overlay/identity"
 )
 
 // dataDirs points the XDG directories into a temporary home and returns
@@ -22,9 +24,9 @@ func dataDirs(t *testing.T) (old, dir string) {
 	return filepath.Join(home, ".config", "parley"), filepath.Join(home, ".local", "share", "parley")
 }
 
-func TestDefaultProfileDirIsTheDataDir(t *testing.T) {
+func TestDefaultDirIsTheDataDir(t *testing.T) {
 	_, want := dataDirs(t)
-	got, err := DefaultProfileDir()
+	got, err := DefaultDir()
 	if err != nil || got != want {
 		t.Fatalf("got %q, %v; want %q", got, err, want)
 	}
@@ -33,25 +35,25 @@ func TestDefaultProfileDirIsTheDataDir(t *testing.T) {
 	}
 
 	t.Setenv("XDG_DATA_HOME", "/srv/data")
-	if got, err := DefaultProfileDir(); err != nil || got != "/srv/data/parley" {
+	if got, err := DefaultDir(); err != nil || got != "/srv/data/parley" {
 		t.Errorf("with XDG_DATA_HOME=/srv/data: got %q, %v", got, err)
 	}
 	t.Setenv("XDG_DATA_HOME", "relative/data")
-	if got, err := DefaultProfileDir(); err == nil {
+	if got, err := DefaultDir(); err == nil {
 		t.Errorf("a relative XDG_DATA_HOME was used: %q", got)
 	}
 }
 
-func TestDefaultProfileDirIsPerUser(t *testing.T) {
+func TestDefaultDirIsPerUser(t *testing.T) {
 	dataDirs(t)
-	alice, _ := DefaultProfileDir()
+	alice, _ := DefaultDir()
 	t.Setenv("HOME", t.TempDir())
 	t.Setenv("XDG_CONFIG_HOME", "")
-	bob, _ := DefaultProfileDir()
+	bob, _ := DefaultDir()
 	if alice == bob {
 		t.Fatalf("two users share %s", alice)
 	}
-	p, err := InitNode(context.Background(), bob)
+	p, err := newNode(context.Background(), bob)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,17 +67,17 @@ func TestDefaultProfileDirIsPerUser(t *testing.T) {
 	}
 }
 
-func TestDefaultProfileDirMovesTheOldProfile(t *testing.T) {
+func TestDefaultDirMovesTheOldProfile(t *testing.T) {
 	old, dir := dataDirs(t)
 	ctx := context.Background()
-	p, err := InitNode(ctx, old)
+	p, err := newNode(ctx, old)
 	if err != nil {
 		t.Fatal(err)
 	}
 	id := p.Identity.NodeID()
 	p.Close()
 
-	got, err := DefaultProfileDir()
+	got, err := DefaultDir()
 	if err != nil || got != dir {
 		t.Fatalf("got %q, %v; want the data dir %q", got, err, dir)
 	}
@@ -91,32 +93,32 @@ func TestDefaultProfileDirMovesTheOldProfile(t *testing.T) {
 		t.Errorf("old place: readlink %q, %v; want a symlink to %s", target, err, dir)
 	}
 	// Again: nothing moves, the data dir stays.
-	if got, err := DefaultProfileDir(); err != nil || got != dir {
+	if got, err := DefaultDir(); err != nil || got != dir {
 		t.Errorf("second call: got %q, %v", got, err)
 	}
 }
 
-func TestDefaultProfileDirKeepsAnOldProfileInUse(t *testing.T) {
+func TestDefaultDirKeepsAnOldProfileInUse(t *testing.T) {
 	old, _ := dataDirs(t)
 	ctx := context.Background()
-	p, err := InitNode(ctx, old)
+	p, err := newNode(ctx, old)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	got, err := DefaultProfileDir()
+	got, err := DefaultDir()
 	if err != nil || got != old {
 		t.Fatalf("got %q, %v; want the old place %q while a daemon holds it", got, err, old)
 	}
-	if _, err := os.Stat(filepath.Join(old, dbFile)); err != nil {
+	if _, err := os.Stat(filepath.Join(old, DBFile)); err != nil {
 		t.Errorf("the profile in use was touched: %v", err)
 	}
 }
 
-func TestDefaultProfileDirFallsBackWhenTheMoveFails(t *testing.T) {
+func TestDefaultDirFallsBackWhenTheMoveFails(t *testing.T) {
 	old, dir := dataDirs(t)
 	ctx := context.Background()
-	p, err := InitNode(ctx, old)
+	p, err := newNode(ctx, old)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +126,7 @@ func TestDefaultProfileDirFallsBackWhenTheMoveFails(t *testing.T) {
 	// Something else already in the data dir: rename cannot replace it.
 	os.MkdirAll(dir, 0o700)
 	os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("mine"), 0o600)
-	if got, err := DefaultProfileDir(); err != nil || got != old {
+	if got, err := DefaultDir(); err != nil || got != old {
 		t.Fatalf("got %q, %v; want the old place %q", got, err, old)
 	}
 	if _, err := Open(ctx, old); err != nil {
@@ -132,20 +134,29 @@ func TestDefaultProfileDirFallsBackWhenTheMoveFails(t *testing.T) {
 	}
 }
 
-func TestDefaultProfileDirPrefersTheDataDir(t *testing.T) {
+func TestDefaultDirPrefersTheDataDir(t *testing.T) {
 	old, dir := dataDirs(t)
 	ctx := context.Background()
 	for _, d := range []string{old, dir} {
-		p, err := InitNode(ctx, d)
+		p, err := newNode(ctx, d)
 		if err != nil {
 			t.Fatal(err)
 		}
 		p.Close()
 	}
-	if got, err := DefaultProfileDir(); err != nil || got != dir {
+	if got, err := DefaultDir(); err != nil || got != dir {
 		t.Fatalf("got %q, %v; want %q", got, err, dir)
 	}
 	if fi, err := os.Lstat(old); err != nil || !fi.IsDir() {
 		t.Errorf("the old profile was touched: %v", err)
 	}
+}
+
+// newNode makes a profile with a new identity and no username, as a seed's.
+func newNode(ctx context.Context, dir string) (*Profile, error) {
+	id, err := identity.New(nil)
+	if err != nil {
+		return nil, err
+	}
+	return Create(ctx, dir, "", id)
 }

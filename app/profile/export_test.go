@@ -1,4 +1,4 @@
-package app
+package profile
 
 import (
 	"archive/tar"
@@ -43,7 +43,7 @@ func newOfflineProfile(t testing.TB, name string) *Profile {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := create(context.Background(), filepath.Join(t.TempDir(), "profile"), name, id)
+	p, err := Create(context.Background(), filepath.Join(t.TempDir(), "profile"), name, id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +148,7 @@ func contentsOf(t testing.TB, p *Profile) contents {
 func export(t testing.TB, p *Profile) []byte {
 	t.Helper()
 	var b bytes.Buffer
-	if err := ExportProfile(context.Background(), p, &b, testPassword); err != nil {
+	if err := Export(context.Background(), p, &b, testPassword, "test"); err != nil {
 		t.Fatal(err)
 	}
 	return b.Bytes()
@@ -198,7 +198,7 @@ func TestExportImportRoundTrip(t *testing.T) {
 	stale, fresh := filepath.Join(alice.Dir, snapshotPrefix+"1"), filepath.Join(alice.Dir, snapshotPrefix+"2")
 	for _, d := range []string{stale, fresh} {
 		os.Mkdir(d, 0o700)
-		os.WriteFile(filepath.Join(d, dbFile), []byte("left over"), 0o600)
+		os.WriteFile(filepath.Join(d, DBFile), []byte("left over"), 0o600)
 	}
 	old := time.Now().Add(-2 * time.Hour)
 	os.Chtimes(stale, old, old)
@@ -210,7 +210,7 @@ func TestExportImportRoundTrip(t *testing.T) {
 	t.Logf("export of %d messages, 2 contacts, 2 calls: %d bytes", len(want.Messages["bob"]), len(file))
 
 	dir := filepath.Join(t.TempDir(), "new-computer", "parley")
-	imported, err := ImportProfile(ctx, bytes.NewReader(file), testPassword, dir)
+	imported, err := Import(ctx, bytes.NewReader(file), testPassword, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +238,7 @@ func TestExportImportRoundTrip(t *testing.T) {
 
 	// Into an existing empty directory (one the user made) too.
 	empty := t.TempDir()
-	p, err = ImportProfile(ctx, bytes.NewReader(file), testPassword, empty)
+	p, err = Import(ctx, bytes.NewReader(file), testPassword, empty)
 	if err != nil {
 		t.Fatalf("import into an empty directory: %v", err)
 	}
@@ -284,7 +284,7 @@ func TestExportWhileWriting(t *testing.T) {
 	close(stop)
 	written := <-done
 	for i, f := range files {
-		p, err := ImportProfile(ctx, bytes.NewReader(f), testPassword, filepath.Join(t.TempDir(), "p"))
+		p, err := Import(ctx, bytes.NewReader(f), testPassword, filepath.Join(t.TempDir(), "p"))
 		if err != nil {
 			t.Fatalf("export %d taken during writes: %v", i, err)
 		}
@@ -302,26 +302,26 @@ func TestExportRefusesWeakPassword(t *testing.T) {
 	alice := newOfflineProfile(t, "alice")
 	for _, pw := range []string{"", "a", "1234567", "ééééééé"} {
 		var b bytes.Buffer
-		if err := ExportProfile(context.Background(), alice, &b, pw); !errors.Is(err, ErrWeakPassword) || b.Len() != 0 {
+		if err := Export(context.Background(), alice, &b, pw, "test"); !errors.Is(err, ErrWeakPassword) || b.Len() != 0 {
 			t.Errorf("password %q: %v, %d bytes written; want ErrWeakPassword and nothing", pw, err, b.Len())
 		}
 	}
 	file := filepath.Join(t.TempDir(), "x.parley")
-	if err := ExportProfileFile(context.Background(), alice, file, "short"); !errors.Is(err, ErrWeakPassword) {
-		t.Errorf("ExportProfileFile with a short password: %v", err)
+	if err := ExportFile(context.Background(), alice, file, "short", "test"); !errors.Is(err, ErrWeakPassword) {
+		t.Errorf("ExportFile with a short password: %v", err)
 	}
 	if _, err := os.Stat(file); err == nil {
 		t.Error("a refused export left a file")
 	}
 }
 
-func TestExportProfileFile(t *testing.T) {
+func TestExportFile(t *testing.T) {
 	lowWork(t)
 	ctx := context.Background()
 	alice := newOfflineProfile(t, "alice")
 	dir := t.TempDir()
 	path := filepath.Join(dir, "alice.parley")
-	if err := ExportProfileFile(ctx, alice, path, testPassword); err != nil {
+	if err := ExportFile(ctx, alice, path, testPassword, "test"); err != nil {
 		t.Fatal(err)
 	}
 	fi, err := os.Stat(path)
@@ -329,7 +329,7 @@ func TestExportProfileFile(t *testing.T) {
 		t.Fatalf("export file: %v, %v; want mode 0600", fi, err)
 	}
 	before, _ := os.ReadFile(path)
-	if err := ExportProfileFile(ctx, alice, path, testPassword); err == nil {
+	if err := ExportFile(ctx, alice, path, testPassword, "test"); err == nil {
 		t.Fatal("an export replaced an existing file")
 	}
 	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
@@ -340,7 +340,7 @@ func TestExportProfileFile(t *testing.T) {
 	}
 	f, _ := os.Open(path)
 	defer f.Close()
-	p, err := ImportProfile(ctx, f, testPassword, filepath.Join(t.TempDir(), "p"))
+	p, err := Import(ctx, f, testPassword, filepath.Join(t.TempDir(), "p"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -360,7 +360,7 @@ func TestImportRefusals(t *testing.T) {
 	check := func(name string, data []byte, password string, want error) {
 		t.Helper()
 		dir := filepath.Join(t.TempDir(), "profile")
-		p, err := ImportProfile(ctx, bytes.NewReader(data), password, dir)
+		p, err := Import(ctx, bytes.NewReader(data), password, dir)
 		if err == nil {
 			p.Close()
 		}
@@ -405,7 +405,7 @@ func TestImportRefusals(t *testing.T) {
 	if len(bigFile) < payload+2*chunk {
 		t.Fatalf("the big export is %d bytes: fewer than 3 chunks", len(bigFile))
 	}
-	if p, err := ImportProfile(ctx, bytes.NewReader(bigFile), testPassword, filepath.Join(t.TempDir(), "p")); err != nil {
+	if p, err := Import(ctx, bytes.NewReader(bigFile), testPassword, filepath.Join(t.TempDir(), "p")); err != nil {
 		t.Fatalf("the big export: %v", err)
 	} else {
 		p.Close()
@@ -432,9 +432,9 @@ func TestImportRefusals(t *testing.T) {
 	// An existing profile is never overwritten.
 	existing := newOfflineProfile(t, "bob")
 	existing.Close()
-	dbPath := filepath.Join(existing.Dir, dbFile)
+	dbPath := filepath.Join(existing.Dir, DBFile)
 	sum := fileSum(t, dbPath)
-	if _, err := ImportProfile(ctx, bytes.NewReader(file), testPassword, existing.Dir); !errors.Is(err, ErrProfileExists) {
+	if _, err := Import(ctx, bytes.NewReader(file), testPassword, existing.Dir); !errors.Is(err, ErrProfileExists) {
 		t.Fatalf("import over a profile: %v, want ErrProfileExists", err)
 	}
 	if fileSum(t, dbPath) != sum {
@@ -454,10 +454,10 @@ func TestImportRefusals(t *testing.T) {
 		t.Fatal(ok, err)
 	}
 	defer lk.Unlock()
-	if _, err := ImportProfile(ctx, bytes.NewReader(file), testPassword, held); !errors.Is(err, ErrProfileLocked) {
+	if _, err := Import(ctx, bytes.NewReader(file), testPassword, held); !errors.Is(err, ErrProfileLocked) {
 		t.Fatalf("import into a held directory: %v, want ErrProfileLocked", err)
 	}
-	if exists(filepath.Join(held, dbFile)) {
+	if exists(filepath.Join(held, DBFile)) {
 		t.Fatal("the import wrote into a held directory")
 	}
 	assertNothingLeft(t, filepath.Join(held, "nothing"))
@@ -559,11 +559,11 @@ func TestImportHostileArchives(t *testing.T) {
 	alice := newOfflineProfile(t, "alice")
 	populate(t, alice)
 	m, db := goodParts(t, alice)
-	good := []archiveEntry{manifestEntry(m), {tar.Header{Name: dbFile}, db}}
+	good := []archiveEntry{manifestEntry(m), {tar.Header{Name: DBFile}, db}}
 
 	// The hand-made archive is accepted as it is: the cases below differ
 	// from it in one way each.
-	p, err := ImportProfile(ctx, bytes.NewReader(seal(t, plainArchive(t, good, nil))), testPassword, filepath.Join(t.TempDir(), "p"))
+	p, err := Import(ctx, bytes.NewReader(seal(t, plainArchive(t, good, nil))), testPassword, filepath.Join(t.TempDir(), "p"))
 	if err != nil {
 		t.Fatalf("the hand-made archive is refused: %v", err)
 	}
@@ -611,28 +611,28 @@ func TestImportHostileArchives(t *testing.T) {
 	}{
 		{name: "path traversal", entries: []archiveEntry{manifestEntry(m), {tar.Header{Name: "../" + filepath.Base(filepath.Dir(outside)) + "/outside"}, db}}},
 		{name: "absolute path", entries: []archiveEntry{manifestEntry(m), {tar.Header{Name: outside}, db}}},
-		{name: "database in a subdirectory", entries: []archiveEntry{manifestEntry(m), {tar.Header{Name: "x/" + dbFile}, db}}},
-		{name: "symlink", entries: []archiveEntry{manifestEntry(m), {tar.Header{Name: dbFile, Typeflag: tar.TypeSymlink, Linkname: outside}, nil}}},
-		{name: "hard link", entries: []archiveEntry{manifestEntry(m), {tar.Header{Name: dbFile, Typeflag: tar.TypeLink, Linkname: manifestName}, nil}}},
-		{name: "directory", entries: []archiveEntry{manifestEntry(m), {tar.Header{Name: dbFile, Typeflag: tar.TypeDir}, nil}}},
-		{name: "database first", entries: []archiveEntry{{tar.Header{Name: dbFile}, db}, manifestEntry(m)}},
+		{name: "database in a subdirectory", entries: []archiveEntry{manifestEntry(m), {tar.Header{Name: "x/" + DBFile}, db}}},
+		{name: "symlink", entries: []archiveEntry{manifestEntry(m), {tar.Header{Name: DBFile, Typeflag: tar.TypeSymlink, Linkname: outside}, nil}}},
+		{name: "hard link", entries: []archiveEntry{manifestEntry(m), {tar.Header{Name: DBFile, Typeflag: tar.TypeLink, Linkname: manifestName}, nil}}},
+		{name: "directory", entries: []archiveEntry{manifestEntry(m), {tar.Header{Name: DBFile, Typeflag: tar.TypeDir}, nil}}},
+		{name: "database first", entries: []archiveEntry{{tar.Header{Name: DBFile}, db}, manifestEntry(m)}},
 		{name: "no database", entries: []archiveEntry{manifestEntry(m)}},
 		{name: "empty archive"},
-		{name: "a third file", entries: []archiveEntry{manifestEntry(m), {tar.Header{Name: dbFile}, db}, {tar.Header{Name: "extra"}, []byte("x")}}},
-		{name: "two databases", entries: []archiveEntry{manifestEntry(m), {tar.Header{Name: dbFile}, db}, {tar.Header{Name: dbFile}, db}}},
-		{name: "manifest not JSON", entries: []archiveEntry{{tar.Header{Name: manifestName}, []byte("{")}, {tar.Header{Name: dbFile}, db}}},
-		{name: "huge manifest", entries: []archiveEntry{{tar.Header{Name: manifestName}, make([]byte, maxManifest+1)}, {tar.Header{Name: dbFile}, db}}},
-		{name: "newer format", entries: []archiveEntry{manifestEntry(newer), {tar.Header{Name: dbFile}, db}}},
-		{name: "another format", entries: []archiveEntry{manifestEntry(wrongFormat), {tar.Header{Name: dbFile}, db}}},
-		{name: "checksum mismatch", entries: []archiveEntry{manifestEntry(badSum), {tar.Header{Name: dbFile}, db}}},
-		{name: "another identity's database", entries: []archiveEntry{manifestEntry(withNode(manifestFor(other, otherDB), m.NodeID, m.Username)), {tar.Header{Name: dbFile}, otherDB}}},
+		{name: "a third file", entries: []archiveEntry{manifestEntry(m), {tar.Header{Name: DBFile}, db}, {tar.Header{Name: "extra"}, []byte("x")}}},
+		{name: "two databases", entries: []archiveEntry{manifestEntry(m), {tar.Header{Name: DBFile}, db}, {tar.Header{Name: DBFile}, db}}},
+		{name: "manifest not JSON", entries: []archiveEntry{{tar.Header{Name: manifestName}, []byte("{")}, {tar.Header{Name: DBFile}, db}}},
+		{name: "huge manifest", entries: []archiveEntry{{tar.Header{Name: manifestName}, make([]byte, maxManifest+1)}, {tar.Header{Name: DBFile}, db}}},
+		{name: "newer format", entries: []archiveEntry{manifestEntry(newer), {tar.Header{Name: DBFile}, db}}},
+		{name: "another format", entries: []archiveEntry{manifestEntry(wrongFormat), {tar.Header{Name: DBFile}, db}}},
+		{name: "checksum mismatch", entries: []archiveEntry{manifestEntry(badSum), {tar.Header{Name: DBFile}, db}}},
+		{name: "another identity's database", entries: []archiveEntry{manifestEntry(withNode(manifestFor(other, otherDB), m.NodeID, m.Username)), {tar.Header{Name: DBFile}, otherDB}}},
 		{name: "too big", entries: good, small: true},
 		{name: "data after the archive", entries: good, trailing: make([]byte, maxTrailing+1)},
 		{name: "data after the gzip stream", entries: good, after: []byte("more")},
 		{name: "a second gzip stream", entries: good, after: plainArchive(t, good, nil)},
-		{name: "not a database", entries: []archiveEntry{manifestEntry(manifestFor(alice, []byte("not sqlite at all"))), {tar.Header{Name: dbFile}, []byte("not sqlite at all")}}, corrupt: true},
-		{name: "a trigger", entries: []archiveEntry{manifestEntry(manifestFor(alice, trigger)), {tar.Header{Name: dbFile}, trigger}}, corrupt: true},
-		{name: "an extra table", entries: []archiveEntry{manifestEntry(manifestFor(alice, extra)), {tar.Header{Name: dbFile}, extra}}, corrupt: true},
+		{name: "not a database", entries: []archiveEntry{manifestEntry(manifestFor(alice, []byte("not sqlite at all"))), {tar.Header{Name: DBFile}, []byte("not sqlite at all")}}, corrupt: true},
+		{name: "a trigger", entries: []archiveEntry{manifestEntry(manifestFor(alice, trigger)), {tar.Header{Name: DBFile}, trigger}}, corrupt: true},
+		{name: "an extra table", entries: []archiveEntry{manifestEntry(manifestFor(alice, extra)), {tar.Header{Name: DBFile}, extra}}, corrupt: true},
 	} {
 		t.Run(strings.ReplaceAll(c.name, " ", "_"), func(t *testing.T) {
 			maxImportDB = restore
@@ -641,7 +641,7 @@ func TestImportHostileArchives(t *testing.T) {
 			}
 			file := seal(t, append(plainArchive(t, c.entries, c.trailing), c.after...))
 			dir := filepath.Join(t.TempDir(), "profile")
-			p, err := ImportProfile(ctx, bytes.NewReader(file), testPassword, dir)
+			p, err := Import(ctx, bytes.NewReader(file), testPassword, dir)
 			if err == nil {
 				p.Close()
 				t.Fatal("accepted")
@@ -658,77 +658,16 @@ func TestImportHostileArchives(t *testing.T) {
 	}
 }
 
-// TestExportWhileRunning exports the profile of a peer that is running,
-// logged in and chatting, and checks that the import
-// has its identity and conversation.
-func TestExportWhileRunning(t *testing.T) {
-	lowWork(t)
-	ctx := context.Background()
-	seed := startSeedPeer(t, 1000)
-	alice := newChatUser(t, seed.peer.Addr(), "alice")
-	bob := newChatUser(t, seed.peer.Addr(), "bob")
-	if _, err := alice.chat().AddContact(ctx, "bob", "hi"); err != nil {
-		t.Fatal(err)
-	}
-	waitUntil(t, 10*time.Second, "bob sees the request", func() bool { return bob.contact("alice").State == store.ContactIncoming })
-	if err := bob.chat().Accept(ctx, bob.contact("alice").ID); err != nil {
-		t.Fatal(err)
-	}
-	waitUntil(t, 10*time.Second, "alice sees the acceptance", func() bool { return alice.contact("bob").State == store.ContactAccepted })
-	if _, err := bob.chat().Send(ctx, bob.contact("alice").ID, "hello alice"); err != nil {
-		t.Fatal(err)
-	}
-	waitUntil(t, 10*time.Second, "alice has the message", func() bool { return stateOf(alice.messages("bob"), "hello alice") != "" })
-
-	// The export while the peer runs (the control socket's export, which
-	// app/control tests over the socket).
-	if err := ExportProfileFile(ctx, alice.run.peer.Profile(), filepath.Join(t.TempDir(), "x"), "short"); !errors.Is(err, ErrWeakPassword) {
-		t.Fatalf("an export with a short password: %v", err)
-	}
-	path := filepath.Join(t.TempDir(), "alice.parley")
-	if err := ExportProfileFile(ctx, alice.run.peer.Profile(), path, testPassword); err != nil {
-		t.Fatal(err)
-	}
-	if err := ExportProfileFile(ctx, alice.run.peer.Profile(), path, testPassword); err == nil || !strings.Contains(err.Error(), "already exists") {
-		t.Fatalf("a second export to the same file: %v", err)
-	}
-	if alice.run.peer.Status().Primary == nil {
-		t.Fatal("alice went offline during the export")
-	}
-
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	p, err := ImportProfile(ctx, f, testPassword, filepath.Join(t.TempDir(), "moved"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	if p.Identity.NodeID() != alice.prof.Identity.NodeID() || p.Fingerprint() != alice.prof.Fingerprint() || p.Username != "alice" {
-		t.Fatal("the import has another identity")
-	}
-	ct, err := p.DB.ContactByUsername(ctx, "bob")
-	if err != nil || ct.State != store.ContactAccepted || !ct.PublicKey.Equal(bob.prof.Identity.PublicKey()) {
-		t.Fatalf("bob in the import: %+v, %v", ct, err)
-	}
-	ms, err := p.DB.Messages(ctx, ct.ID, store.Cursor{}, 10)
-	if err != nil || stateOf(ms, "hello alice") == "" {
-		t.Fatalf("the import lacks the conversation: %v, %v", ms, err)
-	}
-}
-
 // fuzzSeeds returns a valid export and its decrypted archive.
 func fuzzSeeds(t testing.TB) (sealed, plain []byte) {
 	t.Helper()
 	p := newOfflineProfile(t, "alice")
 	m, db := goodParts(t, p)
-	plain = plainArchive(t, []archiveEntry{manifestEntry(m), {tar.Header{Name: dbFile}, db}}, nil)
+	plain = plainArchive(t, []archiveEntry{manifestEntry(m), {tar.Header{Name: DBFile}, db}}, nil)
 	return seal(t, plain), plain
 }
 
-// FuzzImport feeds ImportProfile arbitrary files: it must never panic,
+// FuzzImport feeds Import arbitrary files: it must never panic,
 // and must accept a file or refuse it with ErrBadExport or
 // ErrWrongPassword, leaving nothing behind.
 func FuzzImport(f *testing.F) {
@@ -740,7 +679,7 @@ func FuzzImport(f *testing.F) {
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		dir := filepath.Join(t.TempDir(), "p")
-		p, err := ImportProfile(context.Background(), bytes.NewReader(data), testPassword, dir)
+		p, err := Import(context.Background(), bytes.NewReader(data), testPassword, dir)
 		if err == nil {
 			p.Close()
 			return
@@ -764,7 +703,7 @@ func FuzzImportArchive(f *testing.F) {
 		dir := t.TempDir()
 		m, err := readArchive(context.Background(), bytes.NewReader(data), dir)
 		if err == nil {
-			err = checkImported(context.Background(), filepath.Join(dir, dbFile), m)
+			err = checkImported(context.Background(), filepath.Join(dir, DBFile), m)
 		}
 		if err != nil && !errors.Is(err, ErrBadExport) {
 			t.Fatalf("unexpected error: %v", err)
@@ -805,20 +744,20 @@ func BenchmarkExportImport(b *testing.B) {
 	for b.Loop() {
 		start := time.Now()
 		var buf bytes.Buffer
-		if err := ExportProfile(ctx, p, &buf, testPassword); err != nil {
+		if err := Export(ctx, p, &buf, testPassword, "test"); err != nil {
 			b.Fatal(err)
 		}
 		exp += time.Since(start)
 		size = buf.Len()
 		start = time.Now()
-		q, err := ImportProfile(ctx, &buf, testPassword, filepath.Join(b.TempDir(), "p"))
+		q, err := Import(ctx, &buf, testPassword, filepath.Join(b.TempDir(), "p"))
 		if err != nil {
 			b.Fatal(err)
 		}
 		imp += time.Since(start)
 		q.Close()
 	}
-	fi, _ := os.Stat(filepath.Join(p.Dir, dbFile))
+	fi, _ := os.Stat(filepath.Join(p.Dir, DBFile))
 	b.ReportMetric(float64(size), "file-bytes")
 	b.ReportMetric(float64(exp.Milliseconds())/float64(b.N), "export-ms")
 	b.ReportMetric(float64(imp.Milliseconds())/float64(b.N), "import-ms")
