@@ -31,9 +31,9 @@ type chatUser struct {
 func (u *chatUser) options() Options {
 	sn, lf := quick(1000)
 	return Options{Seeds: []overlay.SeedAddr{{Addr: u.seed}}, Listen: "127.0.0.1:0", NoSupernode: true,
-		TuneSupernode: sn, TuneLeaf: lf, Logger: testLogger(u.dir),
+		tuneSupernode: sn, tuneLeaf: lf, Logger: testLogger(u.dir),
 		onChatEvent: func(ev chat.Event) { u.mu.Lock(); u.events = append(u.events, ev); u.mu.Unlock() },
-		TuneLetters: func(c *letters.Config) {
+		tuneLetters: func(c *letters.Config) {
 			c.Retry = overlay.Backoff{Base: 100 * time.Millisecond, Cap: time.Second}
 			c.ResendDelivered, c.ResendStored = 2*time.Second, 3*time.Second
 		}}

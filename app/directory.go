@@ -105,8 +105,8 @@ func (p *Peer) setClaim(s string) {
 
 func (p *Peer) difficulty() int {
 	var lc overlay.LeafConfig
-	if p.opts.TuneLeaf != nil {
-		p.opts.TuneLeaf(&lc)
+	if p.opts.tuneLeaf != nil {
+		p.opts.tuneLeaf(&lc)
 	}
 	if lc.ClaimDifficulty != 0 {
 		return lc.ClaimDifficulty

@@ -80,7 +80,7 @@ func startSeedPeer(t testing.TB, target int) *running {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { prof.Close() })
-	p, err := NewPeer(prof, Options{Seed: true, Seeds: []overlay.SeedAddr{}, Listen: "127.0.0.1:0", TuneSupernode: sn, TuneLeaf: lf, Logger: testLogger("seed")})
+	p, err := NewPeer(prof, Options{Seed: true, Seeds: []overlay.SeedAddr{}, Listen: "127.0.0.1:0", tuneSupernode: sn, tuneLeaf: lf, Logger: testLogger("seed")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func startSeedPeer(t testing.TB, target int) *running {
 func startUserPeer(t *testing.T, seed string, name string, target int, network overlay.Network) *running {
 	t.Helper()
 	sn, lf := quick(target)
-	opts := Options{Seeds: []overlay.SeedAddr{{Addr: seed}}, Listen: "127.0.0.1:0", TuneSupernode: sn, TuneLeaf: lf, Network: network, Logger: testLogger(name),
+	opts := Options{Seeds: []overlay.SeedAddr{{Addr: seed}}, Listen: "127.0.0.1:0", tuneSupernode: sn, tuneLeaf: lf, network: network, Logger: testLogger(name),
 		Spare: func() bool { return true }} // the test machine's load must not decide
 	prof, err := Init(context.Background(), t.TempDir(), name, opts)
 	if err != nil {
@@ -272,7 +272,7 @@ func TestInitRefusesTakenUsername(t *testing.T) {
 	startUserPeer(t, seed.peer.Addr(), "alice", 100, nil)
 	_, lf := quick(100)
 	dir := t.TempDir()
-	_, err := Init(context.Background(), dir, "ALICE", Options{Seeds: []overlay.SeedAddr{{Addr: seed.peer.Addr()}}, TuneLeaf: lf})
+	_, err := Init(context.Background(), dir, "ALICE", Options{Seeds: []overlay.SeedAddr{{Addr: seed.peer.Addr()}}, tuneLeaf: lf})
 	if !errors.Is(err, ErrNameTaken) {
 		t.Fatalf("Init with a taken name: %v, want ErrNameTaken", err)
 	}
@@ -285,7 +285,7 @@ func TestSupernodeRoleSwitchedOffIsNeverOffered(t *testing.T) {
 	const target = 1 // the seed wants to promote at once
 	seed := startSeedPeer(t, target)
 	sn, lf := quick(target)
-	opts := Options{Seeds: []overlay.SeedAddr{{Addr: seed.peer.Addr()}}, Listen: "127.0.0.1:0", TuneSupernode: sn, TuneLeaf: lf,
+	opts := Options{Seeds: []overlay.SeedAddr{{Addr: seed.peer.Addr()}}, Listen: "127.0.0.1:0", tuneSupernode: sn, tuneLeaf: lf,
 		Logger: testLogger("off"), Spare: func() bool { return true }}
 	prof, err := Init(context.Background(), t.TempDir(), "homebody", opts)
 	if err != nil {
@@ -318,7 +318,7 @@ func TestLookupWithoutDaemon(t *testing.T) {
 	alice := startUserPeer(t, seed.peer.Addr(), "alice", 100, nil)
 	waitUntil(t, 10*time.Second, "alice's claim published", func() bool { return alice.peer.Status().Claim == claimOK })
 	_, lf := quick(100)
-	opts := Options{Seeds: []overlay.SeedAddr{{Addr: seed.peer.Addr()}}, TuneLeaf: lf}
+	opts := Options{Seeds: []overlay.SeedAddr{{Addr: seed.peer.Addr()}}, tuneLeaf: lf}
 	bob, err := Init(context.Background(), t.TempDir(), "bob", opts)
 	if err != nil {
 		t.Fatal(err)

@@ -57,17 +57,13 @@ type Options struct {
 	// ClaimRenew is how often the username claim is renewed. Default 24 h.
 	ClaimRenew time.Duration
 	Logger     *slog.Logger
-	// Network is how the peer reaches the network; nil means real sockets.
-	Network overlay.Network
 	// Spare reports whether the machine has resources to spare for serving
 	// as a supernode; nil means overlay.SpareResources.
 	Spare func() bool
-	// TuneSupernode and TuneLeaf adjust the overlay configuration (tests).
-	TuneSupernode func(*overlay.SupernodeConfig)
-	TuneLeaf      func(*overlay.LeafConfig)
-	// TuneLetters adjusts the letters configuration: the outbox's retries
-	// (tests).
-	TuneLetters func(*letters.Config)
+	// LetterRetry, if set, is the outbox's first wait before it sends a
+	// letter again; the wait doubles up to ten times that. Zero: 2 s,
+	// doubling up to 5 minutes.
+	LetterRetry time.Duration
 	// Media is the audio of calls (call/audio.Media with devices or
 	// files); nil: the peer cannot call, and says calls need an audio
 	// device.
@@ -82,13 +78,20 @@ type Options struct {
 	// files instead (CallOptions' Play and Record: a WAV file or "tone:HZ" to
 	// send, a WAV file to record into); it checks they can be opened.
 	FileMedia func(play, record string) (call.Media, error)
-	// TuneCall adjusts the call configuration (tests).
-	TuneCall func(*call.Config)
 	// OnUpdate, if set, is told of every change the UI shows (contacts,
 	// messages, presence, typing, calls), by username, in order, from a
 	// goroutine of its own: it may block, which holds back later updates
 	// but never the peer.
 	OnUpdate func(Update)
+
+	// network is how the peer reaches the network; nil means real
+	// sockets. tuneSupernode, tuneLeaf, tuneLetters and tuneCall adjust
+	// the configuration of the parts (app's tests).
+	network       overlay.Network
+	tuneSupernode func(*overlay.SupernodeConfig)
+	tuneLeaf      func(*overlay.LeafConfig)
+	tuneLetters   func(*letters.Config)
+	tuneCall      func(*call.Config)
 
 	// onChatEvent and onCallEvent, if set, are told of chat's and call's
 	// own events (the echo account, app's tests); everything else takes
@@ -156,7 +159,7 @@ func NewPeer(prof *profile.Profile, opts Options) (*Peer, error) {
 	}
 	cfg := overlay.NodeConfig{
 		Identity:    prof.Identity,
-		Network:     opts.Network,
+		Network:     opts.network,
 		Logger:      opts.Logger,
 		Seeds:       opts.Seeds,
 		Cache:       prof.DB,
@@ -181,8 +184,8 @@ func NewPeer(prof *profile.Profile, opts Options) (*Peer, error) {
 	if lo, hi := opts.RelayPorts[0], opts.RelayPorts[1]; lo != 0 {
 		cfg.Supernode.TuneRelay = func(rc *relay.Config) { rc.RelayPortMin, rc.RelayPortMax = lo, hi }
 	}
-	if opts.TuneSupernode != nil {
-		opts.TuneSupernode(&cfg.Supernode)
+	if opts.tuneSupernode != nil {
+		opts.tuneSupernode(&cfg.Supernode)
 	}
 	if !opts.Seed {
 		// The letters and chat services and the leaf need each other:
@@ -191,8 +194,8 @@ func NewPeer(prof *profile.Profile, opts Options) (*Peer, error) {
 		cfg.Leaf.OnEnvelope = func(from identity.NodeID, data []byte) error { return p.letters.HandleEnvelope(from, data) }
 		cfg.Leaf.OnNotify = func(key [32]byte, rec *wire.Record) { p.chat.OnPresence(key, rec) }
 	}
-	if opts.TuneLeaf != nil {
-		opts.TuneLeaf(&cfg.Leaf)
+	if opts.tuneLeaf != nil {
+		opts.tuneLeaf(&cfg.Leaf)
 	}
 	node, err := overlay.NewNode(cfg)
 	if err != nil {
@@ -201,8 +204,11 @@ func NewPeer(prof *profile.Profile, opts Options) (*Peer, error) {
 	p.node, p.leaf = node, node.Leaf()
 	if !opts.Seed {
 		lcfg := letters.Config{Identity: prof.Identity, DB: prof.DB, Net: p.leaf, Logger: opts.Logger}
-		if opts.TuneLetters != nil {
-			opts.TuneLetters(&lcfg)
+		if opts.LetterRetry > 0 {
+			lcfg.Retry = overlay.Backoff{Base: opts.LetterRetry, Cap: 10 * opts.LetterRetry}
+		}
+		if opts.tuneLetters != nil {
+			opts.tuneLetters(&lcfg)
 		}
 		if p.letters, err = letters.New(lcfg); err != nil {
 			return nil, err
@@ -232,8 +238,8 @@ func NewPeer(prof *profile.Profile, opts Options) (*Peer, error) {
 			Logger:     opts.Logger,
 			OnEvent:    p.onCallEvent,
 		}
-		if opts.TuneCall != nil {
-			opts.TuneCall(&kcfg)
+		if opts.tuneCall != nil {
+			opts.tuneCall(&kcfg)
 		}
 		if p.calls, err = call.New(kcfg); err != nil {
 			return nil, err

@@ -73,7 +73,7 @@ func withTempLeaf(ctx context.Context, id *identity.Identity, opts Options, cach
 	changed := make(chan struct{}, 1)
 	lc := overlay.LeafConfig{
 		Identity: id,
-		Network:  opts.Network,
+		Network:  opts.network,
 		Seeds:    opts.Seeds,
 		Cache:    cache,
 		OnChange: func() {
@@ -83,8 +83,8 @@ func withTempLeaf(ctx context.Context, id *identity.Identity, opts Options, cach
 			}
 		},
 	}
-	if opts.TuneLeaf != nil {
-		opts.TuneLeaf(&lc)
+	if opts.tuneLeaf != nil {
+		opts.tuneLeaf(&lc)
 	}
 	leaf, err := overlay.NewLeaf(lc)
 	if err != nil {

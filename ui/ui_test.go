@@ -3,6 +3,7 @@ package ui
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,11 +18,8 @@ import (
 
 	"github.com/parleynet/parley/app"
 	"github.com/parleynet/parley/app/profile"
-	"github.com/parleynet/parley/call"
-	"github.com/parleynet/parley/call/audio"
+	"github.com/parleynet/parley/call/audio/device"
 	"github.com/parleynet/parley/internal/testutil"
-	"github.com/parleynet/parley/letters"
-	"github.com/parleynet/parley/overlay"
 )
 
 // startSeed runs a seed peer on loopback for the windows to log in to.
@@ -32,7 +30,7 @@ func startSeed(t *testing.T, ctx context.Context) *app.Peer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { prof.Close() })
-	p, err := app.NewPeer(prof, app.Options{Seed: true, Seeds: []overlay.SeedAddr{}, Listen: "127.0.0.1:0"})
+	p, err := app.NewPeer(prof, app.Options{Seed: true, Seeds: app.Seeds{}, Listen: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,17 +74,25 @@ func find[T any](t *testing.T, w fyne.Window) T {
 	return found
 }
 
+// seedsOf is the seed at addr.
+func seedsOf(t testing.TB, addr string) app.Seeds {
+	t.Helper()
+	seeds, err := app.ParseSeeds([]string{addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return seeds
+}
+
 // peerOptions are the options of a test user's peer: loopback, quick
 // retries, and a tone for a microphone.
-func peerOptions(seed string, hz float64) app.Options {
-	return app.Options{
-		Seeds: []overlay.SeedAddr{{Addr: seed}}, Listen: "127.0.0.1:0", NoSupernode: true,
-		TuneLetters: func(c *letters.Config) { c.Retry = overlay.Backoff{Base: 100 * time.Millisecond, Cap: time.Second} },
-		Media: audio.Media{
-			Input:  func(call.Info) (audio.Source, error) { return audio.NewToneSource(hz, 0.3), nil },
-			Output: func(call.Info) (audio.Sink, error) { return audio.NullSink{}, nil },
-		},
+func peerOptions(t testing.TB, seed string, hz float64) app.Options {
+	t.Helper()
+	media, err := device.FileMedia(fmt.Sprintf("tone:%g", hz), "")
+	if err != nil {
+		t.Fatal(err)
 	}
+	return app.Options{Seeds: seedsOf(t, seed), Listen: "127.0.0.1:0", NoSupernode: true, LetterRetry: 100 * time.Millisecond, Media: media}
 }
 
 // user is one person's window on a profile made beforehand.
@@ -101,7 +107,7 @@ func (u *user) main() *MainView { return u.s.Main() }
 func newUser(t *testing.T, ctx context.Context, seed, name string, hz float64) *user {
 	t.Helper()
 	dir := t.TempDir()
-	opts := peerOptions(seed, hz)
+	opts := peerOptions(t, seed, hz)
 	prof, err := app.Init(ctx, dir, name, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -122,7 +128,7 @@ func TestFirstStartFreeAndTakenNames(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	seed := startSeed(t, ctx)
-	opts := app.Options{Seeds: []overlay.SeedAddr{{Addr: seed.Addr()}}, Listen: "127.0.0.1:0", NoSupernode: true}
+	opts := app.Options{Seeds: seedsOf(t, seed.Addr()), Listen: "127.0.0.1:0", NoSupernode: true}
 
 	w := test.NewWindow(nil)
 	defer w.Close()
@@ -180,7 +186,7 @@ func TestFirstStartFreeAndTakenNames(t *testing.T) {
 func offlineProfile(t *testing.T, ctx context.Context, name string) (string, app.Options, string) {
 	t.Helper()
 	dir := t.TempDir()
-	opts := app.Options{Seeds: []overlay.SeedAddr{{Addr: "127.0.0.1:1"}}, Listen: "127.0.0.1:0", NoSupernode: true}
+	opts := app.Options{Seeds: seedsOf(t, "127.0.0.1:1"), Listen: "127.0.0.1:0", NoSupernode: true}
 	prof, err := app.Init(ctx, dir, name, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -423,7 +429,7 @@ func TestImportProfileOnFirstStart(t *testing.T) {
 	test.NewTempApp(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	opts := app.Options{Seeds: []overlay.SeedAddr{{Addr: "127.0.0.1:1"}}, Listen: "127.0.0.1:0", NoSupernode: true}
+	opts := app.Options{Seeds: seedsOf(t, "127.0.0.1:1"), Listen: "127.0.0.1:0", NoSupernode: true}
 	old := t.TempDir()
 	prof, err := app.Init(ctx, old, "dora", opts)
 	if err != nil {

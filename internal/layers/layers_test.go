@@ -17,10 +17,12 @@ const module = "github.com/parleynet/parley"
 
 // pkg is what go list says of one package.
 type pkg struct {
-	ImportPath string
-	Dir        string
-	GoFiles    []string
-	Imports    []string
+	ImportPath   string
+	Dir          string
+	GoFiles      []string
+	Imports      []string
+	TestImports  []string
+	XTestImports []string
 }
 
 // packages lists the module's packages (not their tests).
@@ -57,10 +59,14 @@ func root(t *testing.T) string {
 }
 
 // own returns p's imports of the module's packages, relative ("" is the
-// root).
-func own(p pkg) []string {
+// root), with its tests' if tests is set.
+func own(p pkg, tests bool) []string {
 	var out []string
-	for _, imp := range p.Imports {
+	imports := p.Imports
+	if tests {
+		imports = append(append(append([]string(nil), imports...), p.TestImports...), p.XTestImports...)
+	}
+	for _, imp := range imports {
 		if imp == module {
 			out = append(out, "")
 		} else if rel, ok := strings.CutPrefix(imp, module+"/"); ok {
@@ -82,6 +88,7 @@ func TestLayers(t *testing.T) {
 		from   func(string) bool
 		what   string
 		banned func(string) bool
+		tests  bool // the rule holds for the package's tests too
 	}{
 		{
 			from:   func(p string) bool { return p == "" },
@@ -100,6 +107,7 @@ func TestLayers(t *testing.T) {
 			banned: func(i string) bool {
 				return under(i, "overlay") || i == "letters" || i == "chat" || i == "call" || i == "call/audio"
 			},
+			tests: true,
 		},
 		{
 			from:   func(p string) bool { return under(p, "chat") },
@@ -156,7 +164,7 @@ func TestLayers(t *testing.T) {
 			if !r.from(rel) {
 				continue
 			}
-			for _, imp := range own(p) {
+			for _, imp := range own(p, r.tests) {
 				if r.banned(imp) {
 					t.Errorf("%s: %q imports %q", r.what, "./"+rel, "./"+imp)
 				}
