@@ -1,6 +1,7 @@
 package simulation
 
 import (
+	"fmt"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -26,6 +27,7 @@ func logReport(t *testing.T, r Report) {
 
 func TestJoinSmall(t *testing.T) {
 	skipShort(t)
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		r := Join(Params{Seed: 1, Nodes: 300, TargetLeaves: 20})
 		logReport(t, r)
@@ -43,6 +45,7 @@ func TestJoinSmall(t *testing.T) {
 
 func TestElectionGrowsSupernodesInSimulation(t *testing.T) {
 	skipShort(t)
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		w := NewWorld(Params{Seed: 2, Nodes: 300, TargetLeaves: 20})
 		defer w.Close()
@@ -63,25 +66,33 @@ func TestElectionGrowsSupernodesInSimulation(t *testing.T) {
 
 func TestBootstormSmall(t *testing.T) {
 	skipShort(t)
+	t.Parallel()
 	for _, noCache := range []bool{false, true} {
-		synctest.Test(t, func(t *testing.T) {
-			r := Bootstorm(Params{Seed: 3, Nodes: 300, TargetLeaves: 20, NoHostCache: noCache})
-			logReport(t, r)
-			if r.Get("supernodes_failed") != 0 {
-				t.Errorf("%v supernodes failed", r.Get("supernodes_failed"))
-			}
-			if got := r.Get("recovery_99pct_s"); got > 300 {
-				t.Errorf("recovery took %v virtual seconds", got)
-			}
-			if !noCache && r.Get("seed_login_share_pct") > 5 {
-				t.Errorf("with host caches, %v%% of logins reached a seed", r.Get("seed_login_share_pct"))
-			}
+		t.Run(fmt.Sprintf("no host cache %v", noCache), func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) { bootstormSmall(t, noCache) })
 		})
+	}
+}
+
+// bootstormSmall is a bootstorm of 300 peers, with or without host caches.
+func bootstormSmall(t *testing.T, noCache bool) {
+	r := Bootstorm(Params{Seed: 3, Nodes: 300, TargetLeaves: 20, NoHostCache: noCache})
+	logReport(t, r)
+	if r.Get("supernodes_failed") != 0 {
+		t.Errorf("%v supernodes failed", r.Get("supernodes_failed"))
+	}
+	if got := r.Get("recovery_99pct_s"); got > 300 {
+		t.Errorf("recovery took %v virtual seconds", got)
+	}
+	if !noCache && r.Get("seed_login_share_pct") > 5 {
+		t.Errorf("with host caches, %v%% of logins reached a seed", r.Get("seed_login_share_pct"))
 	}
 }
 
 func TestChurnSmall(t *testing.T) {
 	skipShort(t)
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		r := Churn(Params{Seed: 4, Nodes: 200, TargetLeaves: 20}, 20*time.Minute)
 		logReport(t, r)
@@ -102,6 +113,7 @@ func TestTierSmall(t *testing.T) {
 	if testing.Short() {
 		t.Skip("simulation")
 	}
+	t.Parallel()
 	var r Report
 	synctest.Test(t, func(t *testing.T) { r = Tier(Params{Seed: 1, Nodes: 47, MaxPeers: 16}) })
 	logReport(t, r)
