@@ -19,9 +19,6 @@ import (
 // headless peers and tests. Without it the peer still runs, and says that
 // calls need an audio device.
 
-// ErrNoAudio is returned when a call needs audio this peer does not have.
-var ErrNoAudio = errors.New("app: calls need an audio device")
-
 // noAudio is the Media of a peer without audio: every call that connects
 // fails with ErrNoAudio.
 type noAudio struct{}
@@ -288,9 +285,6 @@ func (p *Peer) CallLog(ctx context.Context, name string, limit int) ([]CallLogEn
 	}
 	return out, nil
 }
-
-// ErrNoCall is returned for a call ID that names no current call.
-var ErrNoCall = errors.New("app: no such call")
 
 func (p *Peer) callID(id string) (call.ID, error) {
 	var cid call.ID

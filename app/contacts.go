@@ -14,9 +14,6 @@ import (
 
 // Contacts and conversations as the UI and the CLI see them: by username.
 
-// ErrNoContact is returned for a username that is not among the contacts.
-var ErrNoContact = errors.New("app: no such contact")
-
 // ContactInfo is one contact, for display.
 type ContactInfo struct {
 	ID           int64     `json:"id"`

@@ -20,9 +20,6 @@ import (
 // ClaimRenew; a claim not renewed lapses after record.ClaimTTL (30 days)
 // and the name is free again.
 
-// ErrNameTaken is returned when another key holds the username.
-var ErrNameTaken = errors.New("app: username is taken")
-
 // settingClaimSeq stores the sequence number of the last claim published.
 const settingClaimSeq = "claim_seq"
 

@@ -1,7 +1,7 @@
 // Package call is Parley's voice calls: the call state machine, its
 // signaling over end-to-end sealed letters, the WebRTC audio session
 // (rtc with its Opus track), the media loops and the call log
-// (see ../shared/DESIGN.md, "Media"). The audio pipeline and the devices
+// (see docs/ARCHITECTURE.md). The audio pipeline and the devices
 // are in call/audio; Manager reaches them through the Media interface, so
 // that this package, and the headless seed, link no audio code.
 //

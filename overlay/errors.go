@@ -23,3 +23,13 @@ var ErrProtocol = errors.New("overlay: protocol violation")
 
 // ErrClosed is returned by operations on a closed link or stopped node.
 var ErrClosed = errors.New("overlay: closed")
+
+// ErrUnavailable is returned when no supernode could serve a request.
+var ErrUnavailable = errors.New("overlay: directory unavailable")
+
+// ErrNotFound is returned by Lookup when no valid record exists.
+var ErrNotFound = errors.New("overlay: not found")
+
+// ErrDeliveryRefused is returned by Deliver when the network refused an
+// envelope: too big, or over the sender's mailbox quota.
+var ErrDeliveryRefused = errors.New("overlay: envelope refused")

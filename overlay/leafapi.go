@@ -14,12 +14,6 @@ import (
 // The leaf's directory API. Requests go to the primary supernode, and to
 // the standbys in turn if it fails. They may be called from any goroutine.
 
-// ErrUnavailable is returned when no supernode could serve a request.
-var ErrUnavailable = errors.New("overlay: directory unavailable")
-
-// ErrNotFound is returned by Lookup when no valid record exists.
-var ErrNotFound = errors.New("overlay: not found")
-
 func (l *Leaf) currentLinks() []*Link {
 	l.mu.Lock()
 	defer l.mu.Unlock()

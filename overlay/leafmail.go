@@ -9,10 +9,6 @@ import (
 	"github.com/parleynet/parley/overlay/wire"
 )
 
-// ErrDeliveryRefused is returned by Deliver when the network refused an
-// envelope: too big, or over the sender's mailbox quota.
-var ErrDeliveryRefused = errors.New("overlay: envelope refused")
-
 // Delivery is where an envelope went.
 type Delivery struct {
 	// Delivered: the recipient's peer acknowledged it.

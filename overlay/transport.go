@@ -14,7 +14,8 @@ type Network interface {
 	// Listen opens a stream listener on addr (host:port).
 	Listen(addr string) (net.Listener, error)
 	// ListenPacket opens a datagram socket on addr (host:port; port 0 for
-	// any), used for reachability probes and, later, STUN/TURN.
+	// any): reachability probes, and the supernode's STUN/TURN on its
+	// overlay port.
 	ListenPacket(addr string) (net.PacketConn, error)
 }
 
