@@ -229,11 +229,12 @@ func (l *Link) Done() <-chan struct{} { return l.done }
 // closed. The peer answers with Pongs, which keep the peer's read deadline
 // (three intervals) from expiring on a healthy link.
 func keepalive(l *Link, c Clock, every time.Duration, stop <-chan struct{}) {
-	keepaliveWith(l, c, every, stop, nil)
+	keepaliveWith(l, c, func() time.Duration { return every }, stop, nil)
 }
 
-// keepaliveWith is keepalive with fill, if not nil, adding to each Ping.
-func keepaliveWith(l *Link, c Clock, every time.Duration, stop <-chan struct{}, fill func(*wire.Ping)) {
+// keepaliveWith is keepalive with the interval asked of every before each
+// Ping, and fill, if not nil, adding to each.
+func keepaliveWith(l *Link, c Clock, every func() time.Duration, stop <-chan struct{}, fill func(*wire.Ping)) {
 	var seq uint64
 	for {
 		select {
@@ -241,7 +242,7 @@ func keepaliveWith(l *Link, c Clock, every time.Duration, stop <-chan struct{}, 
 			return
 		case <-l.Done():
 			return
-		case <-c.After(every):
+		case <-c.After(every()):
 		}
 		seq++
 		p := &wire.Ping{Seq: seq}

@@ -31,9 +31,11 @@ import (
 // and links to record holders on demand (linkTo), closing the least
 // recently used when over the bound. A small tier stays fully linked.
 // Announcements flood over the links, and recent ones are pushed to a
-// random peer every few seconds (gossipLoop) for those a flood missed. See
+// random peer every few seconds (gossipLoop) for those a flood missed.
+// A supernode that dies leaves the views by signed down notices (down.go),
+// so announcements live two hours and are renewed hourly. See
 // docs/MEMBERSHIP.md for where this goes next (a dissemination tree with
-// digests, signed down notices).
+// digests).
 
 // membership is a supernode's view of the supernode tier: its links to
 // the other supernodes (the mesh), the announcements it heard, whom it
@@ -46,6 +48,8 @@ type membership struct {
 	peers        map[identity.NodeID]*snPeer         // guarded by mu
 	dialing      map[identity.NodeID]bool            // guarded by mu: mesh dials in flight
 	suspects     map[identity.NodeID]suspicion       // guarded by mu: failed links or dials
+	downs        map[identity.NodeID]*downs          // guarded by mu: down notices (down.go)
+	refuted      time.Time                           // guarded by mu: the last refutation of a notice about this supernode
 	waiters      map[identity.NodeID][]chan struct{} // guarded by mu: linkTo's, told when a dial ends
 	announces    map[identity.NodeID]*heard          // guarded by mu: announcements heard, own included
 	sum          uint64                              // guarded by mu: digest of announces (see setAnnounceLocked)
@@ -114,21 +118,41 @@ func (s *membership) requiredEndorsements() int {
 
 // trustedLocked computes which announced supernodes are trusted: seeds
 // and this supernode first, then any whose announcement carries enough
-// endorsements (requiredEndorsements) from trusted supernodes, spreading
-// from the trusted outwards: each announcement is looked at once per
-// endorser, and no signature is checked (see heard). s.mu must be held.
+// endorsements (requiredEndorsements) from trusted supernodes (see
+// trustDepthsLocked). s.mu must be held.
 func (s *membership) trustedLocked(now time.Time) map[identity.NodeID]bool {
+	depths := s.trustDepthsLocked(now, true)
+	trusted := make(map[identity.NodeID]bool, len(depths))
+	for id := range depths {
+		trusted[id] = true
+	}
+	return trusted
+}
+
+// trustDepthsLocked computes the trusted supernodes and how far each is
+// from the roots: the seeds (and this supernode, if self) at 0, then any
+// whose announcement carries requiredEndorsements endorsements from
+// trusted supernodes, at one more than the deepest of the endorsements
+// that made it trusted. Trust spreads outwards from the roots, each
+// announcement looked at once per endorser, and no signature is checked
+// (see heard). Without self, every supernode with the same announcements
+// computes the same depths. s.mu must be held.
+func (s *membership) trustDepthsLocked(now time.Time, self bool) map[identity.NodeID]int {
 	me := s.sn.ID()
-	trusted := map[identity.NodeID]bool{me: true}
-	queue := []identity.NodeID{me}
+	depth := make(map[identity.NodeID]int)
+	var queue []identity.NodeID
+	if self {
+		depth[me] = 0
+		queue = append(queue, me)
+	}
 	endorsed := make(map[identity.NodeID][]identity.NodeID) // endorser → supernodes it endorsed
 	ms := now.UnixMilli()
 	for id, h := range s.announces {
-		if h.rec.Expires <= ms || id == me {
+		if h.rec.Expires <= ms || (self && id == me) {
 			continue
 		}
 		if h.body.Seed && s.isSeedAnnounce(id, h.body) {
-			trusted[id] = true
+			depth[id] = 0
 			queue = append(queue, id)
 			continue
 		}
@@ -144,16 +168,16 @@ func (s *membership) trustedLocked(now time.Time) map[identity.NodeID]bool {
 		v := queue[0]
 		queue = queue[1:]
 		for _, id := range endorsed[v] {
-			if trusted[id] {
+			if _, ok := depth[id]; ok {
 				continue
 			}
 			if count[id]++; count[id] >= need {
-				trusted[id] = true
+				depth[id] = depth[v] + 1 // the queue is in order of depth
 				queue = append(queue, id)
 			}
 		}
 	}
-	return trusted
+	return depth
 }
 
 // refreshViewLocked recomputes the view and ring; it returns the old and
@@ -275,13 +299,17 @@ func (s *membership) infoLocked(id identity.NodeID) (wire.Supernode, bool) {
 }
 
 // suspectedLocked reports whether id is suspected: a link to it failed, or
-// a dial, and no newer announcement of it came since. s.mu must be held.
+// a dial, or down notices say it is down (down.go), and no newer
+// announcement of it came since. s.mu must be held.
 func (s *membership) suspectedLocked(id identity.NodeID) bool {
+	h := s.announces[id]
+	if h != nil && s.downLocked(id, h.rec.Seq) {
+		return true
+	}
 	sp, ok := s.suspects[id]
 	if !ok {
 		return false
 	}
-	h := s.announces[id]
 	return h == nil || h.rec.Seq <= sp.seq
 }
 
@@ -530,8 +558,8 @@ func (s *membership) gossipLoop(ctx context.Context) {
 	}
 }
 
-// gossipOnce pushes the announcements heard in the last gossipRecent to
-// one linked peer chosen at random.
+// gossipOnce pushes the announcements and down notices heard in the last
+// gossipRecent to one linked peer chosen at random.
 func (s *membership) gossipOnce() {
 	now := s.sn.cfg.Clock.Now()
 	s.mu.Lock()
@@ -541,8 +569,9 @@ func (s *membership) gossipOnce() {
 			recent = append(recent, h)
 		}
 	}
+	notices := s.recentDownsLocked(now, false)
 	var to *Link
-	if len(s.peers) > 0 && len(recent) > 0 {
+	if len(s.peers) > 0 && len(recent)+len(notices) > 0 {
 		i, k := s.rng.IntN(len(s.peers)), 0
 		for _, p := range s.peers {
 			if k == i {
@@ -562,4 +591,5 @@ func (s *membership) gossipOnce() {
 			return
 		}
 	}
+	sendDowns(to, notices)
 }

@@ -2,6 +2,7 @@ package overlay
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -104,6 +105,7 @@ func (s *membership) dialPeer(addr string, expect identity.NodeID) {
 			s.sn.log.Debug("mesh dial failed", "addr", addr, "err", err)
 			if !expect.IsZero() && !s.sn.isClosed() {
 				s.suspect(expect)
+				s.noticeDown(expect) // if this supernode is its ring neighbour
 			}
 		}
 	}()
@@ -266,7 +268,13 @@ func (s *membership) linkPeer(addr string, expect identity.NodeID) error {
 		l.Close("")
 		return err
 	}
-	m, err := l.Recv(s.sn.cfg.HandshakeTimeout)
+	// HandshakeTimeout bounds the dial, the handshake and the Welcome
+	// together: a ring neighbour confirming a failure waits no longer.
+	left := s.sn.cfg.HandshakeTimeout
+	if d, ok := ctx.Deadline(); ok {
+		left = max(time.Until(d), time.Millisecond)
+	}
+	m, err := l.Recv(left)
 	if err != nil {
 		l.Close("")
 		return err
@@ -343,7 +351,8 @@ func (s *membership) servePeer(l *Link, hello *wire.Hello, dialed bool, list ...
 	}
 	stopPing := make(chan struct{})
 	defer close(stopPing)
-	go keepaliveWith(l, s.sn.cfg.Clock, s.sn.cfg.Heartbeat, stopPing, func(p *wire.Ping) { p.Announced, p.Digest = s.digest() })
+	beat := func() time.Duration { return s.heartbeat(id) }
+	go keepaliveWith(l, s.sn.cfg.Clock, beat, stopPing, func(p *wire.Ping) { p.Announced, p.Digest = s.digest() })
 	s.sn.log.Info("supernode linked", "peer", id.Short(), "addr", addr, "dialed", dialed)
 	for _, sl := range list {
 		s.learn(sl)
@@ -361,13 +370,15 @@ func (s *membership) servePeer(l *Link, hello *wire.Hello, dialed bool, list ...
 			l.Send(&wire.Announce{Record: *own.rec})
 		}
 	}
-	reason := s.sn.converse(l, func(m wire.Message) error {
+	reason := s.sn.converse(l, beat, func(m wire.Message) error {
 		switch m := m.(type) {
 		case *wire.Supernodes:
 			s.learn(m.Supernodes)
 		case *wire.Announce:
 			s.receiveAnnounce(id, &m.Record)
 			s.sn.elect.movePending()
+		case *wire.Down:
+			s.receiveDown(id, m.Notices)
 		case *wire.DialBack:
 			s.sn.elect.handleDialBack(l, m)
 		case *wire.Ping:
@@ -389,7 +400,8 @@ func (s *membership) servePeer(l *Link, hello *wire.Hello, dialed bool, list ...
 	}
 	s.mu.Unlock()
 	if failed && !s.sn.isClosed() {
-		s.suspect(id) // it stopped answering, or said Bye: out of the view
+		s.suspect(id)           // it stopped answering, or said Bye: out of the view
+		s.confirmDown(id, addr) // a ring neighbour dials back, and notices a failure
 	} else {
 		s.viewChanged()
 	}
@@ -510,13 +522,18 @@ func (s *membership) syncLink(l *Link, theirs uint32, digest uint64, last *time.
 			send = append(send, h.rec)
 		}
 	}
+	var notices []wire.DownNotice
+	if fewer {
+		notices = s.recentDownsLocked(now, true) // what of the view is down
+	}
 	s.mu.Unlock()
 	*last = now
 	for _, rec := range send {
 		if l.Send(&wire.Announce{Record: *rec}) != nil {
-			break
+			return true
 		}
 	}
+	sendDowns(l, notices)
 	return true
 }
 
@@ -624,23 +641,40 @@ func (s *membership) selfVerifyLoop(ctx context.Context) {
 	}
 }
 
-// requestEndorsements asks up to two trusted peers to dial this supernode back.
+// requestEndorsements asks trusted peers to dial this supernode back until
+// two endorsed it, those it is linked to first. A supernode that is
+// trusted asks only supernodes nearer the roots of trust than itself
+// (trustDepthsLocked), the deepest of those first: endorsements then
+// always point away from the seeds, so renewing
+// them can never leave a group of supernodes trusted only by each other
+// (with any trusted endorser, a tier renewing its hour-long endorsements
+// lost the trust of most of its supernodes within the hour: each one's
+// endorsers were trusted only through others that renewed from it).
 func (s *membership) requestEndorsements(ctx context.Context, addr string) []wire.Endorsement {
 	s.mu.Lock()
-	trusted := s.trustedLocked(s.sn.cfg.Clock.Now())
-	var links []*Link
-	var unlinked []identity.NodeID
-	for id := range trusted {
-		if p := s.peers[id]; p != nil && len(links) < 2 {
-			links = append(links, p.link)
-		} else if p == nil && id != s.sn.ID() {
-			unlinked = append(unlinked, id)
+	depths := s.trustDepthsLocked(s.sn.cfg.Clock.Now(), false)
+	mine, trusted := depths[s.sn.ID()]
+	var cands []identity.NodeID
+	for id, d := range depths {
+		if id != s.sn.ID() && (!trusted || d < mine) {
+			cands = append(cands, id)
 		}
 	}
+	s.rng.Shuffle(len(cands), func(i, j int) { cands[i], cands[j] = cands[j], cands[i] })
+	linked := func(id identity.NodeID) int {
+		if s.peers[id] != nil {
+			return 0
+		}
+		return 1
+	}
+	slices.SortStableFunc(cands, func(a, b identity.NodeID) int {
+		return cmp.Or(cmp.Compare(linked(a), linked(b)), cmp.Compare(depths[b], depths[a]))
+	})
 	s.mu.Unlock()
-	// Too few linked (the links are bounded, and a busy seed may have
-	// closed ours): link to trusted ones on demand.
-	for _, id := range unlinked {
+	// The links: those held, else made on demand (the links are bounded,
+	// and a busy seed may have closed ours).
+	var links []*Link
+	for _, id := range cands {
 		if len(links) >= 2 {
 			break
 		}

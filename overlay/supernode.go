@@ -104,7 +104,9 @@ type SupernodeConfig struct {
 	MinSupernodes int
 	// AnnounceInterval and AnnounceTTL are how often this supernode
 	// re-announces itself and how long an announcement lives. Defaults
-	// 5 min and 15 min.
+	// 1 h and 2 h: a supernode that dies leaves the views by down notices
+	// (down.go), not by its announcement's expiry, and an elected one
+	// re-announces anyway when it renews its endorsements (every 45 min).
 	AnnounceInterval time.Duration
 	AnnounceTTL      time.Duration
 	// MaxPeers bounds the links to other supernodes: the ring neighbours,
@@ -184,8 +186,8 @@ func (c *SupernodeConfig) setDefaults() {
 	def(&c.MinTenure, 30*time.Minute)
 	def(&c.DemoteAfter, 10*time.Minute)
 	def(&c.Cooldown, time.Hour)
-	def(&c.AnnounceInterval, 5*time.Minute)
-	def(&c.AnnounceTTL, 15*time.Minute)
+	def(&c.AnnounceInterval, time.Hour)
+	def(&c.AnnounceTTL, record.MaxAnnounceTTL)
 	def(&c.SweepInterval, 15*time.Second)
 	c.Mail.setDefaults()
 }
@@ -367,6 +369,7 @@ func NewSupernode(cfg SupernodeConfig) (*Supernode, error) {
 		peers:        make(map[identity.NodeID]*snPeer),
 		dialing:      make(map[identity.NodeID]bool),
 		suspects:     make(map[identity.NodeID]suspicion),
+		downs:        make(map[identity.NodeID]*downs),
 		waiters:      make(map[identity.NodeID][]chan struct{}),
 		announces:    make(map[identity.NodeID]*heard),
 		endorsements: cfg.Endorsements,
@@ -469,6 +472,7 @@ func (s *Supernode) shutdown() {
 		links = append(links, l)
 	}
 	s.mu.Unlock()
+	s.mem.farewell() // before the links close: the tier need not wait to notice
 	s.cancel()
 	s.ln.Close()
 	s.turn.mu.Lock()
@@ -670,7 +674,7 @@ func (s *Supernode) serveLeaf(l *Link, hello *wire.Hello) {
 		l.Close("")
 		return
 	}
-	reason := s.converse(l, func(m wire.Message) error {
+	reason := s.converse(l, func() time.Duration { return s.cfg.Heartbeat }, func(m wire.Message) error {
 		switch m := m.(type) {
 		case *wire.LinkRole:
 			s.mu.Lock()
@@ -716,9 +720,9 @@ func (s *Supernode) setLeafLocked(id identity.NodeID, l *snLeaf) {
 // converse runs the common read loop of an established link: heartbeats,
 // Bye, and a read deadline of three heartbeats. Other messages go to
 // handle; an error from it closes the link. It returns why the link ended.
-func (s *Supernode) converse(l *Link, handle func(wire.Message) error) string {
+func (s *Supernode) converse(l *Link, beat func() time.Duration, handle func(wire.Message) error) string {
 	for {
-		m, err := l.Recv(3 * s.cfg.Heartbeat)
+		m, err := l.Recv(3 * beat())
 		if l.Refuse(err) {
 			s.log.Warn("refused a frame", "peer", l.Peer().Short(), "err", err)
 			continue

@@ -129,4 +129,13 @@ func TestTierSmall(t *testing.T) {
 	if got := r.Get("tier_lookup_success_pct"); got < 99 {
 		t.Errorf("strict lookups: %v%% found", got)
 	}
+	// A crash and a stop reach every view within 30 s (down notices).
+	for _, k := range []string{"tier_crash_spread_30s_pct", "tier_stop_spread_30s_pct"} {
+		if got := r.Get(k); got < 99 {
+			t.Errorf("%s: %v%%, want at least 99%%", k, got)
+		}
+	}
+	if got := r.Get("tier_traffic_kbit_s_median"); got > 20 {
+		t.Errorf("membership traffic %v kbit/s per supernode (median), want at most 20", got)
+	}
 }

@@ -67,6 +67,7 @@ const (
 const (
 	recordDomain      = "parley-record-v1\x00"
 	endorsementDomain = "parley-endorsement-v1\x00"
+	downDomain        = "parley-down-v1\x00"
 )
 
 // verified remembers signatures that verified, by a hash of key, message
@@ -436,4 +437,46 @@ func CountEndorsements(body wire.AnnounceBody, id identity.NodeID, now time.Time
 		seen[v] = true
 	}
 	return len(seen)
+}
+
+// downSigningBytes returns what the signer of n signs.
+func downSigningBytes(n wire.DownNotice) ([]byte, error) {
+	n.Sig = nil
+	b, err := wire.Marshal(&n)
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte(downDomain), b...), nil
+}
+
+// NewDownNotice signs, as id, that supernode node is down as of its
+// announcement seq (id may be node itself, leaving).
+func NewDownNotice(id *identity.Identity, node identity.NodeID, seq uint64, now time.Time, ttl time.Duration) wire.DownNotice {
+	n := wire.DownNotice{
+		Node:    append([]byte(nil), node[:]...),
+		Seq:     seq,
+		Signer:  append([]byte(nil), id.PublicKey()...),
+		Issued:  now.UnixMilli(),
+		Expires: now.Add(ttl).UnixMilli(),
+	}
+	if b, err := downSigningBytes(n); err == nil {
+		n.Sig = id.Sign(b)
+	}
+	return n
+}
+
+// VerifyDownNotice checks that n is a well-formed, unexpired notice with a
+// valid signature, and returns the supernode it is about and its signer.
+func VerifyDownNotice(n wire.DownNotice, now time.Time) (node, signer identity.NodeID, err error) {
+	if len(n.Node) != len(node) || len(n.Signer) != ed25519.PublicKeySize || len(n.Sig) != ed25519.SignatureSize {
+		return node, signer, fmt.Errorf("%w: malformed down notice", ErrBadRecord)
+	}
+	if n.Expires <= now.UnixMilli() || n.Issued > now.Add(clockSkew).UnixMilli() || n.Expires-n.Issued > MaxAnnounceTTL.Milliseconds() {
+		return node, signer, fmt.Errorf("%w: down notice expired, from the future or too long-lived", ErrBadRecord)
+	}
+	b, err := downSigningBytes(n)
+	if err != nil || !verifySig(n.Signer, b, n.Sig) {
+		return node, signer, fmt.Errorf("%w: bad down notice signature", ErrBadRecord)
+	}
+	return identity.NodeID(n.Node), identity.NodeIDOf(n.Signer), nil
 }

@@ -1093,3 +1093,31 @@ func mustIdentity(t testing.TB) *identity.Identity {
 	}
 	return id
 }
+
+// TestDownNotice: a notice verifies for its node and signer, and not once
+// altered, expired or too long-lived.
+func TestDownNotice(t *testing.T) {
+	signer, node := mustIdentity(t), mustIdentity(t)
+	n := NewDownNotice(signer, node.NodeID(), 42, recNow, 10*time.Minute)
+	gotNode, gotSigner, err := VerifyDownNotice(n, recNow)
+	if err != nil || gotNode != node.NodeID() || gotSigner != signer.NodeID() {
+		t.Fatalf("VerifyDownNotice = %s, %s, %v", gotNode.Short(), gotSigner.Short(), err)
+	}
+	altered := n
+	altered.Seq++
+	if _, _, err := VerifyDownNotice(altered, recNow); !errors.Is(err, ErrBadRecord) {
+		t.Errorf("a notice with another sequence number: %v", err)
+	}
+	if _, _, err := VerifyDownNotice(n, recNow.Add(11*time.Minute)); !errors.Is(err, ErrBadRecord) {
+		t.Errorf("an expired notice: %v", err)
+	}
+	long := NewDownNotice(signer, node.NodeID(), 42, recNow, MaxAnnounceTTL+time.Minute)
+	if _, _, err := VerifyDownNotice(long, recNow); !errors.Is(err, ErrBadRecord) {
+		t.Errorf("a notice living longer than an announcement: %v", err)
+	}
+	short := n
+	short.Sig = short.Sig[:10]
+	if _, _, err := VerifyDownNotice(short, recNow); !errors.Is(err, ErrBadRecord) {
+		t.Errorf("a malformed notice: %v", err)
+	}
+}

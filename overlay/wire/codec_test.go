@@ -39,6 +39,7 @@ func sampleMessages() []Message {
 		&Probe{Nonce: 99},
 		&Promote{Endorsements: []Endorsement{end, end}},
 		&Move{Supernode: sns[0]},
+		&Down{Notices: []DownNotice{{Node: id, Seq: 7, Signer: make([]byte, 32), Issued: 1, Expires: 2, Sig: make([]byte, 64)}}},
 	}
 }
 

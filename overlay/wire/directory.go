@@ -61,6 +61,27 @@ type Notify struct {
 	Record *Record `cbor:"2,keyasint,omitempty"`
 }
 
+// DownNotice is a supernode's signed statement that supernode Node, as of
+// its announcement Seq, is down: a ring neighbour's link to it failed and
+// a dial back failed, or (Signer is Node's own key) it is leaving. A
+// newer announcement of Node voids it.
+type DownNotice struct {
+	Node    []byte `cbor:"1,keyasint"` // NodeID
+	Seq     uint64 `cbor:"2,keyasint"` // of Node's announcement
+	Signer  []byte `cbor:"3,keyasint"` // ed25519 public key of the supernode that says so
+	Issued  int64  `cbor:"4,keyasint"` // unix milliseconds
+	Expires int64  `cbor:"5,keyasint"`
+	Sig     []byte `cbor:"6,keyasint"`
+}
+
+// Down gossips down notices between supernodes.
+type Down struct {
+	Notices []DownNotice `cbor:"1,keyasint"`
+}
+
+// Type implements Message.
+func (*Down) Type() Type { return TypeDown }
+
 // Announce gossips a supernode's signed announcement (a KindAnnounce record).
 type Announce struct {
 	Record Record `cbor:"1,keyasint"`

@@ -35,6 +35,8 @@ const (
 	TypeMailAck       Type = 26
 	TypeTurnRequest   Type = 27
 	TypeTurnResult    Type = 28
+
+	TypeDown Type = 29 // supernode → supernode: signed notices that supernodes are down
 )
 
 // Role is what a peer says it is in Hello.
@@ -202,6 +204,8 @@ func newMessage(t Type) Message {
 		return new(TurnResult)
 	case TypeMove:
 		return new(Move)
+	case TypeDown:
+		return new(Down)
 	}
 	return nil
 }
