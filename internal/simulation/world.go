@@ -202,8 +202,6 @@ func (w *World) startPeer(pr *peer) {
 			MinTenure:        15 * time.Minute,
 			DemoteAfter:      5 * time.Minute,
 			Cooldown:         30 * time.Minute,
-			AnnounceInterval: 2 * time.Minute,
-			AnnounceTTL:      6 * time.Minute,
 			ClaimDifficulty:  simDifficulty,
 		},
 		Leaf: overlay.LeafConfig{
