@@ -33,7 +33,7 @@ import (
 const (
 	downNear    = 4
 	downQuorum  = 2
-	downTTL     = 30 * time.Minute
+	downTTL     = record.MaxAnnounceTTL // as long as the announcement it voids may live
 	refuteEvery = 10 * time.Second
 )
 
@@ -84,7 +84,7 @@ func (s *membership) receiveDown(from identity.NodeID, notices []wire.DownNotice
 			continue
 		}
 		node, signer := identity.NodeID(n.Node), identity.NodeIDOf(n.Signer)
-		if !s.mayCount(node, signer, n.Seq) {
+		if (refute && node == s.sn.ID()) || !s.mayCount(node, signer, n.Seq) {
 			continue
 		}
 		if _, _, err := record.VerifyDownNotice(n, now); err != nil {
@@ -126,20 +126,25 @@ func (s *membership) receiveDown(from identity.NodeID, notices []wire.DownNotice
 }
 
 // mayCount reports whether a notice about node signed by signer as of seq
-// could count here: node announced with no newer sequence number, the
-// notice not held yet, and the signer node itself or a supernode in the
-// view within downNear ring positions of node. A notice about this
-// supernode may always be looked at (to refute it).
+// could count here: about the announcement of node held here (a newer
+// one only in node's own farewell), not held yet, and signed by node itself or by a supernode in
+// the view within downNear ring positions of node. One about this
+// supernode is looked at (to refute it) if it could count elsewhere.
 func (s *membership) mayCount(node, signer identity.NodeID, seq uint64) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if node == s.sn.ID() {
-		own := s.announces[node]
-		return own != nil && seq >= own.rec.Seq && signer != node
-	}
 	h := s.announces[node]
-	if h == nil || seq < h.rec.Seq {
+	if h == nil || seq < h.rec.Seq || (seq > h.rec.Seq && signer != node) {
+		// About an older announcement, or a newer one than held: only
+		// the node itself may speak of that (a farewell that overtook its
+		// last announcement); from others it would void the notices held.
 		return false
+	}
+	if node == s.sn.ID() {
+		// Refuted only if it could count elsewhere: signed by a supernode
+		// near this one in its view.
+		return signer != node && s.ring != nil && s.ring.Contains(signer) &&
+			slices.Contains(s.ring.Neighbours(node, downNear), signer)
 	}
 	if d := s.downs[node]; d != nil && d.seq == seq {
 		if _, dup := d.notices[signer]; dup {
@@ -156,18 +161,38 @@ func (s *membership) mayCount(node, signer identity.NodeID, seq uint64) bool {
 }
 
 // refute answers a notice that this supernode is down with a fresh
-// announcement, which voids every notice about an older one.
+// announcement, which voids every notice about an older one: at once, or
+// refuteEvery after the last refutation (never dropped, or the notice
+// would stand until the next announcement).
 func (s *membership) refute() {
 	now := s.sn.cfg.Clock.Now()
 	s.mu.Lock()
-	if !s.refuted.IsZero() && now.Sub(s.refuted) < refuteEvery {
+	if s.refutePending {
 		s.mu.Unlock()
 		return
 	}
-	s.refuted = now
+	wait := time.Duration(0)
+	if !s.refuted.IsZero() && now.Sub(s.refuted) < refuteEvery {
+		wait = refuteEvery - now.Sub(s.refuted) // not dropped: delayed
+	}
+	s.refutePending = true
 	s.mu.Unlock()
-	s.sn.log.Info("refuting a notice that this supernode is down")
-	s.announce()
+	s.sn.wg.Add(1)
+	go func() {
+		defer s.sn.wg.Done()
+		if wait > 0 {
+			select {
+			case <-s.sn.ctx.Done():
+				return
+			case <-s.sn.cfg.Clock.After(wait):
+			}
+		}
+		s.mu.Lock()
+		s.refutePending, s.refuted = false, s.sn.cfg.Clock.Now()
+		s.mu.Unlock()
+		s.sn.log.Info("refuting a notice that this supernode is down")
+		s.announce()
+	}()
 }
 
 // spreadDown passes notices on to floodFanout linked supernodes at random
@@ -247,13 +272,25 @@ func (s *membership) farewell() {
 		return
 	}
 	n := record.NewDownNotice(s.sn.cfg.Identity, s.sn.ID(), own.rec.Seq, s.sn.cfg.Clock.Now(), downTTL)
-	var wg sync.WaitGroup
-	for _, l := range links {
-		wg.Add(1)
-		go func() { defer wg.Done(); l.Send(&wire.Down{Notices: []wire.DownNotice{n}}) }()
+	done := make(chan struct{})
+	go func() {
+		var wg sync.WaitGroup
+		for _, l := range links {
+			wg.Add(1)
+			go func() { defer wg.Done(); l.Send(&wire.Down{Notices: []wire.DownNotice{n}}) }()
+		}
+		wg.Wait()
+		close(done)
+	}()
+	select { // a stalled peer does not hold the shutdown
+	case <-done:
+	case <-s.sn.cfg.Clock.After(farewellWait):
 	}
-	wg.Wait()
 }
+
+// farewellWait bounds how long a stopping supernode waits for its
+// farewells to be written.
+const farewellWait = time.Second
 
 // recentDownsLocked returns the notices that came in the last
 // gossipRecent, for gossipOnce, and with all set every notice that counts,

@@ -85,6 +85,18 @@ func TestDownNoticesTakeADeadSupernodeOutOfEveryView(t *testing.T) {
 			}
 		}
 
+		// A notice about a newer announcement of the crashed one than any
+		// held, from one supernode, voids nothing: it stays out.
+		bump := record.NewDownNotice(rest[0].Supernode.cfg.Identity, crashed.ID(), crashedSeq(t, rest[0], crashed)+1, time.Now(), downTTL)
+		for _, s := range rest {
+			s.mem.receiveDown(rest[0].ID(), []wire.DownNotice{bump})
+		}
+		for i, s := range rest {
+			if s.mem.inView(crashed.ID()) {
+				t.Fatalf("supernode %d took the crashed one back on a notice with a higher number", i)
+			}
+		}
+
 		// One supernode's notice about a live one, spread through the tier:
 		// the live one stays in every view (and refutes it where it hears).
 		liar, target := rest[0], rest[len(rest)-1]
@@ -102,4 +114,16 @@ func TestDownNoticesTakeADeadSupernodeOutOfEveryView(t *testing.T) {
 			}
 		}
 	})
+}
+
+// crashedSeq is the sequence number of the announcement of x that s holds.
+func crashedSeq(t *testing.T, s, x *testSN) uint64 {
+	t.Helper()
+	s.mem.mu.Lock()
+	defer s.mem.mu.Unlock()
+	h := s.mem.announces[x.ID()]
+	if h == nil {
+		t.Fatal("no announcement held")
+	}
+	return h.rec.Seq
 }

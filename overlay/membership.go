@@ -44,20 +44,21 @@ import (
 type membership struct {
 	sn *Supernode
 
-	mu           sync.Mutex
-	peers        map[identity.NodeID]*snPeer         // guarded by mu
-	dialing      map[identity.NodeID]bool            // guarded by mu: mesh dials in flight
-	suspects     map[identity.NodeID]suspicion       // guarded by mu: failed links or dials
-	downs        map[identity.NodeID]*downs          // guarded by mu: down notices (down.go)
-	refuted      time.Time                           // guarded by mu: the last refutation of a notice about this supernode
-	waiters      map[identity.NodeID][]chan struct{} // guarded by mu: linkTo's, told when a dial ends
-	announces    map[identity.NodeID]*heard          // guarded by mu: announcements heard, own included
-	sum          uint64                              // guarded by mu: digest of announces (see setAnnounceLocked)
-	announceSeq  uint64                              // guarded by mu
-	ring         *record.Ring                        // guarded by mu: the view
-	endorsements []wire.Endorsement                  // guarded by mu: own, announced
-	rng          *rand.Rand                          // guarded by mu
-	joinKick     chan struct{}
+	mu            sync.Mutex
+	peers         map[identity.NodeID]*snPeer         // guarded by mu
+	dialing       map[identity.NodeID]bool            // guarded by mu: mesh dials in flight
+	suspects      map[identity.NodeID]suspicion       // guarded by mu: failed links or dials
+	downs         map[identity.NodeID]*downs          // guarded by mu: down notices (down.go)
+	refuted       time.Time                           // guarded by mu: the last refutation of a notice about this supernode
+	refutePending bool                                // guarded by mu: a refutation waits (refute)
+	waiters       map[identity.NodeID][]chan struct{} // guarded by mu: linkTo's, told when a dial ends
+	announces     map[identity.NodeID]*heard          // guarded by mu: announcements heard, own included
+	sum           uint64                              // guarded by mu: digest of announces (see setAnnounceLocked)
+	announceSeq   uint64                              // guarded by mu
+	ring          *record.Ring                        // guarded by mu: the view
+	endorsements  []wire.Endorsement                  // guarded by mu: own, announced
+	rng           *rand.Rand                          // guarded by mu
+	joinKick      chan struct{}
 }
 
 // heard is an announcement as a supernode keeps it: the record, its body
@@ -491,6 +492,21 @@ func (s *membership) receiveAnnounce(from identity.NodeID, rec *wire.Record) {
 	s.viewChanged()
 }
 
+// expire forgets the announcements that expired (a supernode that
+// counted one its peer had dropped would sync it the whole view) and
+// updates the view, which endorsements that expired may change too.
+func (s *membership) expire() {
+	s.mu.Lock()
+	now := s.sn.cfg.Clock.Now().UnixMilli()
+	for id, h := range s.announces {
+		if h.rec.Expires <= now {
+			s.setAnnounceLocked(id, nil)
+		}
+	}
+	s.mu.Unlock()
+	s.viewChanged()
+}
+
 // newer reports whether seq is newer than the announcement of id held.
 func (s *membership) newer(id identity.NodeID, seq uint64) bool {
 	s.mu.Lock()
@@ -504,15 +520,7 @@ func (s *membership) newer(id identity.NodeID, seq uint64) bool {
 func (s *membership) announceLoop(ctx context.Context) {
 	for {
 		s.announce()
-		s.mu.Lock()
-		now := s.sn.cfg.Clock.Now().UnixMilli()
-		for id, h := range s.announces {
-			if h.rec.Expires <= now {
-				s.setAnnounceLocked(id, nil)
-			}
-		}
-		s.mu.Unlock()
-		s.viewChanged()
+		s.expire()
 		select {
 		case <-ctx.Done():
 			return
@@ -548,6 +556,7 @@ func (s *membership) gossipLoop(ctx context.Context) {
 		case <-s.sn.cfg.Clock.After(gossipEvery):
 		}
 		s.gossipOnce()
+		s.expire()
 		s.mu.Lock()
 		evicted := s.evictLocked(identity.NodeID{})
 		s.mu.Unlock()

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/parleynet/parley/overlay/identity"
@@ -105,7 +106,6 @@ func (s *membership) dialPeer(addr string, expect identity.NodeID) {
 			s.sn.log.Debug("mesh dial failed", "addr", addr, "err", err)
 			if !expect.IsZero() && !s.sn.isClosed() {
 				s.suspect(expect)
-				s.noticeDown(expect) // if this supernode is its ring neighbour
 			}
 		}
 	}()
@@ -351,8 +351,14 @@ func (s *membership) servePeer(l *Link, hello *wire.Hello, dialed bool, list ...
 	}
 	stopPing := make(chan struct{})
 	defer close(stopPing)
-	beat := func() time.Duration { return s.heartbeat(id) }
-	go keepaliveWith(l, s.sn.cfg.Clock, beat, stopPing, func(p *wire.Ping) { p.Announced, p.Digest = s.digest() })
+	// The Ping interval may shorten (the peer became a ring neighbour)
+	// while the keepalive still waits out the longer one: the read timeout
+	// follows the longer of the two, so silence is judged by the pings
+	// actually sent.
+	var waiting atomic.Int64
+	beat := func() time.Duration { return max(s.heartbeat(id), time.Duration(waiting.Load())) }
+	pingEvery := func() time.Duration { d := s.heartbeat(id); waiting.Store(int64(d)); return d }
+	go keepaliveWith(l, s.sn.cfg.Clock, pingEvery, stopPing, func(p *wire.Ping) { p.Announced, p.Digest = s.digest() })
 	s.sn.log.Info("supernode linked", "peer", id.Short(), "addr", addr, "dialed", dialed)
 	for _, sl := range list {
 		s.learn(sl)
