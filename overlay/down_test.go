@@ -10,7 +10,7 @@ import (
 )
 
 // TestDownNoticesTakeADeadSupernodeOutOfEveryView: in a tier larger than
-// its link bound (21 supernodes, MaxPeers 8), a supernode that stops and
+// its link bound (15 supernodes, MaxPeers 8), a supernode that stops and
 // one that crashes (cut off from the network, no goodbye) leave the view
 // of every other supernode, linked to them or not, long before their
 // announcements expire: by the farewell of the one that stops, and by the
@@ -19,7 +19,7 @@ import (
 func TestDownNoticesTakeADeadSupernodeOutOfEveryView(t *testing.T) {
 	inSim(t, func(t *testing.T) {
 		w := worldOf(t)
-		const n, bound = 20, 8
+		const n, bound = 14, 8
 		seed := startSN(t, func(c *SupernodeConfig) { c.Seed = true; c.MaxPeers = bound })
 		all := []*testSN{seed}
 		for range n {
