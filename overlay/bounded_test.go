@@ -19,25 +19,8 @@ import (
 func TestBoundedMeshStaysWithinItsLinksAndFindsRecords(t *testing.T) {
 	inSim(t, func(t *testing.T) {
 		const n, bound = 20, 8
-		seed := startSN(t, func(c *SupernodeConfig) { c.Seed = true; c.MaxPeers = bound })
-		all := []*testSN{seed}
-		for range n {
-			all = append(all, startSN(t, func(c *SupernodeConfig) {
-				c.MaxPeers = bound
-				c.Join = []SeedAddr{seed.seedAddr()}
-				c.Seeds = []SeedAddr{seed.seedAddr()}
-			}))
-		}
-		viewsWhole := func(want int) func() bool {
-			return func() bool {
-				for _, s := range all {
-					if s.Stats().View != want {
-						return false
-					}
-				}
-				return true
-			}
-		}
+		all := boundedTier(t, n, bound)
+		viewsWhole := func(want int) func() bool { return func() bool { return viewsAre(all, want) } }
 		// If the views never become whole, say what each one lacks.
 		defer func() {
 			if !t.Failed() {

@@ -20,23 +20,8 @@ func TestDownNoticesTakeADeadSupernodeOutOfEveryView(t *testing.T) {
 	inSim(t, func(t *testing.T) {
 		w := worldOf(t)
 		const n, bound = 14, 8
-		seed := startSN(t, func(c *SupernodeConfig) { c.Seed = true; c.MaxPeers = bound })
-		all := []*testSN{seed}
-		for range n {
-			all = append(all, startSN(t, func(c *SupernodeConfig) {
-				c.MaxPeers = bound
-				c.Join = []SeedAddr{seed.seedAddr()}
-				c.Seeds = []SeedAddr{seed.seedAddr()}
-			}))
-		}
-		waitFor(t, 2*time.Minute, "every view holds the whole tier", func() bool {
-			for _, s := range all {
-				if s.Stats().View != n+1 {
-					return false
-				}
-			}
-			return true
-		})
+		all := boundedTier(t, n, bound)
+		waitFor(t, 2*time.Minute, "every view holds the whole tier", func() bool { return viewsAre(all, n+1) })
 		time.Sleep(time.Minute) // the links settle under the bound
 
 		// gone leaves all views (those in rest) within limit, and none of

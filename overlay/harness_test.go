@@ -21,14 +21,7 @@ import (
 // testLogger logs through t.Log when PARLEY_TEST_LOG is set.
 var testLogger = testutil.Logger
 
-func mustIdentity(t testing.TB) *identity.Identity {
-	t.Helper()
-	id, err := identity.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id
-}
+var mustIdentity = testutil.Identity
 
 // testSN is a supernode running on a loopback port.
 type testSN struct {
@@ -284,4 +277,30 @@ func testListen(t testing.TB) net.Listener {
 	}
 	t.Cleanup(func() { ln.Close() })
 	return ln
+}
+
+// boundedTier starts a seed and n supernodes that join it, each with
+// MaxPeers bound; the seed first.
+func boundedTier(t *testing.T, n, bound int) []*testSN {
+	t.Helper()
+	seed := startSN(t, func(c *SupernodeConfig) { c.Seed = true; c.MaxPeers = bound })
+	all := []*testSN{seed}
+	for range n {
+		all = append(all, startSN(t, func(c *SupernodeConfig) {
+			c.MaxPeers = bound
+			c.Join = []SeedAddr{seed.seedAddr()}
+			c.Seeds = []SeedAddr{seed.seedAddr()}
+		}))
+	}
+	return all
+}
+
+// viewsAre reports whether every supernode of all has a view of want.
+func viewsAre(all []*testSN, want int) bool {
+	for _, s := range all {
+		if s.Stats().View != want {
+			return false
+		}
+	}
+	return true
 }

@@ -1085,14 +1085,7 @@ func FuzzValidateRecord(f *testing.F) {
 
 const testDifficulty = testutil.ClaimDifficulty
 
-func mustIdentity(t testing.TB) *identity.Identity {
-	t.Helper()
-	id, err := identity.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id
-}
+var mustIdentity = testutil.Identity
 
 // TestDownNotice: a notice verifies for its node and signer, and not once
 // altered, expired or too long-lived.
