@@ -117,19 +117,6 @@ func (s *membership) requiredEndorsements() int {
 	return max(1, min(2, len(s.sn.cfg.Seeds)))
 }
 
-// trustedLocked computes which announced supernodes are trusted: seeds
-// and this supernode first, then any whose announcement carries enough
-// endorsements (requiredEndorsements) from trusted supernodes (see
-// trustDepthsLocked). s.mu must be held.
-func (s *membership) trustedLocked(now time.Time) map[identity.NodeID]bool {
-	depths := s.trustDepthsLocked(now, true)
-	trusted := make(map[identity.NodeID]bool, len(depths))
-	for id := range depths {
-		trusted[id] = true
-	}
-	return trusted
-}
-
 // trustDepthsLocked computes the trusted supernodes and how far each is
 // from the roots: the seeds (and this supernode, if self) at 0, then any
 // whose announcement carries requiredEndorsements endorsements from
@@ -185,7 +172,7 @@ func (s *membership) trustDepthsLocked(now time.Time, self bool) map[identity.No
 // new rings when the view changed, else nils. s.mu must be held.
 func (s *membership) refreshViewLocked() (oldRing, newRing *record.Ring) {
 	now := s.sn.cfg.Clock.Now()
-	trusted := s.trustedLocked(now)
+	trusted := s.trustDepthsLocked(now, true)
 	ids := []identity.NodeID{s.sn.ID()}
 	for id := range trusted {
 		if id != s.sn.ID() && !s.suspectedLocked(id) {
@@ -253,11 +240,17 @@ func (s *membership) peerLink(id identity.NodeID) *Link {
 	return nil
 }
 
-// trusted returns the supernodes this one trusts now (see trustedLocked).
+// trusted returns the supernodes this one trusts now: seeds and itself,
+// then those endorsed by trusted ones (see trustDepthsLocked).
 func (s *membership) trusted(now time.Time) map[identity.NodeID]bool {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.trustedLocked(now)
+	depths := s.trustDepthsLocked(now, true)
+	s.mu.Unlock()
+	trusted := make(map[identity.NodeID]bool, len(depths))
+	for id := range depths {
+		trusted[id] = true
+	}
+	return trusted
 }
 
 // peerInView returns supernode id's address if it is in the view.
