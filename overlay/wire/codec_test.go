@@ -40,6 +40,10 @@ func sampleMessages() []Message {
 		&Promote{Endorsements: []Endorsement{end, end}},
 		&Move{Supernode: sns[0]},
 		&Down{Notices: []DownNotice{{Node: id, Seq: 7, Signer: make([]byte, 32), Issued: 1, Expires: 2, Sig: make([]byte, 64)}}},
+		&Announce{Record: rec, Push: true},
+		&Have{Announces: []AnnounceRef{{Node: id, Seq: 1<<40 + 3}}},
+		&Want{Nodes: [][]byte{id, id}},
+		&Prune{},
 	}
 }
 
@@ -182,12 +186,14 @@ func TestListsOverMaxListAreNeverWritten(t *testing.T) {
 		sns := make([]Supernode, n)
 		keys := make([][]byte, n)
 		ids := make([][]byte, n)
+		versions := make([]AnnounceRef, n)
 		for i := range n {
-			sns[i], keys[i], ids[i] = sn, id, id[:16]
+			sns[i], keys[i], ids[i], versions[i] = sn, id, id[:16], AnnounceRef{Node: id, Seq: uint64(i)}
 		}
 		for _, m := range []Message{
 			&Welcome{Supernodes: sns}, &Redirect{Supernodes: sns}, &Supernodes{Supernodes: sns},
-			&Subscribe{Keys: keys}, &MailAck{IDs: ids},
+			&Subscribe{Keys: keys}, &MailAck{IDs: ids}, &Want{Nodes: keys},
+			&Have{Announces: versions},
 		} {
 			b, err := Append(nil, m)
 			if n <= MaxList {

@@ -85,7 +85,52 @@ func (*Down) Type() Type { return TypeDown }
 // Announce gossips a supernode's signed announcement (a KindAnnounce record).
 type Announce struct {
 	Record Record `cbor:"1,keyasint"`
+	// Push says the sender passed it on down the dissemination tree: a
+	// receiver that already had it answers Prune, and the link carries
+	// only Have from then on. An announcement sent on request (Want) or to
+	// bring a view up to date is not pushed.
+	Push bool `cbor:"2,keyasint,omitempty"`
 }
+
+// AnnounceRef names one announcement: its supernode and sequence number.
+type AnnounceRef struct {
+	Node []byte `cbor:"1,keyasint"` // NodeID
+	Seq  uint64 `cbor:"2,keyasint"`
+}
+
+// AnnounceRefSize estimates an AnnounceRef's encoded size, for Pages.
+func AnnounceRefSize(v AnnounceRef) int { return len(v.Node) + 12 }
+
+// Have tells a linked supernode which announcements the sender holds,
+// and which supernodes it holds for down as of which announcement (by
+// notices that count): the lazy half of the dissemination tree. One that
+// lacks either after a short wait asks for it with Want.
+type Have struct {
+	Announces []AnnounceRef `cbor:"1,keyasint,omitempty"`
+	Downs     []AnnounceRef `cbor:"2,keyasint,omitempty"`
+}
+
+// Want asks for the announcements of Nodes and the down notices about
+// Downs (NodeIDs), and grafts the link into the dissemination tree: the
+// other end pushes new ones over it again.
+type Want struct {
+	Nodes [][]byte `cbor:"1,keyasint,omitempty"`
+	Downs [][]byte `cbor:"2,keyasint,omitempty"`
+}
+
+// Prune takes the link out of the dissemination tree: the sender had what
+// was pushed to it, so the other end tells it of new announcements by
+// Have only.
+type Prune struct{}
+
+// Type implements Message.
+func (*Have) Type() Type { return TypeHave }
+
+// Type implements Message.
+func (*Want) Type() Type { return TypeWant }
+
+// Type implements Message.
+func (*Prune) Type() Type { return TypePrune }
 
 // Candidacy is a leaf's offer to serve as a supernode, sent to its primary
 // supernode, which answers with Endorsed once others have dialled it back.
@@ -135,3 +180,5 @@ func (m *LookupResult) lists() []int { return []int{len(m.Records)} }
 func (m *Subscribe) lists() []int    { return []int{len(m.Keys)} }
 func (m *Endorsed) lists() []int     { return []int{len(m.Endorsements)} }
 func (m *Promote) lists() []int      { return []int{len(m.Endorsements)} }
+func (m *Have) lists() []int         { return []int{len(m.Announces), len(m.Downs)} }
+func (m *Want) lists() []int         { return []int{len(m.Nodes), len(m.Downs)} }

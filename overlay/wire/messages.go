@@ -36,7 +36,10 @@ const (
 	TypeTurnRequest   Type = 27
 	TypeTurnResult    Type = 28
 
-	TypeDown Type = 29 // supernode → supernode: signed notices that supernodes are down
+	TypeDown  Type = 29 // supernode → supernode: signed notices that supernodes are down
+	TypeHave  Type = 30 // supernode → supernode: announcements the sender holds (lazy push)
+	TypeWant  Type = 31 // supernode → supernode: send these announcements, and push new ones (graft)
+	TypePrune Type = 32 // supernode → supernode: push no more announcements, Have is enough
 )
 
 // Role is what a peer says it is in Hello.
@@ -206,6 +209,12 @@ func newMessage(t Type) Message {
 		return new(Move)
 	case TypeDown:
 		return new(Down)
+	case TypeHave:
+		return new(Have)
+	case TypeWant:
+		return new(Want)
+	case TypePrune:
+		return new(Prune)
 	}
 	return nil
 }
