@@ -54,6 +54,8 @@ type SupernodeStats struct {
 	Records          int    // directory records held here
 	Promotions       uint64 // leaves this supernode promoted
 	Demotions        uint64 // 1 if it demoted itself
+	Announces        uint64 // announcements of other supernodes received whole
+	AnnouncesNew     uint64 // of those, the ones newer than the one held
 }
 
 // Status is a snapshot of a running peer, as 'parley status' prints it.

@@ -110,6 +110,7 @@ func (s *membership) receiveDown(from identity.NodeID, notices []wire.DownNotice
 			// only after 45 s); if it lives, it refutes them.
 			if !d.down && (signer == node || len(d.notices) >= downQuorum) {
 				d.down, changed = true, true
+				s.downPushLocked(node, d.seq)
 			}
 		}
 		s.mu.Unlock()
@@ -195,19 +196,15 @@ func (s *membership) refute() {
 	}()
 }
 
-// spreadDown passes notices on to floodFanout linked supernodes at random
-// (all, in a small tier), not back to from.
+// spreadDown passes notices on down the dissemination tree (the eager
+// links, tree.go), not back to from; gossipOnce repairs what it misses.
 func (s *membership) spreadDown(from identity.NodeID, notices []wire.DownNotice) {
 	s.mu.Lock()
 	var to []*Link
 	for id, p := range s.peers {
-		if id != from {
+		if id != from && !p.lazy {
 			to = append(to, p.link)
 		}
-	}
-	if len(to) > floodFanout {
-		s.rng.Shuffle(len(to), func(i, j int) { to[i], to[j] = to[j], to[i] })
-		to = to[:floodFanout]
 	}
 	s.mu.Unlock()
 	for _, l := range to {

@@ -72,7 +72,7 @@ func TestDownNoticesTakeADeadSupernodeOutOfEveryView(t *testing.T) {
 
 		// A notice about a newer announcement of the crashed one than any
 		// held, from one supernode, voids nothing: it stays out.
-		bump := record.NewDownNotice(rest[0].Supernode.cfg.Identity, crashed.ID(), crashedSeq(t, rest[0], crashed)+1, time.Now(), downTTL)
+		bump := record.NewDownNotice(rest[0].Supernode.cfg.Identity, crashed.ID(), heldSeq(t, rest[0], crashed)+1, time.Now(), downTTL)
 		for _, s := range rest {
 			s.mem.receiveDown(rest[0].ID(), []wire.DownNotice{bump})
 		}
@@ -101,8 +101,8 @@ func TestDownNoticesTakeADeadSupernodeOutOfEveryView(t *testing.T) {
 	})
 }
 
-// crashedSeq is the sequence number of the announcement of x that s holds.
-func crashedSeq(t *testing.T, s, x *testSN) uint64 {
+// heldSeq is the sequence number of the announcement of x that s holds.
+func heldSeq(t *testing.T, s, x *testSN) uint64 {
 	t.Helper()
 	s.mem.mu.Lock()
 	defer s.mem.mu.Unlock()

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/parleynet/parley/overlay/identity"
@@ -16,11 +17,11 @@ import (
 
 // Membership: every supernode signs an announcement (a KindAnnounce record:
 // its address, load and the endorsements that elected it) and gossips it
-// over the mesh; each supernode passes announcements it had not seen on to
-// its linked peers (floodFanout of them at most). A supernode trusts an announcement when it is a valid
-// record and either comes from a configured seed or carries endorsements
-// from two distinct supernodes it already trusts (see
-// requiredEndorsements). The view — the supernodes that hold directory
+// over the mesh; each supernode passes announcements it had not seen on
+// down a dissemination tree of its links (tree.go). A supernode trusts an
+// announcement when it is a valid record and either comes from a
+// configured seed or carries endorsements from two distinct supernodes it
+// already trusts (see requiredEndorsements). The view — the supernodes that hold directory
 // records — is itself plus every supernode it trusts and does not suspect:
 // one whose link failed (it stops answering: three heartbeats), or whose
 // dial failed, is suspected until a newer announcement of it comes; an
@@ -30,12 +31,11 @@ import (
 // links to its ring neighbours, dials others up to a quarter of the bound,
 // and links to record holders on demand (linkTo), closing the least
 // recently used when over the bound. A small tier stays fully linked.
-// Announcements flood over the links, and recent ones are pushed to a
-// random peer every few seconds (gossipLoop) for those a flood missed.
+// Announcements go down the tree, and recent ones are named to a random
+// peer every few seconds (gossipLoop) for those the tree missed.
 // A supernode that dies leaves the views by signed down notices (down.go),
 // so announcements live two hours and are renewed hourly. See
-// docs/MEMBERSHIP.md for where this goes next (a dissemination tree with
-// digests).
+// docs/MEMBERSHIP.md for the design.
 
 // membership is a supernode's view of the supernode tier: its links to
 // the other supernodes (the mesh), the announcements it heard, whom it
@@ -53,12 +53,17 @@ type membership struct {
 	refutePending bool                                // guarded by mu: a refutation waits (refute)
 	waiters       map[identity.NodeID][]chan struct{} // guarded by mu: linkTo's, told when a dial ends
 	announces     map[identity.NodeID]*heard          // guarded by mu: announcements heard, own included
+	pending       []wire.AnnounceRef                  // guarded by mu: new announcements to name to lazy links (tree.go)
+	pendingDowns  []wire.AnnounceRef                  // guarded by mu: supernodes newly down, to name to lazy links (tree.go)
+	missing       map[wanted]*missing                 // guarded by mu: named to this supernode, not yet held (tree.go)
 	sum           uint64                              // guarded by mu: digest of announces (see setAnnounceLocked)
 	announceSeq   uint64                              // guarded by mu
 	ring          *record.Ring                        // guarded by mu: the view
 	endorsements  []wire.Endorsement                  // guarded by mu: own, announced
 	rng           *rand.Rand                          // guarded by mu
 	joinKick      chan struct{}
+
+	received, receivedNew atomic.Uint64 // announcements received whole, and new ones (Stats)
 }
 
 // heard is an announcement as a supernode keeps it: the record, its body
@@ -418,10 +423,10 @@ func (s *membership) announce() {
 	}
 	s.mu.Lock()
 	s.setAnnounceLocked(s.sn.ID(), h)
-	peers := s.peerLinksLocked()
+	eager := s.pushLocked(s.sn.ID(), rec.Seq, s.sn.ID())
 	s.mu.Unlock()
-	for _, l := range peers {
-		l.Send(&wire.Announce{Record: *rec})
+	for _, l := range eager {
+		l.Send(&wire.Announce{Record: *rec, Push: true})
 	}
 }
 
@@ -434,18 +439,22 @@ func (s *membership) peerLinksLocked() []*Link {
 	return out
 }
 
-// receiveAnnounce validates and keeps a gossiped announcement, passes it
-// on if it is new, and dials its supernode if it wants a link to it (see
-// wantLinkLocked). One heard
-// before (flooding brings each from every peer) is dropped by its
-// sequence number, before any signature is checked.
-func (s *membership) receiveAnnounce(from identity.NodeID, rec *wire.Record) {
+// receiveAnnounce validates and keeps an announcement from a linked
+// supernode, passes it on down the tree if it is new (tree.go), and dials
+// its supernode if it wants a link to it (see wantLinkLocked). One heard
+// before is dropped by its sequence number, before any signature is
+// checked; if it was pushed, the link it came by leaves the tree (prune).
+func (s *membership) receiveAnnounce(from identity.NodeID, rec *wire.Record, pushed bool) {
 	if rec.Kind != wire.KindAnnounce || len(rec.Owner) != ed25519.PublicKeySize {
 		s.sn.log.Debug("announcement refused", "from", from.Short(), "kind", rec.Kind)
 		return
 	}
 	id := identity.NodeIDOf(rec.Owner)
+	s.received.Add(1)
 	if id == s.sn.ID() || !s.newer(id, rec.Seq) {
+		if pushed {
+			s.prune(from)
+		}
 		return
 	}
 	if _, err := s.sn.cfg.policy().Validate(rec); err != nil {
@@ -462,22 +471,12 @@ func (s *membership) receiveAnnounce(from identity.NodeID, rec *wire.Record) {
 		return // a newer one came meanwhile
 	}
 	s.setAnnounceLocked(id, h)
-	var flood []*Link
-	for pid, p := range s.peers {
-		if pid != from && pid != id {
-			flood = append(flood, p.link)
-		}
-	}
-	if len(flood) > floodFanout {
-		// Not to every link: to floodFanout of them at random, an epidemic
-		// that reaches the tier in a few hops; gossipLoop repairs misses.
-		s.rng.Shuffle(len(flood), func(i, j int) { flood[i], flood[j] = flood[j], flood[i] })
-		flood = flood[:floodFanout]
-	}
+	s.receivedNew.Add(1)
+	eager := s.pushLocked(id, rec.Seq, from)
 	want := s.wantLinkLocked(id) // a ring neighbour, or links to spare
 	s.mu.Unlock()
-	for _, l := range flood {
-		l.Send(&wire.Announce{Record: *rec})
+	for _, l := range eager {
+		l.Send(&wire.Announce{Record: *rec, Push: true})
 	}
 	if want && h.body.Addr != "" {
 		s.dialPeer(h.body.Addr, id)
@@ -522,21 +521,16 @@ func (s *membership) announceLoop(ctx context.Context) {
 	}
 }
 
-// Gossip of recent changes: a new announcement is passed on to
-// floodFanout links at random, which reaches nearly every supernode in a
-// few hops but not all (and not one whose link was being replaced). Every
-// gossipEvery each supernode also pushes the announcements it heard in the
-// last gossipRecent to one linked peer at random, which drops those it has
-// by their sequence numbers: a change spreads like an epidemic, in rounds
-// that grow with the log of the tier, and the traffic grows with the
-// number of changes, not with the tier's size.
+// Gossip of recent changes, beside the tree (tree.go): every gossipEvery
+// each supernode names the announcements it heard in the last gossipRecent
+// to one linked peer at random and pushes it the recent down notices, so a
+// change the tree missed (a link that was being replaced, a graft not yet
+// made) still spreads like an epidemic, in rounds that grow with the log
+// of the tier.
 const (
 	gossipEvery  = 5 * time.Second
-	gossipRecent = 10 * time.Second // each change is pushed about twice
+	gossipRecent = 10 * time.Second // each change is named about twice
 	gossipMax    = 128              // announcements in one push, the most recent first
-	// floodFanout is how many links a new announcement is passed on to;
-	// a small tier (as many links or fewer) floods to all.
-	floodFanout = 16
 )
 
 // gossipLoop pushes recent announcements to a random peer every
@@ -560,15 +554,17 @@ func (s *membership) gossipLoop(ctx context.Context) {
 	}
 }
 
-// gossipOnce pushes the announcements and down notices heard in the last
-// gossipRecent to one linked peer chosen at random.
+// gossipOnce names the announcements and pushes the down notices heard in
+// the last gossipRecent to one linked peer chosen at random.
 func (s *membership) gossipOnce() {
 	now := s.sn.cfg.Clock.Now()
 	s.mu.Lock()
-	var recent []*heard
-	for _, h := range s.announces {
+	var recent []wire.AnnounceRef
+	var at []time.Time
+	for id, h := range s.announces {
 		if now.Sub(h.at) <= gossipRecent && h.rec.Expires > now.UnixMilli() {
-			recent = append(recent, h)
+			recent = append(recent, wire.AnnounceRef{Node: bytes.Clone(id[:]), Seq: h.rec.Seq})
+			at = append(at, h.at)
 		}
 	}
 	notices := s.recentDownsLocked(now, false)
@@ -587,11 +583,19 @@ func (s *membership) gossipOnce() {
 	if to == nil {
 		return
 	}
-	slices.SortFunc(recent, func(a, b *heard) int { return b.at.Compare(a.at) })
-	for _, h := range recent[:min(len(recent), gossipMax)] {
-		if err := to.Send(&wire.Announce{Record: *h.rec}); err != nil {
-			return
+	if len(recent) > gossipMax {
+		// The most recent first.
+		order := make([]int, len(recent))
+		for i := range order {
+			order[i] = i
 		}
+		slices.SortFunc(order, func(a, b int) int { return at[b].Compare(at[a]) })
+		refs := make([]wire.AnnounceRef, gossipMax)
+		for i := range refs {
+			refs[i] = recent[order[i]]
+		}
+		recent = refs
 	}
+	sendHave([]*Link{to}, recent, nil)
 	sendDowns(to, notices)
 }

@@ -63,7 +63,7 @@ func BenchmarkTrustView(b *testing.B) {
 		b.Run(fmt.Sprintf("supernodes=%d", n), func(b *testing.B) {
 			t := newTier(b, n)
 			for i, rec := range t.recs {
-				t.sn.mem.receiveAnnounce(t.ids[(i+1)%n].NodeID(), rec)
+				t.sn.mem.receiveAnnounce(t.ids[(i+1)%n].NodeID(), rec, false)
 			}
 			now := time.Now()
 			b.ResetTimer()
@@ -83,10 +83,10 @@ func BenchmarkTrustView(b *testing.B) {
 func BenchmarkReceiveDuplicateAnnounce(b *testing.B) {
 	t := newTier(b, 100)
 	for i, rec := range t.recs {
-		t.sn.mem.receiveAnnounce(t.ids[(i+1)%100].NodeID(), rec)
+		t.sn.mem.receiveAnnounce(t.ids[(i+1)%100].NodeID(), rec, false)
 	}
 	b.ResetTimer()
 	for i := range b.N {
-		t.sn.mem.receiveAnnounce(t.ids[0].NodeID(), t.recs[i%100])
+		t.sn.mem.receiveAnnounce(t.ids[0].NodeID(), t.recs[i%100], false)
 	}
 }

@@ -92,7 +92,7 @@ func TestTrustSpreadsOnlyThroughValidEndorsements(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sn.mem.receiveAnnounce(ids[(i+1)%10].NodeID(), rec)
+		sn.mem.receiveAnnounce(ids[(i+1)%10].NodeID(), rec, false)
 	}
 	// The digest kept as announcements come is the one worked out from
 	// scratch.

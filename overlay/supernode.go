@@ -205,6 +205,8 @@ type SupernodeStats struct {
 	Records          int    // directory records held here
 	Promotions       uint64 // leaves this supernode promoted
 	Demotions        uint64 // 1 if it demoted itself
+	Announces        uint64 // announcements of other supernodes received whole
+	AnnouncesNew     uint64 // of those, the ones newer than the one held
 }
 
 // Supernode serves leaves (login, heartbeats, admission control) and links
@@ -336,6 +338,7 @@ type snPeer struct {
 	dialed  bool      // we dialled it (for the duplicate-link tie-break)
 	used    time.Time // guarded by membership.mu: last asked for (linkTo)
 	evicted bool      // guarded by membership.mu: closed by us to make room, not failed
+	lazy    bool      // guarded by membership.mu: out of the dissemination tree (tree.go)
 }
 
 // NewSupernode listens on cfg.Listen and returns a supernode ready to Serve.
@@ -372,6 +375,7 @@ func NewSupernode(cfg SupernodeConfig) (*Supernode, error) {
 		downs:        make(map[identity.NodeID]*downs),
 		waiters:      make(map[identity.NodeID][]chan struct{}),
 		announces:    make(map[identity.NodeID]*heard),
+		missing:      make(map[wanted]*missing),
 		endorsements: cfg.Endorsements,
 		rng:          rand.New(rand.NewPCG(s.rng.Uint64(), s.rng.Uint64())),
 		joinKick:     make(chan struct{}, 1),
@@ -412,6 +416,7 @@ func (s *Supernode) Serve(ctx context.Context) error {
 		s.mem.joinLoop,
 		func() { s.mem.announceLoop(s.ctx) },
 		func() { s.mem.gossipLoop(s.ctx) },
+		func() { s.mem.treeLoop(s.ctx) },
 		func() { s.dir.dirLoop(s.ctx) },
 		func() { s.elect.electionLoop(s.ctx) },
 		func() { s.mem.selfVerifyLoop(s.ctx) },
@@ -507,6 +512,7 @@ func (s *Supernode) Stats() SupernodeStats {
 	st.LoginsAccepted = s.loginsAccepted.Load()
 	st.LoginsRedirected = s.loginsRedirected.Load()
 	st.HandshakeErrors = s.handshakeErrors.Load()
+	st.Announces, st.AnnouncesNew = s.mem.received.Load(), s.mem.receivedNew.Load()
 	return st
 }
 

@@ -180,6 +180,12 @@ func handler(peer *app.Peer) http.Handler {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "parley_handshake_errors_total", Help: "Connections that failed TLS or Hello.",
 		}, func() float64 { return float64(sn.Stats().HandshakeErrors) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "parley_announces_received_total", Help: "Announcements of other supernodes received whole (about one per change in a settled tier).",
+		}, func() float64 { return float64(sn.Stats().Announces) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "parley_announces_new_total", Help: "Announcements received that were newer than the one held.",
+		}, func() float64 { return float64(sn.Stats().AnnouncesNew) }),
 	)
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))

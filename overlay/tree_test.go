@@ -1,0 +1,105 @@
+package overlay
+
+import (
+	"testing"
+	"time"
+)
+
+// TestTreeCarriesEachAnnouncementAboutOnce: in a tier larger than its link
+// bound (15 supernodes, MaxPeers 8), once the links settle, a supernode's
+// new announcements reach every other supernode, and each is received
+// whole about once per supernode (the eager links form a tree), not once
+// per link as a flood would (about 7 times each at this bound).
+func TestTreeCarriesEachAnnouncementAboutOnce(t *testing.T) {
+	inSim(t, func(t *testing.T) {
+		const n, bound, rounds = 14, 8, 5
+		all := boundedTier(t, n, bound)
+		waitFor(t, 2*time.Minute, "every view holds the whole tier", func() bool { return viewsAre(all, n+1) })
+		time.Sleep(time.Minute) // the links settle under the bound, the tree prunes
+
+		whole := func() (total uint64) {
+			for _, s := range all {
+				total += s.Stats().Announces
+			}
+			return total
+		}
+		before := whole()
+		from := all[3]
+		for range rounds {
+			from.mem.announce()
+			time.Sleep(5 * time.Second)
+		}
+		seq := heldSeq(t, from, from)
+		for i, s := range all {
+			if s != from && heldSeq(t, s, from) != seq {
+				t.Fatalf("supernode %d does not hold the last announcement", i)
+			}
+		}
+		per := float64(whole()-before) / float64(rounds*n)
+		t.Logf("each announcement received whole %.2f times per supernode", per)
+		if per > 2 {
+			t.Fatalf("each announcement received whole %.2f times per supernode, want at most 2 (a tree, not a flood)", per)
+		}
+	})
+}
+
+// TestTreeRepairsItselfByName: with every link of the tier lazy (the tree
+// pruned away entirely, as if each eager link had gone), a new
+// announcement still reaches every supernode, named by Have and asked for
+// with Want, which grafts links back into the tree; and a supernode that
+// stops still leaves every view, its farewell's notices named the same way.
+func TestTreeRepairsItselfByName(t *testing.T) {
+	inSim(t, func(t *testing.T) {
+		const n, bound = 14, 8
+		all := boundedTier(t, n, bound)
+		waitFor(t, 2*time.Minute, "every view holds the whole tier", func() bool { return viewsAre(all, n+1) })
+		time.Sleep(time.Minute)
+
+		allLazy := func() {
+			for _, s := range all {
+				s.mem.mu.Lock()
+				for _, p := range s.mem.peers {
+					p.lazy = true
+				}
+				s.mem.mu.Unlock()
+			}
+		}
+		allLazy()
+		from := all[5]
+		from.mem.announce()
+		seq := heldSeq(t, from, from)
+		waitFor(t, 15*time.Second, "every supernode holds the new announcement", func() bool {
+			for _, s := range all {
+				if heldSeq(t, s, from) != seq {
+					return false
+				}
+			}
+			return true
+		})
+		grafted := 0
+		for _, s := range all {
+			s.mem.mu.Lock()
+			for _, p := range s.mem.peers {
+				if !p.lazy {
+					grafted++
+				}
+			}
+			s.mem.mu.Unlock()
+		}
+		if grafted == 0 {
+			t.Fatal("no link was grafted back into the tree")
+		}
+
+		allLazy()
+		stopped, rest := all[n], all[:n]
+		go stopped.stop()
+		waitFor(t, 15*time.Second, "the stopped supernode is out of every view", func() bool {
+			for _, s := range rest {
+				if s.mem.inView(stopped.ID()) {
+					return false
+				}
+			}
+			return true
+		})
+	})
+}
