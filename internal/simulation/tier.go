@@ -39,7 +39,7 @@ func Tier(p Params) Report {
 		return 20*time.Millisecond + time.Duration(len(a)+len(b))%20*time.Millisecond
 	})
 	t0 := time.Now()
-	all := startTier(p, n, rng)
+	all, startOne := startTier(p, n, rng)
 	total := len(all)
 	whole := func(xs []*tierSN, want int) int {
 		c := 0
@@ -118,6 +118,17 @@ func Tier(p Params) Report {
 	time.Sleep(30 * time.Second)
 	rest = rest[:len(rest)-1]
 	r.add("tier_stop_spread_30s_pct", pct(whole(rest, total-2), len(rest)), "% of supernodes without the stopped one in their view (target 99)")
+
+	// One supernode joins (started on purpose: the seeds dial it back and
+	// endorse it, then it announces): how long until 99% of the others
+	// hold it in their view.
+	joined := startOne(total)
+	all = append(all, joined)
+	t1 := time.Now()
+	for time.Since(t1) < 5*time.Minute && whole(rest, total-1) < (len(rest)*99+99)/100 {
+		time.Sleep(time.Second)
+	}
+	r.add("tier_join_spread_99_s", time.Since(t1).Seconds(), "s until 99% of supernodes hold a new one in their view, its endorsement included (target 30; 300 = never)")
 	for _, x := range all {
 		x.sn.Close()
 		<-x.done
@@ -133,8 +144,9 @@ type tierSN struct {
 	done chan struct{}
 }
 
-// startTier starts 3 seeds, then p.Nodes supernodes at 50 a second.
-func startTier(p Params, n *sim.Net, rng *rand.Rand) []*tierSN {
+// startTier starts 3 seeds, then p.Nodes supernodes at 50 a second. It
+// returns them, and a function that starts one more (the ith).
+func startTier(p Params, n *sim.Net, rng *rand.Rand) ([]*tierSN, func(i int) *tierSN) {
 	keys := rand.NewChaCha8([32]byte{byte(p.Seed), 't', 'i', 'e', 'r'})
 	var seeds []overlay.SeedAddr
 	var all []*tierSN
@@ -176,7 +188,7 @@ func startTier(p Params, n *sim.Net, rng *rand.Rand) []*tierSN {
 		start(3+i, false)
 		time.Sleep(20 * time.Millisecond) // 50 a second
 	}
-	return all
+	return all, func(i int) *tierSN { return start(i, false) }
 }
 
 // tierLookups publishes presence through 20 random supernodes and looks
