@@ -507,18 +507,61 @@ func (s *membership) newer(id identity.NodeID, seq uint64) bool {
 	return old == nil || old.rec.Seq < seq
 }
 
-// announceLoop re-announces this supernode every AnnounceInterval and
-// expires stale announcements.
+// announceLoop announces this supernode, then re-announces it every
+// AnnounceInterval (the first time at a random point of it), renewing its
+// endorsements first when they would otherwise have less than
+// renewBefore left.
 func (s *membership) announceLoop(ctx context.Context) {
+	s.mu.Lock()
+	wait := s.sn.cfg.AnnounceInterval/8 + time.Duration(s.rng.Int64N(int64(s.sn.cfg.AnnounceInterval*7/8)+1))
+	s.mu.Unlock()
 	for {
 		s.announce()
 		s.expire()
 		select {
 		case <-ctx.Done():
 			return
-		case <-s.sn.cfg.Clock.After(s.sn.cfg.AnnounceInterval):
+		case <-s.sn.cfg.Clock.After(wait):
+		}
+		wait = s.sn.cfg.AnnounceInterval
+		s.renewEndorsements(ctx)
+	}
+}
+
+// renewBefore is how long before they expire endorsements are renewed at
+// a re-announcement: more than one interval, so the next one is not too
+// late.
+func (s *membership) renewBefore() time.Duration { return s.sn.cfg.AnnounceInterval * 3 / 2 }
+
+// renewEndorsements renews this supernode's endorsements if fewer than
+// needed would still have renewBefore left (seeds need none). The
+// announcement that follows carries them. If no peer endorses it now,
+// selfVerifyLoop tries again before they expire.
+func (s *membership) renewEndorsements(ctx context.Context) {
+	addr := s.sn.advertised()
+	if s.sn.cfg.Seed || addr == "" || s.freshEndorsements(s.renewBefore()) >= s.requiredEndorsements() {
+		return
+	}
+	if ends := s.requestEndorsements(ctx, addr); len(ends) >= s.requiredEndorsements() {
+		s.mu.Lock()
+		s.endorsements = ends
+		s.mu.Unlock()
+	}
+}
+
+// freshEndorsements counts this supernode's endorsements that have more
+// than left before they expire.
+func (s *membership) freshEndorsements(left time.Duration) int {
+	at := s.sn.cfg.Clock.Now().Add(left).UnixMilli()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fresh := 0
+	for _, e := range s.endorsements {
+		if e.Expires > at {
+			fresh++
 		}
 	}
+	return fresh
 }
 
 // Gossip of recent changes, beside the tree (tree.go): every gossipEvery

@@ -641,22 +641,15 @@ func (s *membership) linkedAddr(addr string) bool {
 
 // selfVerifyLoop gets this supernode endorsed when it was not elected with
 // endorsements (a supernode started on purpose): two trusted peers dial it
-// back. It renews the endorsements before they expire. Seeds need none.
+// back. Endorsements are renewed with a re-announcement (announceLoop);
+// if that failed, this renews them before they expire. Seeds need none.
 func (s *membership) selfVerifyLoop(ctx context.Context) {
 	if s.sn.cfg.Seed {
 		return
 	}
 	for {
-		now := s.sn.cfg.Clock.Now()
 		addr := s.sn.advertised()
-		s.mu.Lock()
-		fresh := 0
-		for _, e := range s.endorsements {
-			if e.Expires > now.Add(endorsementTTL/4).UnixMilli() {
-				fresh++
-			}
-		}
-		s.mu.Unlock()
+		fresh := s.freshEndorsements(endorsementTTL / 8)
 		wait := 30 * time.Second
 		need := s.sn.mem.requiredEndorsements()
 		if addr != "" && fresh < need {
@@ -667,12 +660,12 @@ func (s *membership) selfVerifyLoop(ctx context.Context) {
 				s.mu.Unlock()
 				s.announce()
 				s.viewChanged()
-				wait = endorsementTTL / 2
+				wait = endorsementTTL / 16
 			} else {
 				wait = 2 * time.Second
 			}
 		} else if fresh >= need {
-			wait = endorsementTTL / 8
+			wait = endorsementTTL / 16
 		}
 		select {
 		case <-ctx.Done():

@@ -104,9 +104,11 @@ type SupernodeConfig struct {
 	MinSupernodes int
 	// AnnounceInterval and AnnounceTTL are how often this supernode
 	// re-announces itself and how long an announcement lives. Defaults
-	// 1 h and 2 h: a supernode that dies leaves the views by down notices
-	// (down.go), not by its announcement's expiry, and an elected one
-	// re-announces anyway when it renews its endorsements (every 45 min).
+	// 8 h and 24 h: a supernode that dies leaves the views by down
+	// notices (down.go), not by its announcement's expiry, and every
+	// re-announcement reaches every supernode, so the refresh is the
+	// tier's steady cost. The first comes at a random time within the
+	// interval, so a tier started at once does not refresh at once.
 	AnnounceInterval time.Duration
 	AnnounceTTL      time.Duration
 	// MaxPeers bounds the links to other supernodes: the ring neighbours,
@@ -186,7 +188,7 @@ func (c *SupernodeConfig) setDefaults() {
 	def(&c.MinTenure, 30*time.Minute)
 	def(&c.DemoteAfter, 10*time.Minute)
 	def(&c.Cooldown, time.Hour)
-	def(&c.AnnounceInterval, time.Hour)
+	def(&c.AnnounceInterval, 8*time.Hour)
 	def(&c.AnnounceTTL, record.MaxAnnounceTTL)
 	def(&c.SweepInterval, 15*time.Second)
 	c.Mail.setDefaults()

@@ -70,10 +70,11 @@ func Tier(p Params) Report {
 		}
 	}
 
-	// Steady state: a quiet window of an hour and a half, which holds every
-	// supernode's re-announcement at least once (each renews its
-	// endorsements every 45 minutes and announces again; the seeds
-	// re-announce every hour).
+	// Steady state: a quiet window of an hour and a half. Supernodes
+	// re-announce every 8 hours (renewing their day-long endorsements at
+	// every other one), the first time at a random point between 1 and 8
+	// hours after they start, so the window holds about a fifth of them:
+	// the steady rate of refreshes, slightly over (3/16 of them).
 	time.Sleep(time.Minute)
 	before := make([]int64, total)
 	for i, x := range all {

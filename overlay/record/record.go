@@ -44,9 +44,12 @@ const (
 	// whose holder stops renewing it is free again after this.
 	ClaimTTL = 30 * 24 * time.Hour
 	// MaxPresenceTTL and MaxAnnounceTTL bound the lifetime of those
-	// records, so that a silent death shows within a bounded time.
+	// records, so that a silent death shows within a bounded time. (A
+	// supernode's death shows sooner, by down notices; its announcement
+	// lives a day and is refreshed every 8 hours, which keeps the tier's
+	// traffic to the changes it sees.)
 	MaxPresenceTTL = time.Hour
-	MaxAnnounceTTL = 2 * time.Hour
+	MaxAnnounceTTL = 24 * time.Hour
 	// MaxRecordBody is the largest record body accepted.
 	MaxRecordBody = 4096
 	// clockSkew is how far in the future a record's issue time may be.
