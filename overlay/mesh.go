@@ -49,13 +49,15 @@ func (s *membership) joinLoop() {
 		s.mu.Unlock()
 		if !alone {
 			// Linked: rejoin through any Join supernode we have lost, so
-			// that its Welcome lists whatever else we lost too; not when
-			// the links are many (bounded, they are not all-to-all: the
-			// Join supernode may have closed ours to make room).
+			// that its Welcome lists whatever else we lost too; only
+			// when nearly cut off (bounded links are not all-to-all: the
+			// Join supernode may have closed ours to make room, and
+			// redialling the seeds every 30 s from half the tier kept
+			// them churning links at 413 kbit/s in a tier of 200).
 			attempt = 0
 			wait = 30 * time.Second
 			for _, j := range s.sn.cfg.Join {
-				if !s.linkedAddr(j.Addr) && s.fewLinks() {
+				if !s.linkedAddr(j.Addr) && s.nearlyAlone() {
 					s.dialPeer(j.Addr, j.ID)
 				}
 			}
@@ -329,7 +331,14 @@ func (s *membership) servePeer(l *Link, hello *wire.Hello, dialed bool, list ...
 			SupernodeSeed: s.sn.cfg.Seed,
 			Announced:     s.announced(),
 		}
-		all := s.sn.Supernodes()
+		// The whole list only to a supernode that holds under half the
+		// announcements (new, or back) or in a small tier: any other
+		// knows them from the announcements, and at 10,000 supernodes
+		// the list is 600 KB for every link a lookup opens.
+		var all []wire.Supernode
+		if mine := int(s.announced()); int(hello.Announced) < mine/2 || mine <= s.sn.cfg.MaxPeers/4 {
+			all = s.sn.Supernodes()
+		}
 		if err := sendSupernodes(l.Send, w, all); err != nil {
 			s.sn.log.Warn("closing supernode link: welcome not sent", "peer", id.Short(), "err", err)
 			l.Close("")
@@ -620,11 +629,12 @@ func (s *membership) announced() uint32 {
 	return uint32(len(s.announces))
 }
 
-// fewLinks reports whether the links are under half of MaxPeers.
-func (s *membership) fewLinks() bool {
+// nearlyAlone reports whether this supernode holds fewer links than it
+// keeps to its ring neighbours.
+func (s *membership) nearlyAlone() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.peers) < s.sn.cfg.MaxPeers/2
+	return len(s.peers) < 2*ringNeighbours
 }
 
 // linkedAddr reports whether a linked supernode is at addr.
