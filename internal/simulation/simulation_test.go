@@ -135,6 +135,9 @@ func TestTierSmall(t *testing.T) {
 			t.Errorf("%s: %v%%, want at least 99%%", k, got)
 		}
 	}
+	if got := r.Get("tier_churn_views_exact_pct"); got < 99 {
+		t.Errorf("after 10 minutes of churn, %v%% of the views hold exactly the live tier", got)
+	}
 	if got := r.Get("tier_join_spread_99_s"); got > 30 {
 		t.Errorf("a new supernode reached 99%% of the views in %v s, want within 30", got)
 	}

@@ -130,11 +130,63 @@ func Tier(p Params) Report {
 		time.Sleep(time.Second)
 	}
 	r.add("tier_join_spread_99_s", time.Since(t1).Seconds(), "s until 99% of supernodes hold a new one in their view, its endorsement included (target 30; 300 = never)")
+
+	all = tierChurn(&r, n, append(rest, joined), all, startOne, rng)
 	for _, x := range all {
 		x.sn.Close()
 		<-x.done
 	}
 	return r
+}
+
+// tierChurn runs the tier through 10 minutes in which, every minute, 1%
+// of the supernodes crash (their hosts go down: the links reset, dials
+// black-hole) and as many new ones start, and measures what the
+// supernodes there all along wrote, and how many views hold exactly the
+// live tier 30 s after the last change. It returns all, with the new
+// supernodes.
+func tierChurn(r *Report, n *sim.Net, live, all []*tierSN, startOne func(int) *tierSN, rng *rand.Rand) []*tierSN {
+	const minutes = 10
+	stayed := make(map[*tierSN]int64)
+	for _, x := range live {
+		stayed[x] = x.sent.Load()
+	}
+	next, crashes := len(all), 0
+	for range minutes {
+		k := max(1, len(live)/100)
+		for range k {
+			i := 3 + rng.IntN(len(live)-3) // never a seed (live[:3])
+			x := live[i]
+			live = slices.Delete(live, i, i+1)
+			delete(stayed, x)
+			n.Host(x.ip).Down()
+			crashes++
+		}
+		for range k {
+			x := startOne(next)
+			next++
+			all = append(all, x)
+			live = append(live, x)
+		}
+		time.Sleep(time.Minute)
+	}
+	var rates []float64
+	for x, before := range stayed {
+		rates = append(rates, float64(x.sent.Load()-before)*8/(minutes*time.Minute).Seconds()/1000)
+	}
+	slices.Sort(rates)
+	time.Sleep(30 * time.Second)
+	right := 0
+	for _, x := range live {
+		if x.sn.Stats().View == len(live) {
+			right++
+		}
+	}
+	r.add("tier_churn_crashes", float64(crashes), "supernodes crashed (1% a minute for 10 minutes) and as many started")
+	r.add("tier_churn_traffic_kbit_s_median", rates[len(rates)/2], "kbit/s written per supernode through the churn")
+	r.add("tier_churn_traffic_kbit_s_max", rates[len(rates)-1], "kbit/s")
+	r.add("tier_churn_views_exact_pct", pct(right, len(live)), "% of supernodes whose view holds exactly the live tier 30 s after the last change")
+	return all
 }
 
 // tierSN is one supernode of the tier scenario and the bytes it wrote.
