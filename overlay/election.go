@@ -212,7 +212,7 @@ func (s *election) endorse(id identity.NodeID, addr string) *wire.Endorsement {
 		s.sn.log.Debug("dial-back failed", "candidate", id.Short(), "addr", addr, "err", err)
 		return nil
 	}
-	e := record.NewEndorsement(s.sn.cfg.Identity, id, addr, s.sn.cfg.Clock.Now(), endorsementTTL)
+	e := record.NewEndorsement(s.sn.cfg.Identity, id, addr, s.sn.cfg.Clock.Now(), s.sn.cfg.EndorsementTTL)
 	return &e
 }
 

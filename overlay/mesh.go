@@ -659,7 +659,7 @@ func (s *membership) selfVerifyLoop(ctx context.Context) {
 	}
 	for {
 		addr := s.sn.advertised()
-		fresh := s.freshEndorsements(endorsementTTL / 8)
+		fresh := s.freshEndorsements(s.sn.cfg.EndorsementTTL / 8)
 		wait := 30 * time.Second
 		need := s.sn.mem.requiredEndorsements()
 		if addr != "" && fresh < need {
@@ -670,12 +670,12 @@ func (s *membership) selfVerifyLoop(ctx context.Context) {
 				s.mu.Unlock()
 				s.announce()
 				s.viewChanged()
-				wait = endorsementTTL / 16
+				wait = s.sn.cfg.EndorsementTTL / 16
 			} else {
 				wait = 2 * time.Second
 			}
 		} else if fresh >= need {
-			wait = endorsementTTL / 16
+			wait = s.sn.cfg.EndorsementTTL / 16
 		}
 		select {
 		case <-ctx.Done():

@@ -26,15 +26,7 @@ import (
 // probeMagic starts a UDP reachability probe.
 var probeMagic = []byte("PRLY")
 
-const (
-	probeTimeout = 3 * time.Second
-	// endorsementTTL is how long an endorsement lives. A supernode renews
-	// its endorsements with the re-announcement after which they would
-	// have less than renewBefore left (announceLoop), so a day-long
-	// endorsement costs no announcement of its own; a supernode that
-	// dies leaves the views by down notices, not by expiry.
-	endorsementTTL = 24 * time.Hour
-)
+const probeTimeout = 3 * time.Second
 
 // answerProbes serves a verifier's dial-back link: it echoes Probe nonces
 // until the link ends.

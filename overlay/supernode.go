@@ -111,6 +111,13 @@ type SupernodeConfig struct {
 	// interval, so a tier started at once does not refresh at once.
 	AnnounceInterval time.Duration
 	AnnounceTTL      time.Duration
+	// EndorsementTTL is how long the endorsements this supernode signs
+	// live. Default 24 h. A supernode renews its own with the
+	// re-announcement after which they would have under 1.5 intervals
+	// left, so a day-long endorsement costs no announcement of its own; a
+	// supernode that dies leaves the views by down notices, not by
+	// expiry.
+	EndorsementTTL time.Duration
 	// MaxPeers bounds the links to other supernodes: the ring neighbours,
 	// the links it dials to the supernodes it learns of (up to a quarter
 	// of the bound; others dial it too) and links made on demand to the
@@ -190,6 +197,7 @@ func (c *SupernodeConfig) setDefaults() {
 	def(&c.Cooldown, time.Hour)
 	def(&c.AnnounceInterval, 8*time.Hour)
 	def(&c.AnnounceTTL, record.MaxAnnounceTTL)
+	def(&c.EndorsementTTL, 24*time.Hour)
 	def(&c.SweepInterval, 15*time.Second)
 	c.Mail.setDefaults()
 }

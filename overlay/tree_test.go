@@ -103,3 +103,63 @@ func TestTreeRepairsItselfByName(t *testing.T) {
 		})
 	})
 }
+
+// TestTrustHoldsThroughEndorsementRenewals: endorsements are renewed with
+// a re-announcement, not on a timer of their own; with endorsements that
+// live 10 minutes and announcements every 4 (renewed at the one after
+// which under 6 minutes would be left), a tier larger than its link bound
+// renews each supernode's endorsements several times over 40 minutes, and
+// every supernode stays trusted in every view throughout (renewing from
+// any trusted peer once made trust collapse at the first renewal).
+func TestTrustHoldsThroughEndorsementRenewals(t *testing.T) {
+	inSim(t, func(t *testing.T) {
+		const n, bound = 14, 8
+		timings := func(c *SupernodeConfig) {
+			c.MaxPeers = bound
+			c.Heartbeat = 15 * time.Second
+			c.EndorsementTTL = 10 * time.Minute
+			c.AnnounceInterval = 4 * time.Minute
+			c.Pinned = true // no leaves: it would demote itself after 40 minutes
+		}
+		seed := startSN(t, func(c *SupernodeConfig) { c.Seed = true; timings(c) })
+		all := []*testSN{seed}
+		for range n {
+			all = append(all, startSN(t, func(c *SupernodeConfig) {
+				timings(c)
+				c.Join = []SeedAddr{seed.seedAddr()}
+				c.Seeds = []SeedAddr{seed.seedAddr()}
+			}))
+		}
+		waitFor(t, 2*time.Minute, "every view holds the whole tier", func() bool { return viewsAre(all, n+1) })
+		first := make(map[*testSN]int64)
+		for _, s := range all[1:] {
+			first[s] = endorsedUntil(s)
+		}
+		for tick := range 40 * 12 {
+			time.Sleep(5 * time.Second)
+			for i, s := range all {
+				if v := s.Stats().View; v != n+1 {
+					t.Fatalf("after %v: supernode %d's view holds %d of %d", time.Duration(tick+1)*5*time.Second, i, v, n+1)
+				}
+			}
+		}
+		for i, s := range all[1:] {
+			if endorsedUntil(s) <= first[s]+int64(20*time.Minute/time.Millisecond) {
+				t.Errorf("supernode %d renewed its endorsements fewer than three times in 40 minutes", i+1)
+			}
+		}
+	})
+}
+
+// endorsedUntil is when the first of s's own endorsements expires (unix ms).
+func endorsedUntil(s *testSN) int64 {
+	s.mem.mu.Lock()
+	defer s.mem.mu.Unlock()
+	var until int64
+	for i, e := range s.mem.endorsements {
+		if i == 0 || e.Expires < until {
+			until = e.Expires
+		}
+	}
+	return until
+}
