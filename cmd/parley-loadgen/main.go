@@ -87,6 +87,7 @@ type config struct {
 	maxErrors    int
 	maxRedirects int
 	loginTimeout time.Duration
+	load         loadConfig // what a leaf does besides heartbeats (load.go)
 }
 
 func main() {
@@ -107,6 +108,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.maxErrors, "max-errors", 10, "failed attempts after which a leaf gives up")
 	fs.IntVar(&cfg.maxRedirects, "max-redirects", 20, "redirects after which a leaf gives up")
 	fs.DurationVar(&cfg.loginTimeout, "login-timeout", 10*time.Minute, "bound on the whole login phase")
+	cfg.load.flags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -124,7 +126,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "parley-loadgen: --leaves and --concurrency must be positive, --hold not negative")
 		return 2
 	}
-	if err := raiseFileLimit(cfg.leaves + 100); err != nil {
+	if err := cfg.load.check(cfg.leaves); err != nil {
+		fmt.Fprintln(stderr, "parley-loadgen:", err)
+		return 2
+	}
+	if err := raiseFileLimit(cfg.leaves*(1+cfg.load.standbys) + 100); err != nil {
 		fmt.Fprintln(stderr, "parley-loadgen:", err)
 		return 1
 	}
@@ -133,8 +139,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "parley-loadgen: --rss-pid:", err)
 			return 2
 		}
-		if soft, err := processFileLimit(cfg.rssPID); err == nil && soft < uint64(cfg.leaves)+100 {
-			fmt.Fprintf(stderr, "parley-loadgen: warning: the supernode's open-file limit is %d, below --leaves+100\n", soft)
+		if soft, err := processFileLimit(cfg.rssPID); err == nil && soft < uint64(cfg.leaves*(1+cfg.load.standbys))+100 {
+			fmt.Fprintf(stderr, "parley-loadgen: warning: the supernode's open-file limit is %d, below the links+100\n", soft)
 		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -149,40 +155,44 @@ type bench struct {
 	cfg config
 	log io.Writer
 
-	ids      []*identity.Identity
-	links    []*overlay.Link // set when the leaf is welcomed
-	lastPong []atomic.Int64  // unix ns of the last Pong (or the Welcome)
-	loginLat []time.Duration // dial start to Welcome, of the attempt that succeeded
-	totalLat []time.Duration // first dial start to Welcome, across retries
-	hbWG     sync.WaitGroup  // heartbeat goroutines
-	stopping atomic.Bool     // links are being closed on purpose
-	holding  atomic.Bool     // the hold phase is on: pongs count toward its figures
-	lostAt   []atomic.Bool   // the leaf was lost
-	cps      []int           // leaf counts at which to read RSS, ascending
-	rssAt    map[int]int64   // guarded by mu: KiB at each checkpoint reached
-	errKinds map[string]int  // guarded by mu: login errors by kind
-	lostWhy  map[string]int  // guarded by mu: lost leaves by reason
-	rtts     []time.Duration // guarded by mu: pong round trips during the hold
+	ids      []*identity.Identity // leaf i's at i; with standbys, the kth standby link at k*leaves+i: another leaf's, whose primary is elsewhere
+	links    []*overlay.Link      // set when welcomed, by link as ids
+	lastPong []atomic.Int64       // unix ns of the last Pong (or the Welcome), by link as links
+	load     *loadState           // the leaves' load besides heartbeats (load.go)
+	loginLat []time.Duration      // dial start to Welcome, of the attempt that succeeded
+	totalLat []time.Duration      // first dial start to Welcome, across retries
+	hbWG     sync.WaitGroup       // heartbeat goroutines
+	stopping atomic.Bool          // links are being closed on purpose
+	holding  atomic.Bool          // the hold phase is on: pongs count toward its figures
+	lostAt   []atomic.Bool        // the link was lost, by link as links
+	cps      []int                // leaf counts at which to read RSS, ascending
+	rssAt    map[int]int64        // guarded by mu: KiB at each checkpoint reached
+	errKinds map[string]int       // guarded by mu: login errors by kind
+	lostWhy  map[string]int       // guarded by mu: lost leaves by reason
+	rtts     []time.Duration      // guarded by mu: pong round trips during the hold
 	mu       sync.Mutex
 	start    time.Time    // login phase start
 	lastIn   atomic.Int64 // unix ns of the latest Welcome
 	counters struct {
 		loggedIn, attempts, redirects, retries, errors, gaveUp atomic.Int64
 		pongs, pongsHold, pingsHold, late, lost, lostInLogin   atomic.Int64
+		standbysIn                                             atomic.Int64
 	}
 }
 
 func newBench(cfg config, log io.Writer) *bench {
 	n := cfg.leaves
+	links := n * (1 + cfg.load.standbys)
 	b := &bench{
 		cfg:      cfg,
 		log:      log,
-		ids:      make([]*identity.Identity, n),
-		links:    make([]*overlay.Link, n),
-		lastPong: make([]atomic.Int64, n),
+		ids:      make([]*identity.Identity, links),
+		links:    make([]*overlay.Link, links),
+		lastPong: make([]atomic.Int64, links),
 		loginLat: make([]time.Duration, n),
 		totalLat: make([]time.Duration, n),
-		lostAt:   make([]atomic.Bool, n),
+		lostAt:   make([]atomic.Bool, links),
+		load:     newLoadState(cfg.load),
 		rssAt:    make(map[int]int64),
 		errKinds: make(map[string]int),
 		lostWhy:  make(map[string]int),
@@ -221,7 +231,7 @@ type result struct {
 
 func (b *bench) run(ctx context.Context, stdout io.Writer) int {
 	cfg := b.cfg
-	fmt.Fprintf(b.log, "generating %d identities...\n", cfg.leaves)
+	fmt.Fprintf(b.log, "generating %d identities...\n", len(b.ids))
 	for i := range b.ids {
 		id, err := identity.New(nil)
 		if err != nil {
@@ -245,6 +255,14 @@ func (b *bench) run(ctx context.Context, stdout io.Writer) int {
 	}
 	if r.loggedIn != int64(cfg.leaves) || r.lost != 0 || r.stale != 0 {
 		fmt.Fprintf(b.log, "parley-loadgen: FAIL: %d/%d logged in, %d lost, %d stale\n", r.loggedIn, cfg.leaves, r.lost, r.stale)
+		return 1
+	}
+	if want := int64(cfg.leaves * cfg.load.standbys); b.counters.standbysIn.Load() != want {
+		fmt.Fprintf(b.log, "parley-loadgen: FAIL: %d/%d standby links in\n", b.counters.standbysIn.Load(), want)
+		return 1
+	}
+	if err := b.load.failed(); err != nil {
+		fmt.Fprintln(b.log, "parley-loadgen: FAIL:", err)
 		return 1
 	}
 	return 0
@@ -347,6 +365,7 @@ func (b *bench) closePhase(ctx context.Context, r *result) {
 	cfg := b.cfg
 	// Close every link cleanly.
 	fmt.Fprintln(b.log, "closing links...")
+	b.load.close()
 	b.stopping.Store(true)
 	r.closeStart = time.Now()
 	var closers sync.WaitGroup
@@ -417,6 +436,10 @@ func (b *bench) figures(r *result) []figure {
 	add("leaves_lost_during_login", c.lostInLogin.Load())
 	add("leaves_stale_at_end", r.stale)
 	add("leaves_gave_up", c.gaveUp.Load())
+	if b.cfg.load.standbys > 0 {
+		add("standby_links_in", c.standbysIn.Load())
+	}
+	b.load.figures(add)
 	add("login_concurrency", cfg.concurrency)
 	add("login_wall_s", round(r.loginWall.Seconds(), 2))
 	add("login_rate_per_s", float64(r.loggedIn)/max(r.loginWall.Seconds(), 1e-9))
@@ -575,45 +598,66 @@ func (b *bench) stale(now time.Time) int {
 	return n
 }
 
-// login logs leaf i in, retrying redirects and errors, and starts its
-// heartbeats. It runs on a login worker.
+// login logs leaf i in, retrying redirects and errors, starts its
+// heartbeats and its load (load.go), then opens its standby links the same
+// way. It runs on a login worker.
 func (b *bench) login(ctx context.Context, i int) {
+	if !b.connect(ctx, i, 0) {
+		return
+	}
+	for k := 1; k <= b.cfg.load.standbys; k++ {
+		if !b.connect(ctx, i, k) {
+			return
+		}
+	}
+}
+
+// connect logs leaf i's link k in (0: its primary, else its kth standby),
+// retrying redirects and errors, and starts its heartbeats. It reports
+// whether the link is up.
+func (b *bench) connect(ctx context.Context, i, k int) bool {
 	c := &b.counters
 	errs, reds := 0, 0
 	first := time.Now()
+	j := k*b.cfg.leaves + i
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			c.retries.Add(1)
 		}
 		c.attempts.Add(1)
 		start := time.Now()
-		link, hb, red, err := b.attempt(ctx, i)
+		link, hb, red, err := b.attempt(ctx, j, k > 0)
 		var wait time.Duration
 		switch {
 		case link != nil:
 			now := time.Now()
-			b.loginLat[i] = now.Sub(start)
-			b.totalLat[i] = now.Sub(first)
-			b.lastPong[i].Store(now.UnixNano())
-			b.links[i] = link
+			b.lastPong[j].Store(now.UnixNano())
+			b.links[j] = link
 			heartbeatMS.CompareAndSwap(0, hb.Milliseconds())
 			b.hbWG.Add(1)
-			go b.heartbeatLoop(i, link, hb)
+			go b.heartbeatLoop(j, link, hb)
+			if k > 0 {
+				c.standbysIn.Add(1)
+				return true
+			}
+			b.loginLat[i] = now.Sub(start)
+			b.totalLat[i] = now.Sub(first)
+			b.load.started(b, i, link)
 			b.lastIn.Store(now.UnixNano())
 			b.checkpoint(int(c.loggedIn.Add(1)))
-			return
+			return true
 		case red != nil:
 			c.redirects.Add(1)
 			reds++
 			if reds > b.cfg.maxRedirects {
 				c.gaveUp.Add(1)
-				return
+				return false
 			}
 			wait = min(time.Duration(red.RetryAfterMS)*time.Millisecond, redirectCap)
 			wait += time.Duration(rand.Int64N(int64(100 * time.Millisecond)))
 		default:
 			if ctx.Err() != nil {
-				return
+				return false
 			}
 			c.errors.Add(1)
 			b.mu.Lock()
@@ -622,7 +666,7 @@ func (b *bench) login(ctx context.Context, i int) {
 			errs++
 			if errs > b.cfg.maxErrors {
 				c.gaveUp.Add(1)
-				return
+				return false
 			}
 			// Full jitter from 50 ms doubling to 2 s, so leaves shed together do
 			// not come back together.
@@ -631,22 +675,23 @@ func (b *bench) login(ctx context.Context, i int) {
 		}
 		select {
 		case <-ctx.Done():
-			return
+			return false
 		case <-time.After(wait):
 		}
 	}
 }
 
-// attempt is one login: TLS link, Hello, answer. It returns the welcomed link
-// and the heartbeat interval, or the Redirect, or an error.
-func (b *bench) attempt(ctx context.Context, i int) (*overlay.Link, time.Duration, *wire.Redirect, error) {
+// attempt is one login of identity j: TLS link, Hello, answer. It returns
+// the welcomed link and the heartbeat interval, or the Redirect, or an
+// error.
+func (b *bench) attempt(ctx context.Context, j int, standby bool) (*overlay.Link, time.Duration, *wire.Redirect, error) {
 	dctx, cancel := context.WithTimeout(ctx, b.cfg.dialTimeout)
 	defer cancel()
-	link, err := overlay.DialLink(dctx, overlay.TCP{}, b.ids[i], b.cfg.target, identity.NodeID{})
+	link, err := overlay.DialLink(dctx, overlay.TCP{}, b.ids[j], b.cfg.target, identity.NodeID{})
 	if err != nil {
 		return nil, 0, nil, err
 	}
-	if err := link.Send(&wire.Hello{Role: wire.RoleLeaf, Software: "parley-loadgen"}); err != nil {
+	if err := link.Send(&wire.Hello{Role: wire.RoleLeaf, Standby: standby, Software: "parley-loadgen"}); err != nil {
 		link.Close("")
 		return nil, 0, nil, fmt.Errorf("send hello: %w", err)
 	}
@@ -736,6 +781,8 @@ func (b *bench) heartbeatLoop(i int, link *overlay.Link, hb time.Duration) {
 					}
 				case *wire.Ping:
 					link.Send(&wire.Pong{Seq: m.Seq})
+				case *wire.Notify, *wire.StoreResult, *wire.DeliverResult:
+					b.load.heard(m)
 				case *wire.Bye:
 					lose("supernode said bye: " + m.Reason)
 					return
