@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -54,6 +55,8 @@ type membership struct {
 	waiters       map[identity.NodeID][]chan struct{} // guarded by mu: linkTo's, told when a dial ends
 	announces     map[identity.NodeID]*heard          // guarded by mu: announcements heard, own included
 	pending       []wire.AnnounceRef                  // guarded by mu: new announcements to name to lazy links (tree.go)
+	recentLog     []recentRef                         // guarded by mu: announcements as they came, the oldest first (gossipOnce)
+	nextExpiry    int64                               // guarded by mu: unix ms when an announcement or an endorsement held next expires (expire)
 	pendingDowns  []wire.AnnounceRef                  // guarded by mu: supernodes newly down, to name to lazy links (tree.go)
 	missing       map[wanted]*missing                 // guarded by mu: named to this supernode, not yet held (tree.go)
 	sum           uint64                              // guarded by mu: digest of announces (see setAnnounceLocked)
@@ -484,17 +487,40 @@ func (s *membership) receiveAnnounce(from identity.NodeID, rec *wire.Record, pus
 	s.viewChanged()
 }
 
+// recentRef is an announcement as it came, for gossipOnce.
+type recentRef struct {
+	id  identity.NodeID
+	seq uint64
+	at  time.Time
+}
+
 // expire forgets the announcements that expired (a supernode that
 // counted one its peer had dropped would sync it the whole view) and
-// updates the view, which endorsements that expired may change too.
+// updates the view, which endorsements that expired may change too; it
+// does nothing before the first of them expires (nextExpiry): working out
+// the view again every 5 s on every supernode was a third of a
+// 500-supernode simulation's CPU.
 func (s *membership) expire() {
 	s.mu.Lock()
 	now := s.sn.cfg.Clock.Now().UnixMilli()
+	if now < s.nextExpiry {
+		s.mu.Unlock()
+		return
+	}
+	next := int64(math.MaxInt64)
 	for id, h := range s.announces {
 		if h.rec.Expires <= now {
 			s.setAnnounceLocked(id, nil)
+			continue
+		}
+		next = min(next, h.rec.Expires)
+		for _, e := range h.endorsers {
+			if e.expires > now {
+				next = min(next, e.expires)
+			}
 		}
 	}
+	s.nextExpiry = next
 	s.mu.Unlock()
 	s.viewChanged()
 }
@@ -602,12 +628,20 @@ func (s *membership) gossipLoop(ctx context.Context) {
 func (s *membership) gossipOnce() {
 	now := s.sn.cfg.Clock.Now()
 	s.mu.Lock()
+	// The log is in order of arrival: drop what is no longer recent, then
+	// take the most recent first. (A pass over every announcement held,
+	// every 5 s on every supernode, was a sixth of a 500-supernode
+	// simulation's CPU.)
+	old := 0
+	for old < len(s.recentLog) && now.Sub(s.recentLog[old].at) > gossipRecent {
+		old++
+	}
+	s.recentLog = slices.Delete(s.recentLog, 0, old)
 	var recent []wire.AnnounceRef
-	var at []time.Time
-	for id, h := range s.announces {
-		if now.Sub(h.at) <= gossipRecent && h.rec.Expires > now.UnixMilli() {
-			recent = append(recent, wire.AnnounceRef{Node: bytes.Clone(id[:]), Seq: h.rec.Seq})
-			at = append(at, h.at)
+	for i := len(s.recentLog) - 1; i >= 0 && len(recent) < gossipMax; i-- {
+		r := s.recentLog[i]
+		if h := s.announces[r.id]; h != nil && h.rec.Seq == r.seq && h.rec.Expires > now.UnixMilli() {
+			recent = append(recent, wire.AnnounceRef{Node: bytes.Clone(r.id[:]), Seq: r.seq})
 		}
 	}
 	notices := s.recentDownsLocked(now, false)
@@ -625,19 +659,6 @@ func (s *membership) gossipOnce() {
 	s.mu.Unlock()
 	if to == nil {
 		return
-	}
-	if len(recent) > gossipMax {
-		// The most recent first.
-		order := make([]int, len(recent))
-		for i := range order {
-			order[i] = i
-		}
-		slices.SortFunc(order, func(a, b int) int { return at[b].Compare(at[a]) })
-		refs := make([]wire.AnnounceRef, gossipMax)
-		for i := range refs {
-			refs[i] = recent[order[i]]
-		}
-		recent = refs
 	}
 	sendHave([]*Link{to}, recent, nil)
 	sendDowns(to, notices)

@@ -611,6 +611,11 @@ func (s *membership) setAnnounceLocked(id identity.NodeID, h *heard) {
 	}
 	s.announces[id] = h
 	s.sum += announceHash(id, h.rec.Seq)
+	s.recentLog = append(s.recentLog, recentRef{id: id, seq: h.rec.Seq, at: h.at})
+	s.nextExpiry = min(s.nextExpiry, h.rec.Expires)
+	for _, e := range h.endorsers {
+		s.nextExpiry = min(s.nextExpiry, e.expires)
+	}
 }
 
 // announceHash is an announcement's share of the digest.
