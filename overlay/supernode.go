@@ -590,11 +590,11 @@ func (s *Supernode) handle(conn net.Conn) {
 		s.log.Debug("handshake failed", "remote", conn.RemoteAddr(), "err", err)
 		return
 	}
-	defer s.untrack(l)
 	m, err := l.Recv(s.cfg.HandshakeTimeout)
 	cancel()
 	<-s.hsSem
 	if err != nil {
+		s.untrack(l)
 		s.handshakeErrors.Add(1)
 		s.log.Info("closing link: no hello", "peer", l.Peer().Short(), "err", err)
 		l.Close("")
@@ -602,11 +602,26 @@ func (s *Supernode) handle(conn net.Conn) {
 	}
 	hello, ok := m.(*wire.Hello)
 	if !ok {
+		s.untrack(l)
 		s.handshakeErrors.Add(1)
 		s.log.Info("closing link: first message is not hello", "peer", l.Peer().Short(), "type", m.Type())
 		l.Close("expected hello")
 		return
 	}
+	// The conversation runs on a goroutine of its own: the handshake grew
+	// this one's stack (TLS 1.3 with ML-KEM, certificate parsing) to 32
+	// KiB, which garbage collection shrinks only by halves and only while
+	// a quarter of it is unused, so every held link kept 16 KiB of stack.
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer s.untrack(l)
+		s.converseAs(l, hello)
+	}()
+}
+
+// converseAs runs the conversation of a link by the role its Hello gave.
+func (s *Supernode) converseAs(l *Link, hello *wire.Hello) {
 	switch hello.Role {
 	case wire.RoleLeaf:
 		s.serveLeaf(l, hello)

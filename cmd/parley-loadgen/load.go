@@ -99,7 +99,11 @@ func (s *loadState) started(b *bench, i int, link *overlay.Link) {
 		// One goroutine publishes, so that the records go out in the
 		// order of their sequence numbers.
 		go func() {
-			wait := time.Duration(mrand.Int64N(int64(s.cfg.presenceEvery)))
+			// The second at a random point of the interval, but not
+			// within a second of the first: the supernode may take two
+			// stores of one link in either order, and a real leaf
+			// publishes once a minute.
+			wait := time.Second + time.Duration(mrand.Int64N(int64(s.cfg.presenceEvery-time.Second)+1))
 			for s.publish(b, i, link) {
 				select {
 				case <-s.stop:
