@@ -616,23 +616,18 @@ func (s *Supernode) handle(conn net.Conn) {
 	go func() {
 		defer s.wg.Done()
 		defer s.untrack(l)
-		s.converseAs(l, hello)
+		switch hello.Role {
+		case wire.RoleLeaf:
+			s.serveLeaf(l, hello)
+		case wire.RoleSupernode:
+			s.mem.servePeer(l, hello, false)
+		case wire.RoleProbe:
+			answerProbes(l)
+		default:
+			s.handshakeErrors.Add(1)
+			l.Close("unknown role")
+		}
 	}()
-}
-
-// converseAs runs the conversation of a link by the role its Hello gave.
-func (s *Supernode) converseAs(l *Link, hello *wire.Hello) {
-	switch hello.Role {
-	case wire.RoleLeaf:
-		s.serveLeaf(l, hello)
-	case wire.RoleSupernode:
-		s.mem.servePeer(l, hello, false)
-	case wire.RoleProbe:
-		answerProbes(l)
-	default:
-		s.handshakeErrors.Add(1)
-		l.Close("unknown role")
-	}
 }
 
 // admit decides a leaf login: nil to accept, or the Redirect to send.

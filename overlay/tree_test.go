@@ -11,9 +11,10 @@ import (
 // whole about once per supernode (the eager links form a tree), not once
 // per link as a flood would (about 7 times each at this bound).
 func TestTreeCarriesEachAnnouncementAboutOnce(t *testing.T) {
+	t.Parallel()
 	inSim(t, func(t *testing.T) {
 		const n, bound, rounds = 14, 8, 5
-		all := boundedTier(t, n, bound)
+		all := quietTier(t, n, bound, nil)
 		waitFor(t, 2*time.Minute, "every view holds the whole tier", func() bool { return viewsAre(all, n+1) })
 		time.Sleep(time.Minute) // the links settle under the bound, the tree prunes
 
@@ -49,9 +50,10 @@ func TestTreeCarriesEachAnnouncementAboutOnce(t *testing.T) {
 // with Want, which grafts links back into the tree; and a supernode that
 // stops still leaves every view, its farewell's notices named the same way.
 func TestTreeRepairsItselfByName(t *testing.T) {
+	t.Parallel()
 	inSim(t, func(t *testing.T) {
 		const n, bound = 14, 8
-		all := boundedTier(t, n, bound)
+		all := quietTier(t, n, bound, nil)
 		waitFor(t, 2*time.Minute, "every view holds the whole tier", func() bool { return viewsAre(all, n+1) })
 		time.Sleep(time.Minute)
 
@@ -106,36 +108,25 @@ func TestTreeRepairsItselfByName(t *testing.T) {
 
 // TestTrustHoldsThroughEndorsementRenewals: endorsements are renewed with
 // a re-announcement, not on a timer of their own; with endorsements that
-// live 10 minutes and announcements every 4 (renewed at the one after
-// which under 6 minutes would be left), a tier larger than its link bound
-// renews each supernode's endorsements several times over 40 minutes, and
+// live 4 minutes and announcements every 90 s (renewed at the one after
+// which under 135 s would be left), a tier larger than its link bound
+// renews each supernode's endorsements several times over 16 minutes, and
 // every supernode stays trusted in every view throughout (renewing from
 // any trusted peer once made trust collapse at the first renewal).
 func TestTrustHoldsThroughEndorsementRenewals(t *testing.T) {
+	t.Parallel()
 	inSim(t, func(t *testing.T) {
 		const n, bound = 14, 8
-		timings := func(c *SupernodeConfig) {
-			c.MaxPeers = bound
-			c.Heartbeat = 15 * time.Second
-			c.EndorsementTTL = 10 * time.Minute
-			c.AnnounceInterval = 4 * time.Minute
-			c.Pinned = true // no leaves: it would demote itself after 40 minutes
-		}
-		seed := startSN(t, func(c *SupernodeConfig) { c.Seed = true; timings(c) })
-		all := []*testSN{seed}
-		for range n {
-			all = append(all, startSN(t, func(c *SupernodeConfig) {
-				timings(c)
-				c.Join = []SeedAddr{seed.seedAddr()}
-				c.Seeds = []SeedAddr{seed.seedAddr()}
-			}))
-		}
+		all := quietTier(t, n, bound, func(c *SupernodeConfig) {
+			c.EndorsementTTL = 4 * time.Minute
+			c.AnnounceInterval = 90 * time.Second
+		})
 		waitFor(t, 2*time.Minute, "every view holds the whole tier", func() bool { return viewsAre(all, n+1) })
 		first := make(map[*testSN]int64)
 		for _, s := range all[1:] {
 			first[s] = endorsedUntil(s)
 		}
-		for tick := range 40 * 12 {
+		for tick := range 16 * 12 {
 			time.Sleep(5 * time.Second)
 			for i, s := range all {
 				if v := s.Stats().View; v != n+1 {
@@ -144,8 +135,8 @@ func TestTrustHoldsThroughEndorsementRenewals(t *testing.T) {
 			}
 		}
 		for i, s := range all[1:] {
-			if endorsedUntil(s) <= first[s]+int64(20*time.Minute/time.Millisecond) {
-				t.Errorf("supernode %d renewed its endorsements fewer than three times in 40 minutes", i+1)
+			if endorsedUntil(s) <= first[s]+int64(8*time.Minute/time.Millisecond) {
+				t.Errorf("supernode %d renewed its endorsements fewer than three times in 16 minutes", i+1)
 			}
 		}
 	})
@@ -162,4 +153,30 @@ func endorsedUntil(s *testSN) int64 {
 		}
 	}
 	return until
+}
+
+// quietTier is boundedTier with the production heartbeat (15 s) instead of
+// the harness's 200 ms, so that minutes of virtual time stay cheap under
+// the race detector, pinned (without leaves a supernode demotes itself
+// after 40 minutes); mod, if not nil, changes every supernode's config.
+func quietTier(t *testing.T, n, bound int, mod func(*SupernodeConfig)) []*testSN {
+	t.Helper()
+	set := func(c *SupernodeConfig) {
+		c.MaxPeers = bound
+		c.Heartbeat = 15 * time.Second
+		c.Pinned = true
+		if mod != nil {
+			mod(c)
+		}
+	}
+	seed := startSN(t, func(c *SupernodeConfig) { c.Seed = true; set(c) })
+	all := []*testSN{seed}
+	for range n {
+		all = append(all, startSN(t, func(c *SupernodeConfig) {
+			set(c)
+			c.Join = []SeedAddr{seed.seedAddr()}
+			c.Seeds = []SeedAddr{seed.seedAddr()}
+		}))
+	}
+	return all
 }
