@@ -200,12 +200,7 @@ func (s *membership) refute() {
 // links, tree.go), not back to from; gossipOnce repairs what it misses.
 func (s *membership) spreadDown(from identity.NodeID, notices []wire.DownNotice) {
 	s.mu.Lock()
-	var to []*Link
-	for id, p := range s.peers {
-		if id != from && !p.lazy {
-			to = append(to, p.link)
-		}
-	}
+	to := s.eagerLocked(from, from)
 	s.mu.Unlock()
 	for _, l := range to {
 		l.Send(&wire.Down{Notices: notices})

@@ -22,11 +22,11 @@ import (
 // down a dissemination tree of its links (tree.go). A supernode trusts an
 // announcement when it is a valid record and either comes from a
 // configured seed or carries endorsements from two distinct supernodes it
-// already trusts (see requiredEndorsements). The view — the supernodes that hold directory
-// records — is itself plus every supernode it trusts and does not suspect:
-// one whose link failed (it stops answering: three heartbeats), or whose
-// dial failed, is suspected until a newer announcement of it comes; an
-// announcement not refreshed expires.
+// already trusts (see requiredEndorsements). The view — the supernodes
+// that hold directory records — is itself plus every supernode it trusts
+// and does not suspect: one whose link failed (it stops answering: three
+// heartbeats), or whose dial failed, is suspected until a newer
+// announcement of it comes; an announcement not refreshed expires.
 //
 // The links are bounded (SupernodeConfig.MaxPeers): each supernode keeps
 // links to its ring neighbours, dials others up to a quarter of the bound,
@@ -35,7 +35,7 @@ import (
 // Announcements go down the tree, and recent ones are named to a random
 // peer every few seconds (gossipLoop) for those the tree missed.
 // A supernode that dies leaves the views by signed down notices (down.go),
-// so announcements live two hours and are renewed hourly. See
+// so announcements live a day and are refreshed every 8 hours. See
 // docs/MEMBERSHIP.md for the design.
 
 // membership is a supernode's view of the supernode tier: its links to

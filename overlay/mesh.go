@@ -336,7 +336,7 @@ func (s *membership) servePeer(l *Link, hello *wire.Hello, dialed bool, list ...
 		// knows them from the announcements, and at 10,000 supernodes
 		// the list is 600 KB for every link a lookup opens.
 		var all []wire.Supernode
-		if mine := int(s.announced()); int(hello.Announced) < mine/2 || mine <= s.sn.cfg.MaxPeers/4 {
+		if mine := int(w.Announced); int(hello.Announced) < mine/2 || mine <= s.sn.cfg.MaxPeers/4 {
 			all = s.sn.Supernodes()
 		}
 		if err := sendSupernodes(l.Send, w, all); err != nil {

@@ -95,6 +95,7 @@ func TestTreeRepairsItselfByName(t *testing.T) {
 		allLazy()
 		stopped, rest := all[n], all[:n]
 		go stopped.stop()
+		start := time.Now()
 		waitFor(t, 15*time.Second, "the stopped supernode is out of every view", func() bool {
 			for _, s := range rest {
 				if s.mem.inView(stopped.ID()) {
@@ -103,6 +104,7 @@ func TestTreeRepairsItselfByName(t *testing.T) {
 			}
 			return true
 		})
+		t.Logf("out of every view in %v", time.Since(start))
 	})
 }
 
